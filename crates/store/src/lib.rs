@@ -1,1 +1,766 @@
-//! placeholder
+//! The durable store of a node: messages (raw bytes kept exactly), their state history,
+//! conversations, the outbox (with leases) and inbox (with cursors and acknowledgements), API
+//! tokens, and the hash-chained message log. SQLite (embedded default) and PostgreSQL
+//! (production) sit behind the one [`Store`] type and pass the same conformance suite.
+//!
+//! Writes go through one writer thread with group commit ([`writer`]); reads use a small pool
+//! of connections on blocking threads. Every write answers only after its transaction
+//! committed, which is the promise the node makes to information systems and peers.
+
+pub mod conn;
+pub mod log;
+mod migrate;
+mod pool;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use conn::{Conn, Dialect, PgConn, Row, SqliteConn, Value};
+pub use log::{Break, CheckpointSigner, VerifyReport};
+use pool::Pool;
+pub use writer::{Tx, WriterStats};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Engine(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("migration refused: {0}")]
+    Migration(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Which engine holds the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    /// A SQLite file (created if missing), in WAL mode.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string (`host=… user=… dbname=…` or a URL).
+    Postgres(String),
+}
+
+/// Microseconds since the Unix epoch, from the system clock.
+pub fn system_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+pub struct StoreConfig {
+    pub engine: Engine,
+    /// Sign a checkpoint after this many new log records (and whenever asked).
+    pub checkpoint_every: i64,
+    pub signer: Option<Arc<dyn CheckpointSigner>>,
+    /// Time source for checkpoints; tests inject their own.
+    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Read connections to keep.
+    pub readers: usize,
+}
+
+impl StoreConfig {
+    pub fn new(engine: Engine) -> Self {
+        StoreConfig {
+            engine,
+            checkpoint_every: 1000,
+            signer: None,
+            clock: Arc::new(system_micros),
+            readers: 4,
+        }
+    }
+}
+
+/// Where an accepted message goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Through the outbox to `destination`: `"local"` for a participant of this node, or a peer.
+    Outbox { destination: String },
+    /// Nowhere yet (stored only).
+    None,
+}
+
+/// A message the node has accepted and must keep.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message_id: String,
+    pub track_id: String,
+    pub accept_time: i64,
+    /// `out`: submitted by an IS of this node; `in`: received from a peer node.
+    pub direction: String,
+    pub sender: String,
+    pub recipient: String,
+    pub action: String,
+    /// `application`, `signal` or `fault`.
+    pub kind: String,
+    pub conversation_id: Option<String>,
+    pub procedure_id: Option<String>,
+    pub relates_to: Option<String>,
+    /// For a conversation record: process and transaction codes.
+    pub process: Option<String>,
+    pub transaction: Option<String>,
+    /// The envelope exactly as the node will forward it.
+    pub envelope: Vec<u8>,
+    /// The bytes as received, when the node changed them (it adds `int:Integration`).
+    pub received: Option<Vec<u8>>,
+    pub route: Route,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored now.
+    New,
+    /// The same sender already delivered this MessageID: here is what it was told then.
+    Duplicate { track_id: String, accept_time: i64 },
+}
+
+/// The state names of a message's history.
+pub mod state {
+    pub const ACCEPTED: &str = "accepted";
+    pub const QUEUED: &str = "queued";
+    pub const IN_INBOX: &str = "in_inbox";
+    pub const DELIVERED: &str = "delivered";
+    pub const ACKNOWLEDGED: &str = "acknowledged";
+    pub const FAILED: &str = "failed";
+    pub const EXPIRED: &str = "expired";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub message_id: String,
+    pub track_id: String,
+    pub accept_time: i64,
+    pub direction: String,
+    pub sender: String,
+    pub recipient: String,
+    pub action: String,
+    pub kind: String,
+    pub conversation_id: Option<String>,
+    pub procedure_id: Option<String>,
+    pub relates_to: Option<String>,
+    pub state: String,
+    pub envelope_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    pub state: String,
+    pub at: i64,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxItem {
+    pub seq: i64,
+    pub message_id: String,
+    pub sender: String,
+    pub action: String,
+    pub conversation_id: Option<String>,
+    pub track_id: String,
+    pub accept_time: i64,
+    pub envelope: Vec<u8>,
+    pub first_delivery: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOutcome {
+    Acknowledged,
+    AlreadyAcknowledged,
+    NotInInbox,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub message_id: String,
+    pub destination: String,
+    pub attempts: i64,
+}
+
+/// One column of the schema, normalised across engines for the parity test.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ColumnInfo {
+    pub table: String,
+    pub column: String,
+    /// `int`, `text` or `bytes`.
+    pub kind: String,
+    pub not_null: bool,
+}
+
+struct Inner {
+    writer_tx: RwLock<Option<mpsc::Sender<writer::Job>>>,
+    writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    stats: Arc<WriterStats>,
+    pool: Pool,
+    dialect: Dialect,
+    signer: Option<Arc<dyn CheckpointSigner>>,
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+/// The store; cheap to clone, shared by every task of a node.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn open_conn(engine: &Engine, read_only: bool) -> Result<Box<dyn Conn>, StoreError> {
+    Ok(match engine {
+        Engine::Sqlite(p) => Box::new(SqliteConn::open(p, read_only)?),
+        Engine::Postgres(c) => Box::new(PgConn::open(c)?),
+    })
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the store.
+    ///
+    /// Blocking. The PostgreSQL client runs its own small runtime, which may not be started
+    /// from inside an async task, so the opening happens on a thread of its own and this is
+    /// safe to call from anywhere.
+    pub fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
+        std::thread::scope(|s| {
+            s.spawn(|| Store::open_here(cfg))
+                .join()
+                .map_err(|_| StoreError::Engine("store opening thread panicked".into()))?
+        })
+    }
+
+    fn open_here(cfg: StoreConfig) -> Result<Store, StoreError> {
+        if let Engine::Sqlite(p) = &cfg.engine
+            && let Some(dir) = p.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Engine(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut wconn = open_conn(&cfg.engine, false)?;
+        migrate::run(wconn.as_mut())?;
+        let dialect = wconn.dialect();
+        let max_batch = match dialect {
+            Dialect::Sqlite => 1024,
+            // Beyond 64 savepoints a PostgreSQL transaction overflows its subtransaction cache
+            // and slows every concurrent snapshot; keep batches under it.
+            Dialect::Postgres => 60,
+        };
+        let signer = cfg.signer.clone();
+        let every = cfg.checkpoint_every.max(1);
+        let mut last_cp: Option<i64> = None;
+        let clock = cfg.clock.clone();
+        let after_batch = Box::new(
+            move |conn: &mut dyn Conn, head: &mut Option<log::LogHead>| -> Result<(), StoreError> {
+                let (Some(signer), Some(h)) = (&signer, head.as_ref()) else {
+                    return Ok(());
+                };
+                let last = match last_cp {
+                    Some(s) => s,
+                    None => log::last_checkpoint_seq(conn)?,
+                };
+                if h.seq - last >= every {
+                    log::checkpoint(conn, h, signer.as_ref(), clock())?;
+                    last_cp = Some(h.seq);
+                } else {
+                    last_cp = Some(last);
+                }
+                Ok(())
+            },
+        );
+        let w = writer::spawn(wconn, max_batch, after_batch);
+        let engine = cfg.engine.clone();
+        let pool = Pool::new(
+            cfg.readers.max(1),
+            Box::new(move || open_conn(&engine, true)),
+        );
+        Ok(Store {
+            inner: Arc::new(Inner {
+                writer_tx: RwLock::new(Some(w.tx)),
+                writer_thread: std::sync::Mutex::new(w.thread),
+                stats: w.stats,
+                pool,
+                dialect,
+                signer: cfg.signer,
+                clock: cfg.clock,
+            }),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.inner.stats
+    }
+
+    /// Runs `f` in the writer's next batch and returns after the commit.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let tx = self
+            .inner
+            .writer_tx
+            .read()
+            .map_err(|_| StoreError::Closed)?
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        writer::write(&tx, f).await
+    }
+
+    /// Runs `f` on a read connection, on a blocking thread.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut dyn Conn) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.pool.with(f))
+            .await
+            .map_err(|e| StoreError::Engine(format!("read task failed: {e}")))?
+    }
+
+    /// Stops taking writes, lets the writer finish every queued job, writes a final
+    /// checkpoint and waits for the writer thread.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let _ = self.checkpoint().await;
+        let sender = self
+            .inner
+            .writer_tx
+            .write()
+            .map_err(|_| StoreError::Closed)?
+            .take();
+        drop(sender);
+        let handle = self
+            .inner
+            .writer_thread
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .take();
+        if let Some(h) = handle {
+            tokio::task::spawn_blocking(move || h.join())
+                .await
+                .map_err(|e| StoreError::Engine(e.to_string()))?
+                .map_err(|_| StoreError::Engine("writer thread panicked".into()))?;
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ messages
+
+    /// Stores an accepted message, its first state, its log record, its conversation and its
+    /// route, in one transaction. A MessageID seen before from the same sender is a duplicate
+    /// (nothing is written); from another sender it is a conflict.
+    pub async fn accept(&self, m: NewMessage) -> Result<Accepted, StoreError> {
+        self.write(move |tx| accept_op(tx, &m)).await
+    }
+
+    pub async fn message(&self, message_id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        let id = message_id.to_owned();
+        self.read(move |c| {
+            c.query_one(
+                "SELECT message_id, track_id, accept_time, direction, sender, recipient, action, kind, conversation_id, procedure_id, relates_to, state, envelope_sha256 FROM messages WHERE message_id = $1",
+                &[id.into()],
+            )?
+            .map(|r| message_record(&r))
+            .transpose()
+        })
+        .await
+    }
+
+    /// The envelope bytes exactly as stored.
+    pub async fn envelope(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = message_id.to_owned();
+        self.read(move |c| {
+            c.query_one("SELECT envelope FROM messages WHERE message_id = $1", &[id.into()])?
+                .map(|r| r.blob(0))
+                .transpose()
+        })
+        .await
+    }
+
+    pub async fn history(&self, message_id: &str) -> Result<Vec<StateChange>, StoreError> {
+        let id = message_id.to_owned();
+        self.read(move |c| {
+            c.query(
+                "SELECT state, at, detail FROM message_states WHERE message_id = $1 ORDER BY id",
+                &[id.into()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(StateChange {
+                    state: r.text(0)?,
+                    at: r.i64(1)?,
+                    detail: r.opt_text(2)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    // ------------------------------------------------------------ inbox
+
+    /// Unacknowledged messages of `participant` after cursor `after`, oldest first.
+    pub async fn inbox(
+        &self,
+        participant: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<InboxItem>, StoreError> {
+        let p = participant.to_owned();
+        self.read(move |c| {
+            c.query(
+                "SELECT i.seq, i.message_id, m.sender, m.action, m.conversation_id, m.track_id, m.accept_time, m.envelope, i.delivered_at \
+                 FROM inbox i JOIN messages m ON m.message_id = i.message_id \
+                 WHERE i.participant = $1 AND i.acked_at IS NULL AND i.seq > $2 ORDER BY i.seq LIMIT $3",
+                &[p.into(), Value::I64(after), Value::I64(limit)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(InboxItem {
+                    seq: r.i64(0)?,
+                    message_id: r.text(1)?,
+                    sender: r.text(2)?,
+                    action: r.text(3)?,
+                    conversation_id: r.opt_text(4)?,
+                    track_id: r.text(5)?,
+                    accept_time: r.i64(6)?,
+                    envelope: r.blob(7)?,
+                    first_delivery: r.opt_i64(8)?.is_none(),
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Records that these inbox entries were handed to their IS (first time only).
+    pub async fn mark_delivered(&self, seqs: Vec<(i64, String)>, now: i64) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            for (seq, mid) in &seqs {
+                let n = tx.conn.execute(
+                    "UPDATE inbox SET delivered_at = $1 WHERE seq = $2 AND delivered_at IS NULL",
+                    &[Value::I64(now), Value::I64(*seq)],
+                )?;
+                if n == 1 {
+                    set_state(tx, mid, state::DELIVERED, now, None)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Acknowledges one message for `participant`: it leaves the inbox for good.
+    pub async fn ack(
+        &self,
+        participant: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<AckOutcome, StoreError> {
+        let (p, mid) = (participant.to_owned(), message_id.to_owned());
+        self.write(move |tx| {
+            let n = tx.conn.execute(
+                "UPDATE inbox SET acked_at = $1 WHERE participant = $2 AND message_id = $3 AND acked_at IS NULL",
+                &[Value::I64(now), (&p).into(), (&mid).into()],
+            )?;
+            if n == 1 {
+                set_state(tx, &mid, state::ACKNOWLEDGED, now, None)?;
+                return Ok(AckOutcome::Acknowledged);
+            }
+            let exists = tx.conn.query_one(
+                "SELECT acked_at FROM inbox WHERE participant = $1 AND message_id = $2",
+                &[p.into(), mid.into()],
+            )?;
+            Ok(match exists {
+                Some(_) => AckOutcome::AlreadyAcknowledged,
+                None => AckOutcome::NotInInbox,
+            })
+        })
+        .await
+    }
+
+    // ------------------------------------------------------------ outbox
+
+    /// Leases up to `limit` due outbox entries to `owner` until `now + lease`.
+    pub async fn claim_outbox(
+        &self,
+        owner: &str,
+        limit: i64,
+        lease: i64,
+        now: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let owner = owner.to_owned();
+        self.write(move |tx| {
+            let sql = format!(
+                "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+                 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
+                 AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4{}) \
+                 RETURNING id, message_id, destination, attempts",
+                tx.dialect().skip_locked()
+            );
+            let mut items = tx
+                .conn
+                .query(
+                    &sql,
+                    &[owner.into(), Value::I64(now + lease), Value::I64(now), Value::I64(limit)],
+                )?
+                .iter()
+                .map(|r| {
+                    Ok(OutboxItem {
+                        id: r.i64(0)?,
+                        message_id: r.text(1)?,
+                        destination: r.text(2)?,
+                        attempts: r.i64(3)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            items.sort_by_key(|i| i.id);
+            Ok(items)
+        })
+        .await
+    }
+
+    /// Completes a lease on a `local` outbox entry: the message enters its recipient's inbox
+    /// exactly once. Returns false when the lease was lost (another worker owns it now).
+    pub async fn deliver_local(&self, item_id: i64, owner: &str, now: i64) -> Result<bool, StoreError> {
+        let owner = owner.to_owned();
+        self.write(move |tx| {
+            let sql = format!(
+                "SELECT o.message_id, m.recipient, o.lease_owner, o.state FROM outbox o JOIN messages m ON m.message_id = o.message_id WHERE o.id = $1{}",
+                tx.dialect().for_update()
+            );
+            let Some(r) = tx.conn.query_one(&sql, &[Value::I64(item_id)])? else {
+                return Ok(false);
+            };
+            let (mid, recipient) = (r.text(0)?, r.text(1)?);
+            if r.opt_text(2)?.as_deref() != Some(owner.as_str()) || r.text(3)? != "pending" {
+                return Ok(false);
+            }
+            tx.conn.execute(
+                "INSERT INTO inbox (participant, message_id, queued_at) VALUES ($1, $2, $3) ON CONFLICT (participant, message_id) DO NOTHING",
+                &[(&recipient).into(), (&mid).into(), Value::I64(now)],
+            )?;
+            tx.conn.execute(
+                "UPDATE outbox SET state = 'done', lease_owner = NULL, lease_until = NULL WHERE id = $1",
+                &[Value::I64(item_id)],
+            )?;
+            set_state(tx, &mid, state::IN_INBOX, now, Some(&recipient))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    // ------------------------------------------------------------ log
+
+    /// Signs a checkpoint of the log head now (if anything was logged since the last one).
+    pub async fn checkpoint(&self) -> Result<bool, StoreError> {
+        let Some(signer) = self.inner.signer.clone() else {
+            return Ok(false);
+        };
+        let at = (self.inner.clock)();
+        self.write(move |tx| {
+            let head = log::load_head(tx.conn)?;
+            if head.seq <= log::last_checkpoint_seq(tx.conn)? {
+                return Ok(false);
+            }
+            log::checkpoint(tx.conn, &head, signer.as_ref(), at)
+        })
+        .await
+    }
+
+    pub async fn verify_log(
+        &self,
+        key: ed25519_dalek::VerifyingKey,
+    ) -> Result<VerifyReport, StoreError> {
+        self.read(move |c| log::verify(c, &key)).await
+    }
+
+    // ------------------------------------------------------------ tokens, metrics, schema
+
+    pub async fn add_token(
+        &self,
+        token_sha256: &str,
+        participant: &str,
+        label: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (t, p, l) = (token_sha256.to_owned(), participant.to_owned(), label.to_owned());
+        self.write(move |tx| {
+            tx.conn.execute(
+                "INSERT INTO api_tokens (token_sha256, participant, label, created_at) VALUES ($1, $2, $3, $4)",
+                &[t.into(), p.into(), l.into(), Value::I64(now)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The participant a token (given by its SHA-256) belongs to, unless revoked.
+    pub async fn token_participant(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
+        let t = token_sha256.to_owned();
+        self.read(move |c| {
+            c.query_one(
+                "SELECT participant FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
+                &[t.into()],
+            )?
+            .map(|r| r.text(0))
+            .transpose()
+        })
+        .await
+    }
+
+    /// (outbox entries pending, inbox entries not acknowledged).
+    pub async fn queue_depth(&self) -> Result<(i64, i64), StoreError> {
+        self.read(|c| {
+            let r = c
+                .query_one(
+                    "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending'), (SELECT COUNT(*) FROM inbox WHERE acked_at IS NULL)",
+                    &[],
+                )?
+                .ok_or_else(|| StoreError::Corrupt("count returned no row".into()))?;
+            Ok((r.i64(0)?, r.i64(1)?))
+        })
+        .await
+    }
+
+    /// Tables and columns, normalised, for the schema-parity test.
+    pub async fn schema(&self) -> Result<Vec<ColumnInfo>, StoreError> {
+        self.read(|c| {
+            let sql = match c.dialect() {
+                Dialect::Sqlite => "SELECT m.name, p.name, p.type, CASE WHEN p.\"notnull\" = 1 OR p.pk > 0 THEN 1 ELSE 0 END FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+                Dialect::Postgres => "SELECT table_name::text, column_name::text, data_type::text, CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END FROM information_schema.columns WHERE table_schema = current_schema()",
+            };
+            let mut cols = c
+                .query(sql, &[])?
+                .iter()
+                .map(|r| {
+                    let ty = r.text(2)?.to_ascii_lowercase();
+                    let kind = if ty.contains("int") {
+                        "int"
+                    } else if ty.contains("blob") || ty.contains("bytea") {
+                        "bytes"
+                    } else {
+                        "text"
+                    };
+                    Ok(ColumnInfo {
+                        table: r.text(0)?,
+                        column: r.text(1)?,
+                        kind: kind.into(),
+                        not_null: r.i64(3)? == 1,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            cols.sort();
+            Ok(cols)
+        })
+        .await
+    }
+}
+
+fn message_record(r: &Row) -> Result<MessageRecord, StoreError> {
+    Ok(MessageRecord {
+        message_id: r.text(0)?,
+        track_id: r.text(1)?,
+        accept_time: r.i64(2)?,
+        direction: r.text(3)?,
+        sender: r.text(4)?,
+        recipient: r.text(5)?,
+        action: r.text(6)?,
+        kind: r.text(7)?,
+        conversation_id: r.opt_text(8)?,
+        procedure_id: r.opt_text(9)?,
+        relates_to: r.opt_text(10)?,
+        state: r.text(11)?,
+        envelope_sha256: r.text(12)?,
+    })
+}
+
+/// Moves a message to `state` and records the change in its history.
+pub fn set_state(
+    tx: &mut Tx<'_>,
+    message_id: &str,
+    state: &str,
+    at: i64,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.conn.execute(
+        "UPDATE messages SET state = $1 WHERE message_id = $2",
+        &[state.into(), message_id.into()],
+    )?;
+    tx.conn.execute(
+        "INSERT INTO message_states (message_id, state, at, detail) VALUES ($1, $2, $3, $4)",
+        &[message_id.into(), state.into(), Value::I64(at), detail.into()],
+    )?;
+    Ok(())
+}
+
+fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
+    let sha = hex::encode(Sha256::digest(&m.envelope));
+    let n = tx.conn.execute(
+        "INSERT INTO messages (message_id, track_id, accept_time, direction, sender, recipient, action, kind, conversation_id, procedure_id, relates_to, state, envelope, received, envelope_sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (message_id) DO NOTHING",
+        &[
+            (&m.message_id).into(),
+            (&m.track_id).into(),
+            Value::I64(m.accept_time),
+            (&m.direction).into(),
+            (&m.sender).into(),
+            (&m.recipient).into(),
+            (&m.action).into(),
+            (&m.kind).into(),
+            m.conversation_id.clone().into(),
+            m.procedure_id.clone().into(),
+            m.relates_to.clone().into(),
+            state::ACCEPTED.into(),
+            Value::Blob(m.envelope.clone()),
+            m.received.clone().into(),
+            (&sha).into(),
+        ],
+    )?;
+    if n == 0 {
+        let r = tx
+            .conn
+            .query_one(
+                "SELECT sender, track_id, accept_time FROM messages WHERE message_id = $1",
+                &[(&m.message_id).into()],
+            )?
+            .ok_or_else(|| StoreError::Corrupt("duplicate message vanished".into()))?;
+        if r.text(0)? != m.sender {
+            return Err(StoreError::Conflict(format!(
+                "MessageID {} was already used by another sender",
+                m.message_id
+            )));
+        }
+        return Ok(Accepted::Duplicate {
+            track_id: r.text(1)?,
+            accept_time: r.i64(2)?,
+        });
+    }
+    tx.conn.execute(
+        "INSERT INTO message_states (message_id, state, at, detail) VALUES ($1, $2, $3, $4)",
+        &[(&m.message_id).into(), state::ACCEPTED.into(), Value::I64(m.accept_time), Value::Null],
+    )?;
+    log::append(tx, &m.message_id, "accepted", &sha, m.accept_time)?;
+    if let (Some(c), Some(p), Some(t)) = (&m.conversation_id, &m.process, &m.transaction) {
+        tx.conn.execute(
+            "INSERT INTO conversations (conversation_id, process, transaction_code, started_at, last_at, messages) VALUES ($1, $2, $3, $4, $4, 1) \
+             ON CONFLICT (conversation_id) DO UPDATE SET last_at = excluded.last_at, messages = conversations.messages + 1",
+            &[c.into(), p.into(), t.into(), Value::I64(m.accept_time)],
+        )?;
+    }
+    if let Route::Outbox { destination } = &m.route {
+        tx.conn.execute(
+            "INSERT INTO outbox (message_id, destination, state, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
+            &[(&m.message_id).into(), destination.into(), Value::I64(m.accept_time)],
+        )?;
+        set_state(tx, &m.message_id, state::QUEUED, m.accept_time, Some(destination))?;
+    }
+    Ok(Accepted::New)
+}
