@@ -1,1 +1,589 @@
-//! placeholder
+//! A node: the integration gateway of one segment (EEC or a member state) and the adapter API
+//! its authorities' information systems talk to.
+//!
+//! The node turns what an IS submits into a Decision No. 5 envelope, stamps `int:Integration`,
+//! stores it durably, and routes it; a message between two participants of the same node takes
+//! the same durable path (outbox → delivery worker → recipient's inbox) as any other. Nothing is
+//! answered before the store has committed it.
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod keys;
+pub mod metrics;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use envelope::{
+    Address, ApplicationMessage, CpAction, Envelope, EnvelopeError, Fault, FaultCode, MessageKind,
+    Origin, ParseOptions, Segment, Signal, SignalKind, UrnUuid,
+};
+use sha2::{Digest, Sha256};
+use store::{AckOutcome, Accepted, NewMessage, Route, Store, StoreConfig, StoreError};
+use time::OffsetDateTime;
+use tokio::sync::{Notify, watch};
+
+pub use config::NodeConfig;
+
+/// The node's time source; tests inject a fixed or stepping clock.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(OffsetDateTime::now_utc)
+}
+
+fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+pub fn from_micros(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    UnknownRecipient(String),
+    #[error("{0}")]
+    NoRoute(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("{0}")]
+    Startup(String),
+}
+
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => NodeError::Conflict(m),
+            e => NodeError::Store(e),
+        }
+    }
+}
+
+/// What the node tells the IS once a message is durably accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub message_id: UrnUuid,
+    pub track_id: String,
+    pub accept_time: OffsetDateTime,
+    pub conversation_id: Option<UrnUuid>,
+    /// True when this MessageID had been accepted before: the original receipt is repeated.
+    pub duplicate: bool,
+}
+
+/// An IS's request to send an application message.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub to: String,
+    pub process: String,
+    pub version: String,
+    pub procedure: String,
+    pub transaction: String,
+    pub message: String,
+    pub body: String,
+    pub message_id: Option<String>,
+    pub conversation_id: Option<String>,
+    pub procedure_id: Option<String>,
+    pub relates_to: Option<String>,
+}
+
+pub struct Node {
+    cfg: NodeConfig,
+    segment: Segment,
+    store: Store,
+    key: SigningKey,
+    hosted: HashSet<String>,
+    gate: Address,
+    clock: Clock,
+    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    outbox_wake: Notify,
+    tokens: RwLock<HashMap<String, String>>,
+    worker_id: String,
+    label: String,
+}
+
+impl Node {
+    /// Opens the node's key and store (creating both on first start).
+    pub fn open(cfg: NodeConfig, clock: Clock) -> Result<Arc<Node>, NodeError> {
+        cfg.check().map_err(NodeError::Startup)?;
+        let segment = cfg.segment().map_err(NodeError::Startup)?;
+        let key = keys::load_or_create(&cfg.key_path()).map_err(|e| NodeError::Startup(e.to_string()))?;
+        let mut sc = StoreConfig::new(cfg.store_engine());
+        sc.checkpoint_every = cfg.checkpoint_every;
+        sc.signer = Some(Arc::new(keys::NodeSigner(key.clone())));
+        let c = clock.clone();
+        sc.clock = Arc::new(move || micros(c()));
+        let store = Store::open(sc)?;
+        let gate = Address::parse(&format!("EAEU://{segment}/SR/gate"))?;
+        Ok(Arc::new(Node {
+            hosted: cfg.participants.iter().map(|p| p.address.clone()).collect(),
+            label: segment.to_string(),
+            // Stable across restarts (see Store::claim_outbox); unique per listener on a host.
+            worker_id: format!("{segment}@{}:{}", hostname(), cfg.listen.port()),
+            segment,
+            store,
+            key,
+            gate,
+            clock,
+            waiters: Mutex::new(HashMap::new()),
+            outbox_wake: Notify::new(),
+            tokens: RwLock::new(HashMap::new()),
+            cfg,
+        }))
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    pub fn segment(&self) -> Segment {
+        self.segment
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    pub fn hosts(&self, participant: &str) -> bool {
+        self.hosted.contains(participant)
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
+    // ------------------------------------------------------------ tokens
+
+    /// Issues an API token for a hosted participant; only its SHA-256 is stored.
+    pub async fn issue_token(&self, participant: &str, label: &str) -> Result<String, NodeError> {
+        if !self.hosts(participant) {
+            return Err(NodeError::UnknownRecipient(format!(
+                "{participant} is not a participant of this node"
+            )));
+        }
+        use base64::Engine as _;
+        let mut raw = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+        let token = format!(
+            "ortaq_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        );
+        self.store
+            .add_token(&token_hash(&token), participant, label, micros(self.now()))
+            .await?;
+        Ok(token)
+    }
+
+    /// The participant a bearer token stands for.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<String>, NodeError> {
+        let h = token_hash(token);
+        if let Some(p) = self.tokens.read().ok().and_then(|t| t.get(&h).cloned()) {
+            return Ok(Some(p));
+        }
+        let p = self.store.token_participant(&h).await?;
+        if let (Some(p), Ok(mut t)) = (&p, self.tokens.write()) {
+            t.insert(h, p.clone());
+        }
+        Ok(p)
+    }
+
+    // ------------------------------------------------------------ accepting
+
+    fn route(&self, to: &Address) -> Result<Route, NodeError> {
+        if to.segment() == self.segment {
+            if self.hosts(to.as_str()) {
+                Ok(Route::Outbox {
+                    destination: "local".into(),
+                })
+            } else {
+                Err(NodeError::UnknownRecipient(format!(
+                    "{to} is not a participant of node {}",
+                    self.segment
+                )))
+            }
+        } else {
+            Err(NodeError::NoRoute(format!(
+                "no route from node {} to segment {}",
+                self.segment,
+                to.segment()
+            )))
+        }
+    }
+
+    /// Builds the envelope for a submission from `participant` and accepts it.
+    pub async fn submit(&self, participant: &str, s: Submission) -> Result<Receipt, NodeError> {
+        let uuid = |v: &Option<String>, rule| -> Result<Option<UrnUuid>, NodeError> {
+            Ok(v.as_deref().map(|s| UrnUuid::parse_for(s, rule)).transpose()?)
+        };
+        let env = Envelope::application(ApplicationMessage {
+            to: Address::parse(&s.to)
+                .map_err(|e| EnvelopeError::new(envelope::Rule::To, e.detail))?,
+            reply_to: Address::parse(participant)?,
+            action: CpAction::new(&s.process, &s.version, &s.procedure, &s.transaction, &s.message)?,
+            message_id: uuid(&s.message_id, envelope::Rule::MessageId)?.unwrap_or_else(UrnUuid::new_v4),
+            relates_to: uuid(&s.relates_to, envelope::Rule::RelatesTo)?,
+            conversation_id: uuid(&s.conversation_id, envelope::Rule::ConversationId)?
+                .unwrap_or_else(UrnUuid::new_v4),
+            procedure_id: Some(
+                uuid(&s.procedure_id, envelope::Rule::ProcedureId)?.unwrap_or_else(UrnUuid::new_v4),
+            ),
+            document: s.body,
+        })?;
+        self.accept(env, None).await
+    }
+
+    /// Accepts a full envelope from an IS (SOAP passthrough). Returns the receipt and the RCV
+    /// signal that answers it, or the Fault to send back.
+    pub async fn submit_envelope(
+        &self,
+        participant: &str,
+        bytes: &[u8],
+    ) -> Result<(Receipt, Envelope), (Envelope, NodeError)> {
+        let opts = ParseOptions {
+            origin: Origin::InformationSystem,
+            limits: envelope::Limits {
+                max_bytes: self.cfg.limits.max_envelope_bytes,
+                ..Default::default()
+            },
+        };
+        let env = match envelope::parse_partial(bytes, &opts) {
+            Ok(e) => e,
+            Err((e, header)) => {
+                let fault = Envelope::fault(header.as_deref(), Fault::for_error(&e, Some(bytes)));
+                return Err((fault, NodeError::Envelope(e)));
+            }
+        };
+        let fault_for = |env: &Envelope, err: NodeError| {
+            let (code, sub) = match &err {
+                NodeError::Store(_) => (FaultCode::Receiver, envelope::SUBCODE_INTERNAL_ERROR),
+                _ => (FaultCode::Sender, envelope::SUBCODE_INVALID_HEADER),
+            };
+            let f = Fault {
+                code,
+                subcode: Some(sub.into()),
+                reason_ru: format!("Сообщение отклонено: {err}"),
+                problem_message: Some(String::from_utf8_lossy(bytes).into_owned()),
+            };
+            (Envelope::fault(Some(&env.header), f), err)
+        };
+        if env.sender().map(Address::as_str) != Some(participant) {
+            let err = NodeError::Forbidden(format!(
+                "wsa:ReplyTo must be the authenticated participant {participant}"
+            ));
+            return Err(fault_for(&env, err));
+        }
+        if env.header.kind() == MessageKind::Fault {
+            let err = NodeError::Forbidden("an information system sends messages and signals, not Faults".into());
+            return Err(fault_for(&env, err));
+        }
+        let header = env.header.clone();
+        match self.accept(env.clone(), Some(bytes.to_vec())).await {
+            Ok(receipt) => {
+                let rcv = Envelope::signal_for(
+                    &header,
+                    self.gate.clone(),
+                    Signal::new(SignalKind::Rcv, receipt.accept_time),
+                )
+                .map_err(|e| fault_for(&env, NodeError::Envelope(e)))?;
+                Ok((receipt, rcv))
+            }
+            Err(e) => Err(fault_for(&env, e)),
+        }
+    }
+
+    async fn accept(&self, mut env: Envelope, received: Option<Vec<u8>>) -> Result<Receipt, NodeError> {
+        let started = Instant::now();
+        let to = env
+            .header
+            .to
+            .clone()
+            .ok_or_else(|| EnvelopeError::new(envelope::Rule::To, "wsa:To is mandatory"))?;
+        let route = match self.route(&to) {
+            Ok(r) => r,
+            Err(e) => {
+                ::metrics::counter!(metrics::REJECTED, "node" => self.label.clone()).increment(1);
+                return Err(e);
+            }
+        };
+        let now = self.now();
+        let track = UrnUuid::new_v4();
+        env.stamp(track, now);
+        let accept_time = env
+            .header
+            .integration
+            .as_ref()
+            .map(|i| i.accept_time)
+            .unwrap_or(now);
+        let h = &env.header;
+        let kind = match h.kind() {
+            MessageKind::Application => "application",
+            MessageKind::Signal(_) => "signal",
+            MessageKind::Fault => "fault",
+        };
+        let cp = h.cp_action();
+        let m = NewMessage {
+            message_id: h.message_id.to_string(),
+            track_id: track.to_string(),
+            accept_time: micros(accept_time),
+            direction: "out".into(),
+            sender: h.reply_to.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+            recipient: to.to_string(),
+            action: h.action.to_string(),
+            kind: kind.into(),
+            conversation_id: h.conversation_id.map(|c| c.to_string()),
+            procedure_id: h.procedure_id.map(|c| c.to_string()),
+            relates_to: h.relates_to.as_ref().map(|r| r.id.to_string()),
+            process: cp.map(|a| a.process.to_string()),
+            transaction: cp.map(|a| a.transaction.clone()),
+            envelope: env.to_xml().into_bytes(),
+            received,
+            route,
+        };
+        let outcome = self.store.accept(m).await?;
+        let label = self.label.clone();
+        ::metrics::histogram!(metrics::SUBMIT_SECONDS, "node" => label.clone())
+            .record(started.elapsed().as_secs_f64());
+        Ok(match outcome {
+            Accepted::New => {
+                ::metrics::counter!(metrics::ACCEPTED, "node" => label).increment(1);
+                self.outbox_wake.notify_one();
+                Receipt {
+                    message_id: env.header.message_id,
+                    track_id: track.to_string(),
+                    accept_time,
+                    conversation_id: env.header.conversation_id,
+                    duplicate: false,
+                }
+            }
+            Accepted::Duplicate { track_id, accept_time } => {
+                ::metrics::counter!(metrics::DUPLICATES, "node" => label).increment(1);
+                Receipt {
+                    message_id: env.header.message_id,
+                    track_id,
+                    accept_time: from_micros(accept_time),
+                    conversation_id: env.header.conversation_id,
+                    duplicate: true,
+                }
+            }
+        })
+    }
+
+    // ------------------------------------------------------------ inbox
+
+    fn waiter(&self, participant: &str) -> Arc<Notify> {
+        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        w.entry(participant.to_owned())
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone()
+    }
+
+    /// Unacknowledged messages after `after`; waits up to `wait` for the first one to arrive.
+    pub async fn inbox(
+        &self,
+        participant: &str,
+        after: i64,
+        limit: i64,
+        wait: Duration,
+    ) -> Result<Vec<store::InboxItem>, NodeError> {
+        let limit = limit.clamp(1, 1000);
+        let deadline = tokio::time::Instant::now() + wait;
+        let notify = self.waiter(participant);
+        loop {
+            // Registered before the query, so a delivery between the query and the wait is
+            // not missed.
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let items = self.store.inbox(participant, after, limit).await?;
+            if !items.is_empty() {
+                let fresh: Vec<(i64, String)> = items
+                    .iter()
+                    .filter(|i| i.first_delivery)
+                    .map(|i| (i.seq, i.message_id.clone()))
+                    .collect();
+                if !fresh.is_empty() {
+                    self.store.mark_delivered(fresh, micros(self.now())).await?;
+                }
+                return Ok(items);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(items);
+            }
+        }
+    }
+
+    pub async fn ack(&self, participant: &str, message_id: &str) -> Result<AckOutcome, NodeError> {
+        let id = UrnUuid::parse_for(message_id, envelope::Rule::MessageId)?;
+        let out = self
+            .store
+            .ack(participant, &id.to_string(), micros(self.now()))
+            .await?;
+        if out == AckOutcome::Acknowledged {
+            ::metrics::counter!(metrics::ACKNOWLEDGED, "node" => self.label.clone()).increment(1);
+        }
+        Ok(out)
+    }
+
+    /// Status and history of a message the participant sent or received.
+    pub async fn status(
+        &self,
+        participant: &str,
+        message_id: &str,
+    ) -> Result<(store::MessageRecord, Vec<store::StateChange>), NodeError> {
+        let id = UrnUuid::parse_for(message_id, envelope::Rule::MessageId)?.to_string();
+        let rec = self.store.message(&id).await?.ok_or(NodeError::NotFound)?;
+        // Someone else's message looks exactly like one that does not exist.
+        if rec.sender != participant && rec.recipient != participant {
+            return Err(NodeError::NotFound);
+        }
+        let hist = self.store.history(&id).await?;
+        Ok((rec, hist))
+    }
+
+    pub async fn envelope_of(&self, participant: &str, message_id: &str) -> Result<Vec<u8>, NodeError> {
+        let (rec, _) = self.status(participant, message_id).await?;
+        self.store
+            .envelope(&rec.message_id)
+            .await?
+            .ok_or(NodeError::NotFound)
+    }
+
+    // ------------------------------------------------------------ background work
+
+    /// Moves outbox entries to their destination until `stop` turns true.
+    pub async fn run_delivery(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let lease = Duration::from_secs(30).as_micros() as i64;
+        while !*stop.borrow() {
+            let now = micros(self.now());
+            let items = match self.store.claim_outbox(&self.worker_id, 512, lease, now).await {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox claim failed");
+                    Vec::new()
+                }
+            };
+            if items.is_empty() {
+                tokio::select! {
+                    _ = self.outbox_wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            let mut set = tokio::task::JoinSet::new();
+            for it in items {
+                let node = self.clone();
+                set.spawn(async move { node.deliver(it).await });
+            }
+            while set.join_next().await.is_some() {}
+        }
+    }
+
+    async fn deliver(&self, it: store::OutboxItem) {
+        if it.destination != "local" {
+            // Remote destinations arrive with federation; until then none is ever routed.
+            return;
+        }
+        let now = micros(self.now());
+        match self.store.deliver_local(it.id, &self.worker_id, now).await {
+            Ok(Some(recipient)) => {
+                let label = self.label.clone();
+                ::metrics::counter!(metrics::DELIVERED, "node" => label.clone()).increment(1);
+                ::metrics::histogram!(metrics::DELIVERY_SECONDS, "node" => label)
+                    .record((now - it.created_at).max(0) as f64 / 1e6);
+                self.waiter(&recipient).notify_waiters();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                ::metrics::counter!(metrics::FAILED, "node" => self.label.clone()).increment(1);
+                tracing::error!(message_id = %it.message_id, error = %e, "local delivery failed; will retry after the lease");
+            }
+        }
+    }
+
+    /// Signs a log checkpoint every few seconds when something was logged.
+    pub async fn run_checkpoints(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = self.store.checkpoint().await {
+                tracing::error!(error = %e, "log checkpoint failed");
+            }
+        }
+    }
+
+    /// Updates the queue-depth gauges and renders the metrics page.
+    pub async fn render_metrics(&self) -> String {
+        if let Ok((out, inb)) = self.store.queue_depth().await {
+            ::metrics::gauge!(metrics::OUTBOX_PENDING, "node" => self.label.clone()).set(out as f64);
+            ::metrics::gauge!(metrics::INBOX_UNACKED, "node" => self.label.clone()).set(inb as f64);
+        }
+        let st = self.store.writer_stats();
+        ::metrics::counter!(metrics::STORE_BATCHES, "node" => self.label.clone())
+            .absolute(st.batches.load(std::sync::atomic::Ordering::Relaxed));
+        ::metrics::counter!(metrics::STORE_JOBS, "node" => self.label.clone())
+            .absolute(st.jobs.load(std::sync::atomic::Ordering::Relaxed));
+        match metrics::handle() {
+            Some(h) => {
+                h.run_upkeep();
+                h.render()
+            }
+            None => String::new(),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Serves the adapter API on `listener` until `shutdown` resolves, then stops taking
+/// requests, lets in-flight ones finish, stops the workers and closes the store (which
+/// drains every queued write and signs a final checkpoint).
+pub async fn serve(
+    node: Arc<Node>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    metrics::handle();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let delivery = tokio::spawn(node.clone().run_delivery(stop_rx.clone()));
+    let checkpoints = tokio::spawn(node.clone().run_checkpoints(stop_rx));
+    let app = api::router(node.clone());
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| NodeError::Startup(format!("server: {e}")));
+    let _ = stop_tx.send(true);
+    let _ = delivery.await;
+    let _ = checkpoints.await;
+    node.store.close().await?;
+    tracing::info!(segment = %node.segment, "node stopped; store closed");
+    result
+}

@@ -1,1 +1,189 @@
-fn main() {}
+//! The `ortaq` command: run a node, issue API tokens, verify a node's message log, run the
+//! demo federation, and benchmark.
+
+mod bench;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use node::{Node, NodeConfig};
+
+#[derive(Parser)]
+#[command(name = "ortaq", version, about = "EAEU integrated information system: nodes, adapters and services")]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run or administer a node.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Work with a node's message log.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+    /// Start nodes for EEC, AM, BY, KZ, KG and RU on this machine and run an exchange.
+    Demo(demo::DemoArgs),
+    /// Measure throughput and latency.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Serve the adapter API until SIGINT or SIGTERM, then shut down without losing anything.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Issue an API token for a participant hosted by the node (printed once, stored hashed).
+    Token {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        participant: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Walk the hash chain and the signed checkpoints; report the first broken link.
+    Verify {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Text => b.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Node {
+            command: NodeCommand::Serve { config },
+        } => {
+            let cfg = NodeConfig::load(&config)?;
+            let listen = cfg.listen;
+            let node = Node::open(cfg, node::system_clock())?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            tracing::info!(segment = %node.segment(), %listen, "node serving");
+            node::serve(node, listener, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Node {
+            command: NodeCommand::Token { config, participant, label },
+        } => {
+            let cfg = NodeConfig::load(&config)?;
+            let node = Node::open(cfg, node::system_clock())?;
+            let token = node.issue_token(&participant, &label).await?;
+            node.store().close().await?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Log {
+            command: LogCommand::Verify { config },
+        } => {
+            let cfg = NodeConfig::load(&config)?;
+            let key = node::keys::load(&cfg.key_path())?;
+            let mut sc = store::StoreConfig::new(cfg.store_engine());
+            sc.readers = 1;
+            let st = store::Store::open(sc)?;
+            let r = st.verify_log(key.verifying_key()).await?;
+            st.close().await?;
+            Ok(report_verify(&r))
+        }
+        Command::Demo(args) => demo::run(args).await,
+        Command::Bench { command } => bench::run(command).await,
+    }
+}
+
+fn report_verify(r: &store::VerifyReport) -> ExitCode {
+    match &r.first_break {
+        None => {
+            println!(
+                "message log intact: {} records, {} signed checkpoints, last checkpoint at record {}",
+                r.records, r.checkpoints, r.last_checkpoint
+            );
+            ExitCode::SUCCESS
+        }
+        Some(b) => {
+            println!(
+                "message log BROKEN at record {}: {} ({} records verified before it)",
+                b.seq, b.reason, r.records
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+}

@@ -182,6 +182,8 @@ pub struct OutboxItem {
     pub message_id: String,
     pub destination: String,
     pub attempts: i64,
+    /// When the message entered the outbox (its accept time).
+    pub created_at: i64,
 }
 
 /// One column of the schema, normalised across engines for the parity test.
@@ -489,6 +491,10 @@ impl Store {
     // ------------------------------------------------------------ outbox
 
     /// Leases up to `limit` due outbox entries to `owner` until `now + lease`.
+    ///
+    /// Entries already leased to `owner` are claimed again: a worker identity is stable across
+    /// restarts, so a node that crashed resumes its own leases at once instead of waiting for
+    /// them to expire. Two live workers must never share an identity.
     pub async fn claim_outbox(
         &self,
         owner: &str,
@@ -501,8 +507,8 @@ impl Store {
             let sql = format!(
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
                  WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
-                 AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4{}) \
-                 RETURNING id, message_id, destination, attempts",
+                 AND (lease_until IS NULL OR lease_until < $3 OR lease_owner = $1) ORDER BY id LIMIT $4{}) \
+                 RETURNING id, message_id, destination, attempts, created_at",
                 tx.dialect().skip_locked()
             );
             let mut items = tx
@@ -518,6 +524,7 @@ impl Store {
                         message_id: r.text(1)?,
                         destination: r.text(2)?,
                         attempts: r.i64(3)?,
+                        created_at: r.i64(4)?,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
@@ -528,8 +535,14 @@ impl Store {
     }
 
     /// Completes a lease on a `local` outbox entry: the message enters its recipient's inbox
-    /// exactly once. Returns false when the lease was lost (another worker owns it now).
-    pub async fn deliver_local(&self, item_id: i64, owner: &str, now: i64) -> Result<bool, StoreError> {
+    /// exactly once. Returns the recipient, or None when the lease was lost (another worker
+    /// owns it now).
+    pub async fn deliver_local(
+        &self,
+        item_id: i64,
+        owner: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
         let owner = owner.to_owned();
         self.write(move |tx| {
             let sql = format!(
@@ -537,11 +550,11 @@ impl Store {
                 tx.dialect().for_update()
             );
             let Some(r) = tx.conn.query_one(&sql, &[Value::I64(item_id)])? else {
-                return Ok(false);
+                return Ok(None);
             };
             let (mid, recipient) = (r.text(0)?, r.text(1)?);
             if r.opt_text(2)?.as_deref() != Some(owner.as_str()) || r.text(3)? != "pending" {
-                return Ok(false);
+                return Ok(None);
             }
             tx.conn.execute(
                 "INSERT INTO inbox (participant, message_id, queued_at) VALUES ($1, $2, $3) ON CONFLICT (participant, message_id) DO NOTHING",
@@ -552,7 +565,7 @@ impl Store {
                 &[Value::I64(item_id)],
             )?;
             set_state(tx, &mid, state::IN_INBOX, now, Some(&recipient))?;
-            Ok(true)
+            Ok(Some(recipient))
         })
         .await
     }

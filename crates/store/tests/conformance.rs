@@ -151,7 +151,7 @@ async fn local_delivery_goes_through_outbox_and_inbox(f: Fixture) {
     s.accept(m.clone()).await.unwrap();
     let claimed = s.claim_outbox("w1", 10, 30_000_000, 2_000_000).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    assert!(s.deliver_local(claimed[0].id, "w1", 2_000_001).await.unwrap());
+    assert_eq!(s.deliver_local(claimed[0].id, "w1", 2_000_001).await.unwrap().as_deref(), Some(EEC));
     assert!(s.claim_outbox("w1", 10, 30_000_000, 99_000_000).await.unwrap().is_empty());
 
     let inbox = s.inbox(EEC, 0, 10).await.unwrap();
@@ -176,7 +176,7 @@ async fn inbox_never_hands_out_acknowledged(f: Fixture) {
         s.accept(msg(&format!("c{i}"), KZ, local())).await.unwrap();
     }
     for it in s.claim_outbox("w", 100, 1_000_000, 2_000_000).await.unwrap() {
-        assert!(s.deliver_local(it.id, "w", 2_000_001).await.unwrap());
+        assert!(s.deliver_local(it.id, "w", 2_000_001).await.unwrap().is_some());
     }
     for i in (0..30).step_by(3) {
         s.ack(EEC, &format!("urn:uuid:c{i}"), 3).await.unwrap();
@@ -202,8 +202,8 @@ async fn leases_fence_out_a_slow_worker(f: Fixture) {
     assert!(s.claim_outbox("B", 10, 1_000, 2_000_500).await.unwrap().is_empty(), "lease still held");
     let b = s.claim_outbox("B", 10, 1_000, 2_001_001).await.unwrap();
     assert_eq!((b.len(), b[0].attempts), (1, 2));
-    assert!(!s.deliver_local(a[0].id, "A", 2_001_002).await.unwrap(), "A lost its lease");
-    assert!(s.deliver_local(b[0].id, "B", 2_001_003).await.unwrap());
+    assert!(s.deliver_local(a[0].id, "A", 2_001_002).await.unwrap().is_none(), "A lost its lease");
+    assert!(s.deliver_local(b[0].id, "B", 2_001_003).await.unwrap().is_some());
     assert_eq!(s.inbox(EEC, 0, 10).await.unwrap().len(), 1);
     s.close().await.unwrap();
 }

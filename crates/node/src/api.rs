@@ -1,0 +1,517 @@
+//! The adapter API: REST/JSON for authorities' information systems (submit, inbox with cursor
+//! and long-poll, acknowledgement, status and history), a SOAP passthrough for ISs that speak
+//! Decision No. 5 themselves, and `/health`, `/metrics`, `/openapi.json`.
+//!
+//! Errors are `application/problem+json` (RFC 9457) on the REST side and SOAP Faults on the
+//! SOAP side. A participant sees only its own messages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::{Node, NodeError, Receipt, Submission, from_micros};
+
+type AppState = Arc<Node>;
+
+pub fn router(node: Arc<Node>) -> Router {
+    // A JSON body carries the XML escaped, which can double it.
+    let limit = node.config().limits.max_envelope_bytes * 2 + 64 * 1024;
+    Router::new()
+        .route("/v1/messages", post(submit))
+        .route("/v1/messages/{message_id}", get(status))
+        .route("/v1/messages/{message_id}/envelope", get(envelope_bytes))
+        .route("/v1/inbox", get(inbox))
+        .route("/v1/inbox/{message_id}/ack", post(ack))
+        .route("/v1/soap", post(soap))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(node)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ortaq adapter API",
+        description = "How an authority's information system exchanges Decision No. 5 e-documents through its node of the EAEU integrated information system.",
+        version = "1"
+    ),
+    paths(submit, status, envelope_bytes, inbox, ack, soap, health),
+    modifiers(&BearerAuth),
+    tags((name = "messages"), (name = "inbox"), (name = "operations"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The committed OpenAPI document, pretty-printed.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- errors
+
+/// An RFC 9457 problem.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The Decision No. 5 rule broken, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+pub struct ApiError(StatusCode, &'static str, String, Option<String>);
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        let d = e.to_string();
+        match e {
+            NodeError::Envelope(env) => ApiError(
+                StatusCode::BAD_REQUEST,
+                "invalid-message",
+                env.detail.clone(),
+                Some(env.rule.id().to_owned()),
+            ),
+            NodeError::Forbidden(_) => ApiError(StatusCode::FORBIDDEN, "forbidden", d, None),
+            NodeError::UnknownRecipient(_) => {
+                ApiError(StatusCode::UNPROCESSABLE_ENTITY, "unknown-recipient", d, None)
+            }
+            NodeError::NoRoute(_) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, "no-route", d, None),
+            NodeError::Conflict(_) => ApiError(StatusCode::CONFLICT, "conflict", d, None),
+            NodeError::NotFound => ApiError(StatusCode::NOT_FOUND, "not-found", d, None),
+            NodeError::Store(_) | NodeError::Startup(_) => {
+                tracing::error!(error = %d, "request failed in the store");
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the node could not store the request; nothing was accepted, retry later".into(),
+                    None,
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let ApiError(status, kind, detail, rule) = self;
+        let p = Problem {
+            kind: format!("https://ortaq.dev/problems/{kind}"),
+            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            rule,
+        };
+        let mut r = (status, Json(p)).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        r
+    }
+}
+
+// ---------------------------------------------------------------- authentication
+
+/// The participant whose token came with the request.
+pub struct Caller(pub String);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |d: &str| ApiError(StatusCode::UNAUTHORIZED, "unauthorized", d.into(), None);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("send the participant's API token as 'Authorization: Bearer <token>'"))?;
+        match node.authenticate(token.trim()).await? {
+            Some(p) => Ok(Caller(p)),
+            None => Err(unauthorized("unknown or revoked API token")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- messages
+
+/// An application message to send. The sender is the participant of the token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    /// Recipient's logical address, e.g. `EAEU://EEC/CP/P.TS.01/P.ACT.001`.
+    pub to: String,
+    /// Common process, e.g. `P.TS.01`.
+    pub process: String,
+    /// Process version, e.g. `1.0.1`.
+    pub version: String,
+    /// Procedure code, e.g. `P.TS.01.PRC.001`.
+    pub procedure: String,
+    /// Transaction code, e.g. `P.TS.01.TRN.001`.
+    pub transaction: String,
+    /// Message code, e.g. `P.TS.01.MSG.001`.
+    pub message: String,
+    /// The e-document: one XML element (an XML declaration may precede it).
+    pub body: String,
+    /// Your own MessageID (`urn:uuid:…`), to make retries safe: resending it returns the
+    /// original receipt.
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// The transaction instance to continue (`urn:uuid:…`); a new one if absent.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    /// The procedure instance (`urn:uuid:…`); a new one if absent.
+    #[serde(default)]
+    pub procedure_id: Option<String>,
+    /// The MessageID this message answers.
+    #[serde(default)]
+    pub relates_to: Option<String>,
+}
+
+/// Proof that the node durably accepted the message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptBody {
+    pub message_id: String,
+    /// `int:TrackID`, written by the platform.
+    pub track_id: String,
+    /// `int:AcceptTime`, UTC.
+    pub accept_time: String,
+    pub conversation_id: Option<String>,
+    /// True when this MessageID was accepted before; the original receipt is repeated.
+    pub duplicate: bool,
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+impl From<Receipt> for ReceiptBody {
+    fn from(r: Receipt) -> Self {
+        ReceiptBody {
+            message_id: r.message_id.to_string(),
+            track_id: r.track_id,
+            accept_time: rfc3339(r.accept_time),
+            conversation_id: r.conversation_id.map(|c| c.to_string()),
+            duplicate: r.duplicate,
+        }
+    }
+}
+
+/// Send a message. Answers only after the message is durably stored.
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SubmitRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Accepted and stored", body = ReceiptBody),
+        (status = 200, description = "This MessageID was accepted before; the original receipt", body = ReceiptBody),
+        (status = 400, description = "The message breaks a Decision No. 5 rule", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The MessageID belongs to another sender", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown recipient or no route to its segment", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not stored; retry", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn submit(
+    State(node): State<AppState>,
+    Caller(p): Caller,
+    body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(r) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid-json", e.body_text(), None))?;
+    let receipt = node
+        .submit(
+            &p,
+            Submission {
+                to: r.to,
+                process: r.process,
+                version: r.version,
+                procedure: r.procedure,
+                transaction: r.transaction,
+                message: r.message,
+                body: r.body,
+                message_id: r.message_id,
+                conversation_id: r.conversation_id,
+                procedure_id: r.procedure_id,
+                relates_to: r.relates_to,
+            },
+        )
+        .await?;
+    let code = if receipt.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((code, Json(ReceiptBody::from(receipt))).into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StateChangeBody {
+    /// accepted, queued, in_inbox, delivered, acknowledged, failed, expired.
+    pub state: String,
+    pub at: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusBody {
+    pub message_id: String,
+    pub track_id: String,
+    pub accept_time: String,
+    pub from: String,
+    pub to: String,
+    pub action: String,
+    pub conversation_id: Option<String>,
+    pub relates_to: Option<String>,
+    pub state: String,
+    /// SHA-256 of the stored envelope, as logged in the message log.
+    pub envelope_sha256: String,
+    pub history: Vec<StateChangeBody>,
+}
+
+/// Status and history of a message you sent or received.
+#[utoipa::path(get, path = "/v1/messages/{message_id}", tag = "messages",
+    params(("message_id" = String, Path, description = "urn:uuid:…")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = StatusBody),
+        (status = 404, description = "No such message among yours", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn status(
+    State(node): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StatusBody>, ApiError> {
+    let (m, h) = node.status(&p, &id).await?;
+    Ok(Json(StatusBody {
+        message_id: m.message_id,
+        track_id: m.track_id,
+        accept_time: rfc3339(from_micros(m.accept_time)),
+        from: m.sender,
+        to: m.recipient,
+        action: m.action,
+        conversation_id: m.conversation_id,
+        relates_to: m.relates_to,
+        state: m.state,
+        envelope_sha256: m.envelope_sha256,
+        history: h
+            .into_iter()
+            .map(|c| StateChangeBody {
+                state: c.state,
+                at: rfc3339(from_micros(c.at)),
+                detail: c.detail,
+            })
+            .collect(),
+    }))
+}
+
+/// The stored envelope, byte for byte.
+#[utoipa::path(get, path = "/v1/messages/{message_id}/envelope", tag = "messages",
+    params(("message_id" = String, Path, description = "urn:uuid:…")),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "application/soap+xml", body = String), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn envelope_bytes(
+    State(node): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let b = node.envelope_of(&p, &id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/soap+xml; charset=utf-8")], b).into_response())
+}
+
+// ---------------------------------------------------------------- inbox
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InboxQuery {
+    /// Cursor: return messages after this one (the `cursor` of the previous answer); 0 from
+    /// the start.
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many messages (1-1000, default 100).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// Seconds to wait for a message when none is there (long poll, at most 60).
+    #[serde(default)]
+    pub wait: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboxMessage {
+    /// Position in your inbox; pass the last one as `after`.
+    pub seq: i64,
+    pub message_id: String,
+    pub from: String,
+    pub action: String,
+    pub conversation_id: Option<String>,
+    pub track_id: String,
+    pub accept_time: String,
+    /// The full Decision No. 5 envelope.
+    pub envelope: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboxPage {
+    pub messages: Vec<InboxMessage>,
+    /// Pass as `after` for the next page.
+    pub cursor: i64,
+}
+
+/// Messages waiting for you, oldest first. A message stays until you acknowledge it.
+#[utoipa::path(get, path = "/v1/inbox", tag = "inbox", params(InboxQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = InboxPage)))]
+async fn inbox(
+    State(node): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<InboxQuery>,
+) -> Result<Json<InboxPage>, ApiError> {
+    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(60));
+    let items = node.inbox(&p, q.after, q.limit.unwrap_or(100), wait).await?;
+    let cursor = items.last().map_or(q.after, |i| i.seq);
+    Ok(Json(InboxPage {
+        cursor,
+        messages: items
+            .into_iter()
+            .map(|i| InboxMessage {
+                seq: i.seq,
+                message_id: i.message_id,
+                from: i.sender,
+                action: i.action,
+                conversation_id: i.conversation_id,
+                track_id: i.track_id,
+                accept_time: rfc3339(from_micros(i.accept_time)),
+                envelope: String::from_utf8_lossy(&i.envelope).into_owned(),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AckBody {
+    pub message_id: String,
+    /// False when it had been acknowledged before (nothing changed).
+    pub acknowledged_now: bool,
+}
+
+/// Acknowledge a message: it leaves your inbox and is never handed out again.
+#[utoipa::path(post, path = "/v1/inbox/{message_id}/ack", tag = "inbox",
+    params(("message_id" = String, Path, description = "urn:uuid:…")),
+    security(("bearer" = [])),
+    responses((status = 200, body = AckBody), (status = 404, description = "Not in your inbox", body = Problem, content_type = "application/problem+json")))]
+async fn ack(
+    State(node): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AckBody>, ApiError> {
+    use store::AckOutcome::*;
+    match node.ack(&p, &id).await? {
+        Acknowledged => Ok(Json(AckBody { message_id: id, acknowledged_now: true })),
+        AlreadyAcknowledged => Ok(Json(AckBody { message_id: id, acknowledged_now: false })),
+        NotInInbox => Err(NodeError::NotFound.into()),
+    }
+}
+
+// ---------------------------------------------------------------- SOAP
+
+/// Send a complete Decision No. 5 envelope (SOAP 1.2). `wsa:ReplyTo` must be your address;
+/// `int:Integration` must be absent (the node writes it). Answers with an RCV signal after the
+/// durable commit, or a SOAP Fault.
+#[utoipa::path(post, path = "/v1/soap", tag = "messages",
+    request_body(content = String, content_type = "application/soap+xml"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "RCV signal", content_type = "application/soap+xml", body = String),
+        (status = 400, description = "SOAP Fault (sender)", content_type = "application/soap+xml", body = String),
+        (status = 403, description = "SOAP Fault: ReplyTo is not you", content_type = "application/soap+xml", body = String),
+        (status = 500, description = "SOAP Fault (receiver); retry", content_type = "application/soap+xml", body = String),
+    ))]
+async fn soap(State(node): State<AppState>, Caller(p): Caller, body: Bytes) -> Response {
+    let soap_type = [(header::CONTENT_TYPE, "application/soap+xml; charset=utf-8")];
+    match node.submit_envelope(&p, &body).await {
+        Ok((receipt, rcv)) => {
+            let mut r = (StatusCode::OK, soap_type, rcv.to_xml()).into_response();
+            if let Ok(v) = HeaderValue::from_str(&receipt.track_id) {
+                r.headers_mut().insert("x-ortaq-track-id", v);
+            }
+            r
+        }
+        Err((fault, err)) => {
+            let status = match err {
+                NodeError::Forbidden(_) => StatusCode::FORBIDDEN,
+                NodeError::Conflict(_) => StatusCode::CONFLICT,
+                NodeError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            (status, soap_type, fault.to_xml()).into_response()
+        }
+    }
+}
+
+// ---------------------------------------------------------------- operations
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub segment: String,
+    pub outbox_pending: i64,
+    pub inbox_unacknowledged: i64,
+}
+
+/// Liveness and store reachability.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+async fn health(State(node): State<AppState>) -> Response {
+    match node.store().queue_depth().await {
+        Ok((o, i)) => Json(Health {
+            status: "ok".into(),
+            segment: node.segment().to_string(),
+            outbox_pending: o,
+            inbox_unacknowledged: i,
+        })
+        .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: format!("store unavailable: {e}"),
+                segment: node.segment().to_string(),
+                outbox_pending: -1,
+                inbox_unacknowledged: -1,
+            }),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(node): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        node.render_metrics().await,
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+}

@@ -1,0 +1,176 @@
+//! A small typed client of the adapter API, for information systems written in Rust, the demo,
+//! the benchmarks and the tests. It speaks plain HTTP/JSON; nothing here bypasses the API.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{status}: {body}")]
+    Api { status: u16, body: String },
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Receipt {
+    pub message_id: String,
+    pub track_id: String,
+    pub accept_time: String,
+    pub conversation_id: Option<String>,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InboxMessage {
+    pub seq: i64,
+    pub message_id: String,
+    pub from: String,
+    pub action: String,
+    pub conversation_id: Option<String>,
+    pub track_id: String,
+    pub accept_time: String,
+    pub envelope: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InboxPage {
+    pub messages: Vec<InboxMessage>,
+    pub cursor: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StateChange {
+    pub state: String,
+    pub at: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Status {
+    pub message_id: String,
+    pub track_id: String,
+    pub state: String,
+    pub history: Vec<StateChange>,
+}
+
+/// What to send: the codes of the Action, the recipient and the e-document.
+#[derive(Debug, Clone, Default)]
+pub struct Outgoing {
+    pub to: String,
+    pub process: String,
+    pub version: String,
+    pub procedure: String,
+    pub transaction: String,
+    pub message: String,
+    pub body: String,
+    pub message_id: Option<String>,
+    pub conversation_id: Option<String>,
+    pub relates_to: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AdapterClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl AdapterClient {
+    pub fn new(base: &str, token: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap_or_default();
+        Self::with_http(http, base, token)
+    }
+
+    /// Shares one connection pool among many clients (one per participant).
+    pub fn with_http(http: reqwest::Client, base: &str, token: &str) -> Self {
+        AdapterClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
+    async fn check(r: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        if r.status().is_success() {
+            Ok(r)
+        } else {
+            Err(ClientError::Api {
+                status: r.status().as_u16(),
+                body: r.text().await.unwrap_or_default(),
+            })
+        }
+    }
+
+    pub async fn send(&self, m: &Outgoing) -> Result<Receipt, ClientError> {
+        let body = json!({
+            "to": m.to, "process": m.process, "version": m.version, "procedure": m.procedure,
+            "transaction": m.transaction, "message": m.message, "body": m.body,
+            "message_id": m.message_id, "conversation_id": m.conversation_id, "relates_to": m.relates_to,
+        });
+        let r = self
+            .http
+            .post(format!("{}/v1/messages", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.json().await?)
+    }
+
+    /// Sends a full envelope; returns the RCV signal envelope.
+    pub async fn send_envelope(&self, xml: &str) -> Result<String, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/soap", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/soap+xml; charset=utf-8")
+            .body(xml.to_owned())
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.text().await?)
+    }
+
+    pub async fn inbox(&self, after: i64, limit: i64, wait_secs: u64) -> Result<InboxPage, ClientError> {
+        let r = self
+            .http
+            .get(format!(
+                "{}/v1/inbox?after={after}&limit={limit}&wait={wait_secs}",
+                self.base
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.json().await?)
+    }
+
+    pub async fn ack(&self, message_id: &str) -> Result<bool, ClientError> {
+        #[derive(Deserialize)]
+        struct Ack {
+            acknowledged_now: bool,
+        }
+        let r = self
+            .http
+            .post(format!("{}/v1/inbox/{message_id}/ack", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.json::<Ack>().await?.acknowledged_now)
+    }
+
+    pub async fn status(&self, message_id: &str) -> Result<Status, ClientError> {
+        let r = self
+            .http
+            .get(format!("{}/v1/messages/{message_id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.json().await?)
+    }
+}
