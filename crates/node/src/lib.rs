@@ -228,6 +228,14 @@ impl Node {
 
     /// Builds the envelope for a submission from `participant` and accepts it.
     pub async fn submit(&self, participant: &str, s: Submission) -> Result<Receipt, NodeError> {
+        let max = self.cfg.limits.max_envelope_bytes;
+        if s.body.len() > max {
+            return Err(EnvelopeError::new(
+                envelope::Rule::XmlTooLarge,
+                format!("the e-document is {} bytes, more than this node's limit of {max}", s.body.len()),
+            )
+            .into());
+        }
         let uuid = |v: &Option<String>, rule| -> Result<Option<UrnUuid>, NodeError> {
             Ok(v.as_deref().map(|s| UrnUuid::parse_for(s, rule)).transpose()?)
         };

@@ -1,0 +1,300 @@
+//! The adapter API as an IS sees it, over real HTTP: submission rules, the inbox contract,
+//! participant isolation, the SOAP passthrough, metrics and graceful shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use node::client::{AdapterClient, ClientError, Outgoing};
+use node::config::{LimitsSection, NodeConfig, ParticipantConfig, StoreSection};
+use node::Node;
+use serde_json::Value;
+
+const A: &str = "EAEU://KZ/CA/conformity-body";
+const B: &str = "EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002";
+const C: &str = "EAEU://KZ/CA/customs";
+
+struct TestNode {
+    base: String,
+    a: AdapterClient,
+    b: AdapterClient,
+    c: AdapterClient,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), node::NodeError>>,
+    dir: tempfile::TempDir,
+    node: Arc<Node>,
+}
+
+fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
+    NodeConfig {
+        segment: "KZ".into(),
+        listen: ([127, 0, 0, 1], port).into(),
+        data_dir: dir.to_owned(),
+        store: StoreSection::default(),
+        participants: [A, B, C]
+            .iter()
+            .map(|a| ParticipantConfig { address: a.to_string(), name: String::new() })
+            .collect(),
+        limits: LimitsSection { max_envelope_bytes: 256 * 1024 },
+        checkpoint_every: 1000,
+    }
+}
+
+async fn start_in(dir: tempfile::TempDir) -> TestNode {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let node = Node::open(config(dir.path(), port), node::system_clock()).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let a = AdapterClient::new(&base, &node.issue_token(A, "t").await.unwrap());
+    let b = AdapterClient::new(&base, &node.issue_token(B, "t").await.unwrap());
+    let c = AdapterClient::new(&base, &node.issue_token(C, "t").await.unwrap());
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(node::serve(node.clone(), listener, async move {
+        let _ = rx.await;
+    }));
+    TestNode { base, a, b, c, stop, server, dir, node }
+}
+
+async fn start() -> TestNode {
+    start_in(tempfile::tempdir().unwrap()).await
+}
+
+impl TestNode {
+    async fn stop(self) -> tempfile::TempDir {
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
+        self.dir
+    }
+}
+
+fn msg(to: &str, body: &str) -> Outgoing {
+    Outgoing {
+        to: to.into(),
+        process: "P.TS.01".into(),
+        version: "1.0.1".into(),
+        procedure: "P.TS.01.PRC.001".into(),
+        transaction: "P.TS.01.TRN.001".into(),
+        message: "P.TS.01.MSG.001".into(),
+        body: body.into(),
+        ..Default::default()
+    }
+}
+
+const DOC: &str = "<d:Doc xmlns:d=\"urn:EEC:R:Test:v1.0.0\">1</d:Doc>";
+
+/// Sends `m` as participant A and compares the outcome with `expect`: `"201"`, `"200"`, or
+/// `"<status> <rule or problem type>"`.
+async fn check(t: &TestNode, m: Outgoing, expect: &str) {
+    let got = match t.a.send(&m).await {
+        Ok(r) if r.duplicate => "200".to_owned(),
+        Ok(_) => "201".to_owned(),
+        Err(ClientError::Api { status, body }) => {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let what = v["rule"].as_str().map(str::to_owned).unwrap_or_else(|| {
+                v["type"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()
+            });
+            format!("{status} {what}")
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let shown: String = format!("{m:?}").chars().take(300).collect();
+    assert_eq!(got, expect, "for {shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_are_checked_before_anything_is_stored() {
+    let t = start().await;
+    check(&t, msg(B, DOC), "201").await;
+    check(&t, msg("EAEU://KZ/CA/nobody", DOC), "422 unknown-recipient").await;
+    check(&t, msg("EAEU://RU/CA/customs", DOC), "422 no-route").await;
+    check(&t, msg("mailto:x@example.org", DOC), "400 header.to").await;
+    check(&t, Outgoing { transaction: "P.MM.01.TRN.001".into(), ..msg(B, DOC) }, "400 header.action-consistency").await;
+    check(&t, Outgoing { version: "1.0".into(), ..msg(B, DOC) }, "400 header.action").await;
+    check(&t, Outgoing { conversation_id: Some("42".into()), ..msg(B, DOC) }, "400 header.conversation-id").await;
+    check(&t, Outgoing { message_id: Some("not-a-uuid".into()), ..msg(B, DOC) }, "400 header.message-id").await;
+    check(&t, msg(B, "<!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><d>&x;</d>"), "400 xml.dtd").await;
+    check(&t, msg(B, "<a/><b/>"), "400 xml.malformed").await;
+    check(&t, msg(B, "plain text"), "400 xml.malformed").await;
+    check(&t, msg(B, &format!("<d>{}</d>", "x".repeat(300 * 1024))), "400 xml.too-large").await;
+    check(&t, msg(B, "<soap:Envelope xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\"/>"), "400 body.one-document").await;
+
+    // Retrying with the caller's MessageID is safe; reusing someone else's is not.
+    let mid = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+    let first = t.a.send(&Outgoing { message_id: Some(mid.clone()), ..msg(B, DOC) }).await.unwrap();
+    let again = t.a.send(&Outgoing { message_id: Some(mid.clone()), ..msg(B, DOC) }).await.unwrap();
+    assert!(!first.duplicate && again.duplicate);
+    assert_eq!((first.track_id, first.accept_time), (again.track_id, again.accept_time));
+    let stolen = t.c.send(&Outgoing { message_id: Some(mid), ..msg(B, DOC) }).await;
+    assert!(matches!(stolen, Err(ClientError::Api { status: 409, .. })), "{stolen:?}");
+
+    // Only what was accepted is in the store: 1 + 2 first sends (the duplicate stored nothing).
+    let (outbox, inbox) = t.node.store().queue_depth().await.unwrap();
+    assert!(outbox + inbox == 2, "outbox {outbox} + inbox {inbox}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_required_and_checked() {
+    let t = start().await;
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{}/v1/inbox", t.base)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let forged = AdapterClient::new(&t.base, "ortaq_forged");
+    assert!(matches!(forged.inbox(0, 1, 0).await, Err(ClientError::Api { status: 401, .. })));
+    // Tokens are stored hashed: the token text is nowhere in the database file.
+    let token = t.node.issue_token(A, "x").await.unwrap();
+    let dir = t.stop().await;
+    let mut bytes = std::fs::read(dir.path().join("node.db")).unwrap();
+    if let Ok(wal) = std::fs::read(dir.path().join("node.db-wal")) {
+        bytes.extend(wal);
+    }
+    assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_long_polls_and_never_repeats_an_acknowledged_message() {
+    let t = start().await;
+    let b = t.b.clone();
+    let poll = tokio::spawn(async move {
+        let s = Instant::now();
+        (b.inbox(0, 10, 10).await.unwrap(), s.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = t.a.send(&msg(B, DOC)).await.unwrap();
+    let (page, waited) = poll.await.unwrap();
+    assert_eq!(page.messages.len(), 1, "long poll returned {page:?}");
+    assert!(waited < Duration::from_secs(5), "woken by the delivery, not by the timeout");
+    assert_eq!(page.messages[0].message_id, r.message_id);
+    assert_eq!(page.messages[0].from, A);
+
+    // Until acknowledged it is handed out again (at-least-once towards the IS) ...
+    assert_eq!(t.b.inbox(0, 10, 0).await.unwrap().messages.len(), 1);
+    // ... the cursor moves past it ...
+    assert!(t.b.inbox(page.cursor, 10, 0).await.unwrap().messages.is_empty());
+    // ... and after the acknowledgement never again.
+    assert!(t.b.ack(&r.message_id).await.unwrap());
+    assert!(!t.b.ack(&r.message_id).await.unwrap());
+    assert!(t.b.inbox(0, 10, 0).await.unwrap().messages.is_empty());
+    let st = t.a.status(&r.message_id).await.unwrap();
+    let states: Vec<&str> = st.history.iter().map(|h| h.state.as_str()).collect();
+    assert_eq!(states, ["accepted", "queued", "in_inbox", "delivered", "acknowledged"]);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_sees_only_its_own_messages() {
+    let t = start().await;
+    let r = t.a.send(&msg(B, DOC)).await.unwrap();
+    t.b.inbox(0, 10, 5).await.unwrap();
+    assert!(t.b.status(&r.message_id).await.is_ok());
+    assert!(matches!(t.c.status(&r.message_id).await, Err(ClientError::Api { status: 404, .. })));
+    assert!(matches!(t.c.ack(&r.message_id).await, Err(ClientError::Api { status: 404, .. })));
+    assert!(t.c.inbox(0, 10, 0).await.unwrap().messages.is_empty());
+    // The sender cannot acknowledge on the recipient's behalf either.
+    assert!(matches!(t.a.ack(&r.message_id).await, Err(ClientError::Api { status: 404, .. })));
+    t.stop().await;
+}
+
+fn soap_from(reply_to: &str, extra_header: &str) -> (String, String) {
+    let mid = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+    let xml = format!(
+        r#"<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://www.w3.org/2005/08/addressing" xmlns:int="urn:EEC:Interaction:v1.0"><soap:Header><wsa:To>{B}</wsa:To><wsa:ReplyTo><wsa:Address>{reply_to}</wsa:Address></wsa:ReplyTo><wsa:Action>int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.001/P.TS.01.MSG.001</wsa:Action><wsa:MessageID>{mid}</wsa:MessageID><int:ConversationID>urn:uuid:{}</int:ConversationID>{extra_header}</soap:Header><soap:Body>{DOC}</soap:Body></soap:Envelope>"#,
+        uuid::Uuid::new_v4()
+    );
+    (xml, mid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soap_passthrough_answers_rcv_or_a_fault() {
+    use envelope::{Body, MessageKind, Origin, ParseOptions, SignalKind, parse};
+    let t = start().await;
+    let (xml, mid) = soap_from(A, "");
+    let rcv = parse(t.a.send_envelope(&xml).await.unwrap().as_bytes(), &ParseOptions::new(Origin::Any)).unwrap();
+    assert_eq!(rcv.header.kind(), MessageKind::Signal(SignalKind::Rcv));
+    assert_eq!(rcv.header.relates_to.as_ref().unwrap().id.to_string(), mid);
+    // The bytes as received are kept beside the stamped envelope that is forwarded.
+    let page = t.b.inbox(0, 10, 5).await.unwrap();
+    let stored = parse(page.messages[0].envelope.as_bytes(), &ParseOptions::new(Origin::Platform)).unwrap();
+    assert!(stored.header.integration.is_some());
+
+    // (envelope, HTTP status, rule named in the Fault reason)
+    let stamp = "<int:Integration><int:TrackID>urn:uuid:3e0b9d7f-84d8-4d41-a091-5c6e1f203142</int:TrackID><int:AcceptTime>2026-01-01T10:00:00Z</int:AcceptTime></int:Integration>";
+    let cases = [
+        (soap_from(A, stamp).0, 400, "header.integration-reserved"),
+        (soap_from(C, "").0, 403, "authenticated participant"),
+        ("<soap:Envelope".to_owned(), 400, "xml.malformed"),
+        (soap_from(A, "").0.replace("2003/05/soap-envelope", "2003/05/soap-envelope-x"), 400, "soap.version"),
+    ];
+    let http = reqwest::Client::new();
+    let token = t.node.issue_token(A, "raw").await.unwrap();
+    for (xml, status, needle) in cases {
+        let r = http.post(format!("{}/v1/soap", t.base)).bearer_auth(&token).body(xml.clone()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{xml}");
+        let fault = parse(r.text().await.unwrap().as_bytes(), &ParseOptions::new(Origin::Any)).unwrap();
+        let Body::Fault(f) = fault.body else { panic!("not a Fault") };
+        assert!(f.reason_ru.contains(needle), "{} lacks {needle}", f.reason_ru);
+        assert_eq!(f.problem_message.as_deref(), Some(xml.as_str()));
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_health_and_openapi_are_served() {
+    let t = start().await;
+    for _ in 0..3 {
+        t.a.send(&msg(B, DOC)).await.unwrap();
+    }
+    let _ = t.a.send(&msg("EAEU://KZ/CA/nobody", DOC)).await;
+    t.b.inbox(0, 10, 5).await.unwrap();
+    let m = reqwest::get(format!("{}/metrics", t.base)).await.unwrap().text().await.unwrap();
+    for name in ["ortaq_messages_accepted_total", "ortaq_messages_rejected_total", "ortaq_submit_seconds_bucket", "ortaq_outbox_pending", "ortaq_inbox_unacknowledged", "ortaq_store_commit_batches_total"] {
+        assert!(m.contains(name), "metrics lack {name}:\n{m}");
+    }
+    let h: Value = reqwest::get(format!("{}/health", t.base)).await.unwrap().json().await.unwrap();
+    assert_eq!((h["status"].as_str(), h["segment"].as_str()), (Some("ok"), Some("KZ")));
+    let served = reqwest::get(format!("{}/openapi.json", t.base)).await.unwrap().text().await.unwrap();
+    assert_eq!(served, node::api::openapi_json());
+    t.stop().await;
+}
+
+#[test]
+fn committed_openapi_document_is_fresh() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let fresh = node::api::openapi_json() + "\n";
+    if std::env::var("UPDATE_OPENAPI").is_ok() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(committed == fresh, "docs/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p node --test api");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_loses_nothing_that_was_acknowledged() {
+    let t = start().await;
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let a = t.a.clone();
+        tasks.push(tokio::spawn(async move {
+            if i > 200 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            a.send(&msg(B, DOC)).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let dir = t.stop().await;
+    let mut accepted = Vec::new();
+    for task in tasks {
+        if let Ok(r) = task.await.unwrap() {
+            accepted.push(r.message_id);
+        }
+    }
+    assert!(!accepted.is_empty());
+    let t = start_in(dir).await;
+    for id in &accepted {
+        assert!(t.node.store().message(id).await.unwrap().is_some(), "{id} was acknowledged but lost");
+    }
+    let report = t.node.store().verify_log(t.node.verifying_key()).await.unwrap();
+    assert_eq!(report.first_break, None);
+    t.stop().await;
+}
