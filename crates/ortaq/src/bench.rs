@@ -2,14 +2,14 @@
 //! submitting 2 KB e-documents over HTTP; prints accepted messages/s, latency percentiles, how
 //! many submissions shared each commit, and the node's memory idle and under load.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use node::client::{AdapterClient, Outgoing};
+use ortaq::process::{NodeProcess, RECIPIENT, SENDER};
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -31,95 +31,6 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Submit { messages, concurrency, size } => submit(messages, concurrency, size).await,
     }
-}
-
-const SENDER: &str = "EAEU://KZ/CA/conformity-body";
-const RECIPIENT: &str = "EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002";
-
-/// A node started as a child process, stopped with SIGTERM when dropped.
-pub struct NodeProcess {
-    pub child: std::process::Child,
-    pub base: String,
-}
-
-impl NodeProcess {
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
-        std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        Ok(self.child.wait()?)
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// Writes a node config for segment KZ hosting SENDER and RECIPIENT, issues a token for each,
-/// starts the node and waits until it answers `/health`.
-pub async fn start_node(dir: &Path) -> anyhow::Result<(NodeProcess, String, String)> {
-    let port = free_port()?;
-    let config = dir.join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "segment = \"KZ\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n[[participants]]\naddress = \"{SENDER}\"\n\n[[participants]]\naddress = \"{RECIPIENT}\"\n"
-        ),
-    )?;
-    let exe = std::env::current_exe()?;
-    let token = |p: &str| -> anyhow::Result<String> {
-        let out = std::process::Command::new(&exe)
-            .args(["node", "token", "--config"])
-            .arg(&config)
-            .args(["--participant", p])
-            .output()?;
-        if !out.status.success() {
-            bail!("token: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
-    };
-    let (ts, tr) = (token(SENDER)?, token(RECIPIENT)?);
-    let log = std::fs::File::create(dir.join("node.log"))?;
-    let child = std::process::Command::new(&exe)
-        .args(["node", "serve", "--config"])
-        .arg(&config)
-        .stderr(log)
-        .spawn()?;
-    let p = NodeProcess { child, base: format!("http://127.0.0.1:{port}") };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if reqwest::get(format!("{}/health", p.base)).await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the node did not come up; see {}", dir.join("node.log").display());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok((p, ts, tr))
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn document(size: usize, i: usize) -> String {
@@ -185,9 +96,11 @@ fn metric(text: &str, name: &str) -> f64 {
 
 async fn submit(messages: usize, concurrency: usize, size: usize) -> anyhow::Result<ExitCode> {
     let dir = tempfile::Builder::new().prefix("ortaq-bench-").tempdir()?;
-    let (mut node, ts, _tr) = start_node(dir.path()).await?;
+    let mut node = NodeProcess::configure(&std::env::current_exe()?, dir.path())?;
+    let ts = node.token(SENDER)?;
+    node.start().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle = rss_kib(node.pid(), "VmRSS:");
+    let idle = node.memory_kib("VmRSS:");
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let client = AdapterClient::with_http(http, &node.base, &ts);
     burst(&client, 1000, concurrency, size).await.context("warm-up")?;
@@ -197,7 +110,7 @@ async fn submit(messages: usize, concurrency: usize, size: usize) -> anyhow::Res
     let mut lat = burst(&client, messages, concurrency, size).await?;
     let elapsed = t.elapsed();
     let after = reqwest::get(format!("{}/metrics", node.base)).await?.text().await?;
-    let peak = rss_kib(node.pid(), "VmHWM:");
+    let peak = node.memory_kib("VmHWM:");
     lat.sort();
     let jobs = metric(&after, "ortaq_store_commit_jobs_total") - metric(&before, "ortaq_store_commit_jobs_total");
     let batches = metric(&after, "ortaq_store_commit_batches_total") - metric(&before, "ortaq_store_commit_batches_total");
