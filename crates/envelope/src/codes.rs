@@ -389,7 +389,9 @@ impl Action {
         let [process, version, procedure, transaction, last] = parts.as_slice() else {
             return err(
                 Rule::Action,
-                format!("{s:?} must be int://CP/<process>/<version>/<procedure>/<transaction>/<message>"),
+                format!(
+                    "{s:?} must be int://CP/<process>/<version>/<procedure>/<transaction>/<message>"
+                ),
             );
         };
         let process =

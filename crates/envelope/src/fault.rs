@@ -3,8 +3,6 @@
 
 use std::fmt::Write as _;
 
-use quick_xml::escape::escape;
-
 use crate::error::{EnvelopeError, Rule, err};
 use crate::xml::{Element, XML_NS};
 use crate::{INT_NS, SOAP_NS};
@@ -83,7 +81,7 @@ impl Fault {
         let _ = write!(
             out,
             "\n      </soap:Code>\n      <soap:Reason><soap:Text xml:lang=\"ru\">{}</soap:Text></soap:Reason>",
-            escape(&self.reason_ru)
+            crate::escape::text(&self.reason_ru)
         );
         if let Some(p) = &self.problem_message {
             // CDATA as the Decision recommends; a "]]>" inside is split across two sections.
@@ -114,7 +112,9 @@ impl Fault {
                         .children
                         .iter()
                         .find(|v| v.is(SOAP_NS, "Value"))
-                        .ok_or_else(|| EnvelopeError::new(Rule::Fault, "soap:Code without soap:Value"))?;
+                        .ok_or_else(|| {
+                            EnvelopeError::new(Rule::Fault, "soap:Code without soap:Value")
+                        })?;
                     let (ns, local) = resolve_qname(&with_decls(&cs, value), value.text.trim())?;
                     code = Some(match (ns.as_deref(), local.as_str()) {
                         (Some(SOAP_NS), "Sender") => FaultCode::Sender,
@@ -122,15 +122,22 @@ impl Fault {
                         _ => {
                             return err(
                                 Rule::Fault,
-                                format!("fault code {:?} is not soap:Sender or soap:Receiver", value.text.trim()),
+                                format!(
+                                    "fault code {:?} is not soap:Sender or soap:Receiver",
+                                    value.text.trim()
+                                ),
                             );
                         }
                     });
                     if let Some(sc) = c.children.iter().find(|v| v.is(SOAP_NS, "Subcode")) {
                         let scs = with_decls(&cs, sc);
-                        let v = sc.children.iter().find(|v| v.is(SOAP_NS, "Value")).ok_or_else(
-                            || EnvelopeError::new(Rule::Fault, "soap:Subcode without soap:Value"),
-                        )?;
+                        let v = sc
+                            .children
+                            .iter()
+                            .find(|v| v.is(SOAP_NS, "Value"))
+                            .ok_or_else(|| {
+                                EnvelopeError::new(Rule::Fault, "soap:Subcode without soap:Value")
+                            })?;
                         let (ns, local) = resolve_qname(&with_decls(&scs, v), v.text.trim())?;
                         if ns.as_deref() != Some(INT_NS) {
                             return err(
@@ -142,8 +149,11 @@ impl Fault {
                     }
                 }
                 (Some(SOAP_NS), "Reason") => {
-                    let texts: Vec<&Element> =
-                        c.children.iter().filter(|t| t.is(SOAP_NS, "Text")).collect();
+                    let texts: Vec<&Element> = c
+                        .children
+                        .iter()
+                        .filter(|t| t.is(SOAP_NS, "Text"))
+                        .collect();
                     let ru: Vec<&&Element> = texts
                         .iter()
                         .filter(|t| t.attr(Some(XML_NS), "lang") == Some("ru"))
@@ -169,12 +179,16 @@ impl Fault {
                 }
                 (Some(SOAP_NS), "Node" | "Role") => {}
                 _ => {
-                    return err(Rule::Fault, format!("unexpected element {} in soap:Fault", c.qname()));
+                    return err(
+                        Rule::Fault,
+                        format!("unexpected element {} in soap:Fault", c.qname()),
+                    );
                 }
             }
         }
         let f = Fault {
-            code: code.ok_or_else(|| EnvelopeError::new(Rule::Fault, "soap:Fault without soap:Code"))?,
+            code: code
+                .ok_or_else(|| EnvelopeError::new(Rule::Fault, "soap:Fault without soap:Code"))?,
             subcode,
             reason_ru: reason
                 .ok_or_else(|| EnvelopeError::new(Rule::Fault, "soap:Fault without soap:Reason"))?,

@@ -8,6 +8,7 @@
 
 mod codes;
 mod error;
+mod escape;
 mod fault;
 mod ids;
 mod model;

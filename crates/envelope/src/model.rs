@@ -144,7 +144,10 @@ impl Envelope {
             return err(Rule::Signal, "a Fault is never answered with a signal");
         };
         let to = original.reply_to.clone().ok_or_else(|| {
-            EnvelopeError::new(Rule::ReplyTo, "the original message has no ReplyTo to answer")
+            EnvelopeError::new(
+                Rule::ReplyTo,
+                "the original message has no ReplyTo to answer",
+            )
         })?;
         let env = Envelope {
             header: Header {
@@ -317,7 +320,10 @@ pub fn document_text(xml_text: &str, limits: Limits) -> Result<String, EnvelopeE
     {
         return err(
             Rule::BodyOneDocument,
-            format!("the e-document root {} is an envelope element", root.qname()),
+            format!(
+                "the e-document root {} is an envelope element",
+                root.qname()
+            ),
         );
     }
     Ok(xml_text[root.start..root.end].to_owned())

@@ -11,7 +11,7 @@ use crate::ids::UrnUuid;
 use crate::model::{Body, Envelope, Header, Integration, MessageKind, Origin, RelatesTo};
 use crate::signal::Signal;
 use crate::xml::{self, Element, Limits};
-use crate::{INT_NS, SOAP11_NS, SOAP_NS, WSA_NS};
+use crate::{INT_NS, SOAP_NS, SOAP11_NS, WSA_NS};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ParseOptions {
@@ -66,7 +66,10 @@ fn envelope_parts(root: &Element) -> Result<(&Element, &Element), EnvelopeError>
     if !root.is(SOAP_NS, "Envelope") {
         return err(
             Rule::SoapVersion,
-            format!("the root element is {}, not a SOAP 1.2 Envelope", root.qname()),
+            format!(
+                "the root element is {}, not a SOAP 1.2 Envelope",
+                root.qname()
+            ),
         );
     }
     if !root.text.trim().is_empty() {
@@ -104,7 +107,10 @@ fn envelope_parts(root: &Element) -> Result<(&Element, &Element), EnvelopeError>
 
 fn once<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), EnvelopeError> {
     if slot.is_some() {
-        return err(Rule::HeaderDuplicate, format!("{name} appears more than once"));
+        return err(
+            Rule::HeaderDuplicate,
+            format!("{name} appears more than once"),
+        );
     }
     *slot = Some(v);
     Ok(())
@@ -136,8 +142,11 @@ fn read_header(h: &Element) -> Result<Header, EnvelopeError> {
         match (c.ns.as_deref(), c.local.as_str()) {
             (Some(WSA_NS), "To") => once(&mut to, address(c, Rule::To)?, "wsa:To")?,
             (Some(WSA_NS), "ReplyTo") => {
-                let addrs: Vec<&Element> =
-                    c.children.iter().filter(|a| a.is(WSA_NS, "Address")).collect();
+                let addrs: Vec<&Element> = c
+                    .children
+                    .iter()
+                    .filter(|a| a.is(WSA_NS, "Address"))
+                    .collect();
                 let [a] = addrs.as_slice() else {
                     return err(
                         Rule::ReplyTo,
@@ -206,7 +215,10 @@ fn read_header(h: &Element) -> Result<Header, EnvelopeError> {
             _ if must_understand(c) => {
                 return err(
                     Rule::HeaderUnknown,
-                    format!("header {} is marked mustUnderstand and is not understood", c.qname()),
+                    format!(
+                        "header {} is marked mustUnderstand and is not understood",
+                        c.qname()
+                    ),
                 );
             }
             // Other foreign headers (national extensions) are ignored, as SOAP 1.2 allows;
@@ -217,7 +229,8 @@ fn read_header(h: &Element) -> Result<Header, EnvelopeError> {
     Ok(Header {
         to,
         reply_to,
-        action: action.ok_or_else(|| EnvelopeError::new(Rule::Action, "wsa:Action is mandatory"))?,
+        action: action
+            .ok_or_else(|| EnvelopeError::new(Rule::Action, "wsa:Action is mandatory"))?,
         message_id: message_id
             .ok_or_else(|| EnvelopeError::new(Rule::MessageId, "wsa:MessageID is mandatory"))?,
         relates_to,
@@ -239,9 +252,9 @@ fn read_integration(el: &Element) -> Result<Integration, EnvelopeError> {
             )?,
             (Some(INT_NS), "AcceptTime") => {
                 let s = text_of(c);
-                let t = OffsetDateTime::parse(s, &Rfc3339).ok().filter(|t| {
-                    s.ends_with('Z') && t.offset().is_utc()
-                });
+                let t = OffsetDateTime::parse(s, &Rfc3339)
+                    .ok()
+                    .filter(|t| s.ends_with('Z') && t.offset().is_utc());
                 let t = t.ok_or_else(|| {
                     EnvelopeError::new(
                         Rule::IntegrationValue,
@@ -284,17 +297,24 @@ fn read_body(
     match header.kind() {
         MessageKind::Fault => {
             if !doc.is(SOAP_NS, "Fault") {
-                return err(Rule::Fault, format!("a fault Action with body {}", doc.qname()));
+                return err(
+                    Rule::Fault,
+                    format!("a fault Action with body {}", doc.qname()),
+                );
             }
             Ok(Body::Fault(Fault::read(doc, scope)?))
         }
         MessageKind::Signal(_) => Ok(Body::Signal(Signal::read(doc)?)),
         MessageKind::Application => {
-            if doc.ns.as_deref() == Some(SOAP_NS) || doc.ns.as_deref() == Some(crate::signal::SIGNAL_NS)
+            if doc.ns.as_deref() == Some(SOAP_NS)
+                || doc.ns.as_deref() == Some(crate::signal::SIGNAL_NS)
             {
                 return err(
                     Rule::BodyOneDocument,
-                    format!("a common-process message carries an e-document, not {}", doc.qname()),
+                    format!(
+                        "a common-process message carries an e-document, not {}",
+                        doc.qname()
+                    ),
                 );
             }
             Ok(Body::Document(standalone(text, doc, scope)))
@@ -313,12 +333,21 @@ fn standalone(text: &str, doc: &Element, scope: &[(Option<String>, String)]) -> 
             continue;
         }
         seen.push(prefix);
-        if uri == SOAP_NS || uri == WSA_NS || uri == INT_NS {
+        // The writer declares exactly these three on the Envelope; any other binding, even
+        // of another prefix to the same namespace, must travel with the document.
+        let declared_by_writer = matches!(
+            (prefix.as_deref(), uri.as_str()),
+            (Some("soap"), SOAP_NS) | (Some("wsa"), WSA_NS) | (Some("int"), INT_NS)
+        );
+        if declared_by_writer {
             continue;
         }
         match prefix {
-            Some(p) => extra.push_str(&format!(" xmlns:{p}=\"{}\"", quick_xml::escape::escape(uri.as_str()))),
-            None => extra.push_str(&format!(" xmlns=\"{}\"", quick_xml::escape::escape(uri.as_str()))),
+            Some(p) => extra.push_str(&format!(
+                " xmlns:{p}=\"{}\"",
+                crate::escape::attr(uri.as_str())
+            )),
+            None => extra.push_str(&format!(" xmlns=\"{}\"", crate::escape::attr(uri.as_str()))),
         }
     }
     if extra.is_empty() {

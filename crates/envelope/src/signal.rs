@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 
-use quick_xml::escape::escape;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -38,7 +37,10 @@ impl ErrorCode {
         if s.is_empty() || s.chars().count() > 255 {
             return err(
                 Rule::Signal,
-                format!("error code must be 1-255 characters, got {}", s.chars().count()),
+                format!(
+                    "error code must be 1-255 characters, got {}",
+                    s.chars().count()
+                ),
             );
         }
         Ok(match s {
@@ -136,8 +138,8 @@ impl Signal {
             let _ = write!(
                 out,
                 "\n      <sig:ValidationError>\n        <sig:Code>{}</sig:Code>\n        <sig:Description>{}</sig:Description>",
-                escape(e.code.as_str()),
-                escape(&e.description)
+                crate::escape::text(e.code.as_str()),
+                crate::escape::text(&e.description)
             );
             for (name, v) in [
                 ("Details", &e.details),
@@ -145,7 +147,11 @@ impl Signal {
                 ("ReferenceId", &e.reference),
             ] {
                 if let Some(v) = v {
-                    let _ = write!(out, "\n        <sig:{name}>{}</sig:{name}>", escape(v));
+                    let _ = write!(
+                        out,
+                        "\n        <sig:{name}>{}</sig:{name}>",
+                        crate::escape::text(v)
+                    );
                 }
             }
             out.push_str("\n      </sig:ValidationError>");
@@ -157,7 +163,10 @@ impl Signal {
         if !el.is(SIGNAL_NS, "SignalDetails") {
             return err(
                 Rule::Signal,
-                format!("signal body must be {{{SIGNAL_NS}}}SignalDetails, found {}", el.qname()),
+                format!(
+                    "signal body must be {{{SIGNAL_NS}}}SignalDetails, found {}",
+                    el.qname()
+                ),
             );
         }
         let mut code = None;
@@ -166,7 +175,10 @@ impl Signal {
         let mut errors = Vec::new();
         for c in &el.children {
             if c.ns.as_deref() != Some(SIGNAL_NS) {
-                return err(Rule::Signal, format!("unexpected element {} in a signal", c.qname()));
+                return err(
+                    Rule::Signal,
+                    format!("unexpected element {} in a signal", c.qname()),
+                );
             }
             match c.local.as_str() {
                 "SignalCode" => set_once(&mut code, c.text.trim().to_owned(), "SignalCode")?,
@@ -189,7 +201,10 @@ impl Signal {
                 }
                 "ValidationError" => errors.push(read_error(c)?),
                 other => {
-                    return err(Rule::Signal, format!("unexpected element {other} in a signal"));
+                    return err(
+                        Rule::Signal,
+                        format!("unexpected element {other} in a signal"),
+                    );
                 }
             }
         }
@@ -240,7 +255,8 @@ fn read_error(el: &Element) -> Result<SignalError, EnvelopeError> {
         }
     }
     Ok(SignalError {
-        code: code.ok_or_else(|| EnvelopeError::new(Rule::Signal, "ValidationError without Code"))?,
+        code: code
+            .ok_or_else(|| EnvelopeError::new(Rule::Signal, "ValidationError without Code"))?,
         description: description.ok_or_else(|| {
             EnvelopeError::new(Rule::Signal, "ValidationError without Description")
         })?,

@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 
-use quick_xml::escape::escape;
 use time::format_description::well_known::Rfc3339;
 
 use crate::model::{Body, Envelope};
@@ -20,19 +19,23 @@ impl Envelope {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope xmlns:soap=\"{SOAP_NS}\" xmlns:wsa=\"{WSA_NS}\" xmlns:int=\"{INT_NS}\">\n  <soap:Header>\n"
         );
         if let Some(to) = &h.to {
-            let _ = writeln!(out, "    <wsa:To>{}</wsa:To>", escape(to.as_str()));
+            let _ = writeln!(
+                out,
+                "    <wsa:To>{}</wsa:To>",
+                crate::escape::text(to.as_str())
+            );
         }
         if let Some(r) = &h.reply_to {
             let _ = writeln!(
                 out,
                 "    <wsa:ReplyTo><wsa:Address>{}</wsa:Address></wsa:ReplyTo>",
-                escape(r.as_str())
+                crate::escape::text(r.as_str())
             );
         }
         let _ = writeln!(
             out,
             "    <wsa:Action>{}</wsa:Action>",
-            escape(&h.action.to_string())
+            crate::escape::text(&h.action.to_string())
         );
         let _ = writeln!(out, "    <wsa:MessageID>{}</wsa:MessageID>", h.message_id);
         if let Some(r) = &h.relates_to {
@@ -41,7 +44,7 @@ impl Envelope {
                     let _ = writeln!(
                         out,
                         "    <wsa:RelatesTo int:RelatesAction=\"{}\">{}</wsa:RelatesTo>",
-                        escape(a.as_str()),
+                        crate::escape::attr(a.as_str()),
                         r.id
                     );
                 }

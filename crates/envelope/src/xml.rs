@@ -145,10 +145,7 @@ pub fn read(input: &[u8], limits: Limits) -> Result<Element, EnvelopeError> {
                     if !enc.eq_ignore_ascii_case(b"utf-8") {
                         return err(
                             Rule::XmlMalformed,
-                            format!(
-                                "encoding {:?} is not UTF-8",
-                                String::from_utf8_lossy(&enc)
-                            ),
+                            format!("encoding {:?} is not UTF-8", String::from_utf8_lossy(&enc)),
                         );
                     }
                 }
@@ -182,15 +179,15 @@ pub fn read(input: &[u8], limits: Limits) -> Result<Element, EnvelopeError> {
                     let a = a.map_err(malformed)?;
                     let key = a.key.as_ref();
                     let value = a.unescape_value().map_err(|e| {
-                        EnvelopeError::new(
-                            Rule::XmlEntity,
-                            format!("attribute value refused: {e}"),
-                        )
+                        EnvelopeError::new(Rule::XmlEntity, format!("attribute value refused: {e}"))
                     })?;
                     if key == b"xmlns" {
                         decls.push((None, value.into_owned()));
                     } else if let Some(p) = key.strip_prefix(b"xmlns:") {
-                        decls.push((Some(String::from_utf8_lossy(p).into_owned()), value.into_owned()));
+                        decls.push((
+                            Some(String::from_utf8_lossy(p).into_owned()),
+                            value.into_owned(),
+                        ));
                     } else {
                         let (ares, alocal) = reader.resolve_attribute(a.key);
                         let ans = if key.starts_with(b"xml:") {
@@ -203,7 +200,10 @@ pub fn read(input: &[u8], limits: Limits) -> Result<Element, EnvelopeError> {
                             .iter()
                             .any(|x: &Attr| x.ns == ans && x.local == alocal)
                         {
-                            return err(Rule::XmlMalformed, format!("duplicate attribute {alocal}"));
+                            return err(
+                                Rule::XmlMalformed,
+                                format!("duplicate attribute {alocal}"),
+                            );
                         }
                         attrs.push(Attr {
                             ns: ans,
@@ -252,10 +252,9 @@ pub fn read(input: &[u8], limits: Limits) -> Result<Element, EnvelopeError> {
             }
             Event::GeneralRef(r) => {
                 let ch = if r.is_char_ref() {
-                    r.resolve_char_ref()
-                        .map_err(|e| {
-                            EnvelopeError::new(Rule::XmlEntity, format!("bad character reference: {e}"))
-                        })?
+                    r.resolve_char_ref().map_err(|e| {
+                        EnvelopeError::new(Rule::XmlEntity, format!("bad character reference: {e}"))
+                    })?
                 } else {
                     let name = r.decode().map_err(malformed)?;
                     Some(predefined_entity(&name).ok_or_else(|| {
@@ -275,7 +274,10 @@ pub fn read(input: &[u8], limits: Limits) -> Result<Element, EnvelopeError> {
         }
     }
     if !stack.is_empty() {
-        return err(Rule::XmlMalformed, "unexpected end of input inside an element");
+        return err(
+            Rule::XmlMalformed,
+            "unexpected end of input inside an element",
+        );
     }
     root.ok_or_else(|| EnvelopeError::new(Rule::XmlMalformed, "no root element"))
 }

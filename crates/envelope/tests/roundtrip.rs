@@ -17,13 +17,16 @@ fn segment() -> impl Strategy<Value = &'static str> {
 
 fn text() -> impl Strategy<Value = String> {
     // Printable text including markup characters and Cyrillic, never control characters.
-    "[a-zA-Zа-яА-ЯәғқңөұүһіӘҒҚҢӨҰҮҺІ0-9 <>&\"'.,;:!?/-]{1,40}".prop_filter("non-blank", |s| !s.trim().is_empty())
+    "[a-zA-Zа-яА-ЯәғқңөұүһіӘҒҚҢӨҰҮҺІ0-9 <>&\"'.,;:!?/-]{1,40}"
+        .prop_filter("non-blank", |s| !s.trim().is_empty())
 }
 
 fn time() -> impl Strategy<Value = OffsetDateTime> {
     (1_600_000_000i64..2_000_000_000, 0u32..1_000_000, -12i8..=12).prop_map(|(s, us, h)| {
-        OffsetDateTime::from_unix_timestamp(s).unwrap()
-            .replace_microsecond(us).unwrap()
+        OffsetDateTime::from_unix_timestamp(s)
+            .unwrap()
+            .replace_microsecond(us)
+            .unwrap()
             .to_offset(time::UtcOffset::from_hms(h, 0, 0).unwrap())
     })
 }
@@ -48,7 +51,10 @@ prop_compose! {
 }
 
 fn quick_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn error_code() -> impl Strategy<Value = ErrorCode> {
@@ -61,28 +67,67 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
 }
 
 fn signal_error() -> impl Strategy<Value = SignalError> {
-    (error_code(), text(), proptest::option::of(text()), proptest::option::of(text()), proptest::option::of(text()))
-        .prop_map(|(code, description, details, edoc_id, reference)| SignalError { code, description, details, edoc_id, reference })
+    (
+        error_code(),
+        text(),
+        proptest::option::of(text()),
+        proptest::option::of(text()),
+        proptest::option::of(text()),
+    )
+        .prop_map(
+            |(code, description, details, edoc_id, reference)| SignalError {
+                code,
+                description,
+                details,
+                edoc_id,
+                reference,
+            },
+        )
 }
 
 fn signal() -> impl Strategy<Value = Envelope> {
-    (application(), prop::sample::select(vec![SignalKind::Rcv, SignalKind::Prs, SignalKind::Err]), time(), prop::collection::vec(signal_error(), 1..4))
+    (
+        application(),
+        prop::sample::select(vec![SignalKind::Rcv, SignalKind::Prs, SignalKind::Err]),
+        time(),
+        prop::collection::vec(signal_error(), 1..4),
+    )
         .prop_map(|(orig, kind, at, errors)| {
             let mut s = Signal::new(kind, at);
-            if kind == SignalKind::Err { s.errors = errors; }
-            Envelope::signal_for(&orig.header, "EAEU://EEC/CP/P.TS.01/P.ACT.001".parse().unwrap(), s).unwrap()
+            if kind == SignalKind::Err {
+                s.errors = errors;
+            }
+            Envelope::signal_for(
+                &orig.header,
+                "EAEU://EEC/CP/P.TS.01/P.ACT.001".parse().unwrap(),
+                s,
+            )
+            .unwrap()
         })
 }
 
 fn fault() -> impl Strategy<Value = Envelope> {
-    (application(), any::<bool>(), any::<bool>(), text(), proptest::option::of(text()))
+    (
+        application(),
+        any::<bool>(),
+        any::<bool>(),
+        text(),
+        proptest::option::of(text()),
+    )
         .prop_map(|(orig, sender, related, reason, problem)| {
-            Envelope::fault(related.then_some(&orig.header), Fault {
-                code: if sender { FaultCode::Sender } else { FaultCode::Receiver },
-                subcode: Some("DataError".into()),
-                reason_ru: reason,
-                problem_message: problem,
-            })
+            Envelope::fault(
+                related.then_some(&orig.header),
+                Fault {
+                    code: if sender {
+                        FaultCode::Sender
+                    } else {
+                        FaultCode::Receiver
+                    },
+                    subcode: Some("DataError".into()),
+                    reason_ru: reason,
+                    problem_message: problem,
+                },
+            )
         })
 }
 

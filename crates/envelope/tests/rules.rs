@@ -50,25 +50,48 @@ fn a_well_formed_application_message_is_accepted() {
 
 #[test]
 fn soap_version_and_structure() {
-    is(&APP.replace("http://www.w3.org/2003/05/soap-envelope", "http://schemas.xmlsoap.org/soap/envelope/"), "soap.version");
+    is(
+        &APP.replace(
+            "http://www.w3.org/2003/05/soap-envelope",
+            "http://schemas.xmlsoap.org/soap/envelope/",
+        ),
+        "soap.version",
+    );
     is("<a:Envelope xmlns:a=\"urn:x\"/>", "soap.version");
-    is(&APP.replace("<soap:Header>", "<soap:Header_>").replace("</soap:Header>", "</soap:Header_>"), "soap.structure");
+    is(
+        &APP.replace("<soap:Header>", "<soap:Header_>")
+            .replace("</soap:Header>", "</soap:Header_>"),
+        "soap.structure",
+    );
     let no_header = {
         let start = APP.find("<soap:Header>").unwrap();
         let end = APP.find("</soap:Header>").unwrap() + "</soap:Header>".len();
         format!("{}{}", &APP[..start], &APP[end..])
     };
     is(&no_header, "soap.structure");
-    is(&APP.replace("</soap:Body>", "</soap:Body><soap:Body/>"), "soap.structure");
-    is(&APP.replace("<soap:Body>", "<soap:Body>stray text"), "soap.structure");
+    is(
+        &APP.replace("</soap:Body>", "</soap:Body><soap:Body/>"),
+        "soap.structure",
+    );
+    is(
+        &APP.replace("<soap:Body>", "<soap:Body>stray text"),
+        "soap.structure",
+    );
 }
 
 #[test]
 fn body_carries_exactly_one_e_document() {
-    is(&APP.replace("</tr:ConformityDocDetails>", "</tr:ConformityDocDetails><x:Second xmlns:x=\"urn:x\"/>"), "body.one-document");
+    is(
+        &APP.replace(
+            "</tr:ConformityDocDetails>",
+            "</tr:ConformityDocDetails><x:Second xmlns:x=\"urn:x\"/>",
+        ),
+        "body.one-document",
+    );
     let empty = {
         let start = APP.find("<tr:ConformityDocDetails").unwrap();
-        let end = APP.find("</tr:ConformityDocDetails>").unwrap() + "</tr:ConformityDocDetails>".len();
+        let end =
+            APP.find("</tr:ConformityDocDetails>").unwrap() + "</tr:ConformityDocDetails>".len();
         format!("{}{}", &APP[..start], &APP[end..])
     };
     is(&empty, "body.one-document");
@@ -76,60 +99,194 @@ fn body_carries_exactly_one_e_document() {
 
 #[test]
 fn wsa_to_is_mandatory_and_a_logical_address() {
-    is(&swap("<wsa:To>EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>", ""), "header.to");
-    is(&swap("EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>", "http://example.org/</wsa:To>"), "header.to");
+    is(
+        &swap("<wsa:To>EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>", ""),
+        "header.to",
+    );
+    is(
+        &swap(
+            "EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>",
+            "http://example.org/</wsa:To>",
+        ),
+        "header.to",
+    );
     // P.ACT.001 is the Commission: only in segment EEC.
-    is(&swap("EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>", "EAEU://RU/CP/P.TS.01/P.ACT.001</wsa:To>"), "header.to");
+    is(
+        &swap(
+            "EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>",
+            "EAEU://RU/CP/P.TS.01/P.ACT.001</wsa:To>",
+        ),
+        "header.to",
+    );
     // A participant of another process in a P.TS.01 address.
-    is(&swap("EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>", "EAEU://RU/CP/P.TS.01/P.MM.01.ACT.001</wsa:To>"), "header.to");
-    is(&swap("EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>", "EAEU://kz/CA/customs</wsa:To>"), "header.to");
-    is(&swap("EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>", "EAEU://RU/XX/customs</wsa:To>"), "header.to");
-    is(&swap("EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>", "EAEU://RU/CA/customs</wsa:To>"), "ok");
-    is(&swap("EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>", "EAEU://EEC/SR/gate</wsa:To>"), "ok");
-    is(&swap("EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>", "EAEU://RU/CP/P.TS.01/P.TS.01.ACT.002/rosaccreditation</wsa:To>"), "ok");
+    is(
+        &swap(
+            "EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>",
+            "EAEU://RU/CP/P.TS.01/P.MM.01.ACT.001</wsa:To>",
+        ),
+        "header.to",
+    );
+    is(
+        &swap(
+            "EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>",
+            "EAEU://kz/CA/customs</wsa:To>",
+        ),
+        "header.to",
+    );
+    is(
+        &swap(
+            "EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>",
+            "EAEU://RU/XX/customs</wsa:To>",
+        ),
+        "header.to",
+    );
+    is(
+        &swap(
+            "EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>",
+            "EAEU://RU/CA/customs</wsa:To>",
+        ),
+        "ok",
+    );
+    is(
+        &swap(
+            "EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>",
+            "EAEU://EEC/SR/gate</wsa:To>",
+        ),
+        "ok",
+    );
+    is(
+        &swap(
+            "EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>",
+            "EAEU://RU/CP/P.TS.01/P.TS.01.ACT.002/rosaccreditation</wsa:To>",
+        ),
+        "ok",
+    );
 }
 
 #[test]
 fn reply_to_is_mandatory_in_application_messages() {
-    is(&swap("<wsa:ReplyTo><wsa:Address>EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002</wsa:Address></wsa:ReplyTo>", ""), "header.reply-to");
-    is(&swap("<wsa:Address>EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002</wsa:Address>", ""), "header.reply-to");
-    is(&swap("EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002</wsa:Address>", "KZ</wsa:Address>"), "header.reply-to");
+    is(
+        &swap(
+            "<wsa:ReplyTo><wsa:Address>EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002</wsa:Address></wsa:ReplyTo>",
+            "",
+        ),
+        "header.reply-to",
+    );
+    is(
+        &swap(
+            "<wsa:Address>EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002</wsa:Address>",
+            "",
+        ),
+        "header.reply-to",
+    );
+    is(
+        &swap(
+            "EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002</wsa:Address>",
+            "KZ</wsa:Address>",
+        ),
+        "header.reply-to",
+    );
 }
 
 #[test]
 fn from_and_fault_to_are_forbidden() {
-    is(&header_add("<wsa:From><wsa:Address>EAEU://KZ/CA/x</wsa:Address></wsa:From>"), "header.from-fault-to");
-    is(&header_add("<wsa:FaultTo><wsa:Address>EAEU://KZ/CA/x</wsa:Address></wsa:FaultTo>"), "header.from-fault-to");
+    is(
+        &header_add("<wsa:From><wsa:Address>EAEU://KZ/CA/x</wsa:Address></wsa:From>"),
+        "header.from-fault-to",
+    );
+    is(
+        &header_add("<wsa:FaultTo><wsa:Address>EAEU://KZ/CA/x</wsa:Address></wsa:FaultTo>"),
+        "header.from-fault-to",
+    );
 }
 
 #[test]
 fn message_id_is_a_mandatory_urn_uuid() {
-    is(&swap("<wsa:MessageID>urn:uuid:0b7e6a4c-51a5-4a1e-9d6e-2f3b8c9d0e1f</wsa:MessageID>", ""), "header.message-id");
-    is(&swap("urn:uuid:0b7e6a4c-51a5-4a1e-9d6e-2f3b8c9d0e1f</wsa:MessageID>", "0b7e6a4c-51a5-4a1e-9d6e-2f3b8c9d0e1f</wsa:MessageID>"), "header.message-id");
-    is(&swap("urn:uuid:0b7e6a4c-51a5-4a1e-9d6e-2f3b8c9d0e1f</wsa:MessageID>", "urn:uuid:0b7e6a4c51a54a1e9d6e2f3b8c9d0e1f</wsa:MessageID>"), "header.message-id");
-    is(&swap("urn:uuid:0b7e6a4c-51a5-4a1e-9d6e-2f3b8c9d0e1f</wsa:MessageID>", "urn:uuid:0B7E6A4C-51A5-4A1E-9D6E-2F3B8C9D0E1F</wsa:MessageID>"), "ok");
+    is(
+        &swap(
+            "<wsa:MessageID>urn:uuid:0b7e6a4c-51a5-4a1e-9d6e-2f3b8c9d0e1f</wsa:MessageID>",
+            "",
+        ),
+        "header.message-id",
+    );
+    is(
+        &swap(
+            "urn:uuid:0b7e6a4c-51a5-4a1e-9d6e-2f3b8c9d0e1f</wsa:MessageID>",
+            "0b7e6a4c-51a5-4a1e-9d6e-2f3b8c9d0e1f</wsa:MessageID>",
+        ),
+        "header.message-id",
+    );
+    is(
+        &swap(
+            "urn:uuid:0b7e6a4c-51a5-4a1e-9d6e-2f3b8c9d0e1f</wsa:MessageID>",
+            "urn:uuid:0b7e6a4c51a54a1e9d6e2f3b8c9d0e1f</wsa:MessageID>",
+        ),
+        "header.message-id",
+    );
+    is(
+        &swap(
+            "urn:uuid:0b7e6a4c-51a5-4a1e-9d6e-2f3b8c9d0e1f</wsa:MessageID>",
+            "urn:uuid:0B7E6A4C-51A5-4A1E-9D6E-2F3B8C9D0E1F</wsa:MessageID>",
+        ),
+        "ok",
+    );
 }
 
 #[test]
 fn relates_to_is_a_urn_uuid_and_relates_action_is_for_faults() {
-    is(&header_add("<wsa:RelatesTo>urn:uuid:4f1cae80-95e9-4e52-b1a2-6d7f20314253</wsa:RelatesTo>"), "ok");
-    is(&header_add("<wsa:RelatesTo>msg-1</wsa:RelatesTo>"), "header.relates-to");
-    is(&header_add("<wsa:RelatesTo int:RelatesAction=\"int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.001/P.TS.01.MSG.001\">urn:uuid:4f1cae80-95e9-4e52-b1a2-6d7f20314253</wsa:RelatesTo>"), "header.relates-to");
+    is(
+        &header_add("<wsa:RelatesTo>urn:uuid:4f1cae80-95e9-4e52-b1a2-6d7f20314253</wsa:RelatesTo>"),
+        "ok",
+    );
+    is(
+        &header_add("<wsa:RelatesTo>msg-1</wsa:RelatesTo>"),
+        "header.relates-to",
+    );
+    is(
+        &header_add(
+            "<wsa:RelatesTo int:RelatesAction=\"int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.001/P.TS.01.MSG.001\">urn:uuid:4f1cae80-95e9-4e52-b1a2-6d7f20314253</wsa:RelatesTo>",
+        ),
+        "header.relates-to",
+    );
 }
 
 #[test]
 fn action_grammar_and_code_consistency() {
     let a = "int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.002/P.TS.01.MSG.002";
-    is(&swap(&format!("<wsa:Action>{a}</wsa:Action>"), ""), "header.action");
+    is(
+        &swap(&format!("<wsa:Action>{a}</wsa:Action>"), ""),
+        "header.action",
+    );
     for (bad, rule) in [
         ("http://example.org/submit", "header.action"),
-        ("int://CP/P.TS.01/1.0/P.TS.01.PRC.001/P.TS.01.TRN.002/P.TS.01.MSG.002", "header.action"),
-        ("int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.002", "header.action"),
-        ("int://CP/PTS01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.002/P.TS.01.MSG.002", "header.action"),
-        ("int://CP/P.TS.01/1.0.1/P.XX.01.PRC.001/P.TS.01.TRN.002/P.TS.01.MSG.002", "header.action-consistency"),
-        ("int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.MM.01.TRN.002/P.TS.01.MSG.002", "header.action-consistency"),
-        ("int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.002/P.SP.02.MSG.002", "header.action-consistency"),
-        ("int://CP/P.TS.01/1.0.1/P.TS.01.PRC.1/P.TS.01.TRN.002/P.TS.01.MSG.002", "header.action-consistency"),
+        (
+            "int://CP/P.TS.01/1.0/P.TS.01.PRC.001/P.TS.01.TRN.002/P.TS.01.MSG.002",
+            "header.action",
+        ),
+        (
+            "int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.002",
+            "header.action",
+        ),
+        (
+            "int://CP/PTS01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.002/P.TS.01.MSG.002",
+            "header.action",
+        ),
+        (
+            "int://CP/P.TS.01/1.0.1/P.XX.01.PRC.001/P.TS.01.TRN.002/P.TS.01.MSG.002",
+            "header.action-consistency",
+        ),
+        (
+            "int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.MM.01.TRN.002/P.TS.01.MSG.002",
+            "header.action-consistency",
+        ),
+        (
+            "int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.002/P.SP.02.MSG.002",
+            "header.action-consistency",
+        ),
+        (
+            "int://CP/P.TS.01/1.0.1/P.TS.01.PRC.1/P.TS.01.TRN.002/P.TS.01.MSG.002",
+            "header.action-consistency",
+        ),
     ] {
         is(&swap(a, bad), rule);
     }
@@ -137,32 +294,92 @@ fn action_grammar_and_code_consistency() {
 
 #[test]
 fn conversation_and_procedure_ids() {
-    is(&swap("<int:ConversationID>urn:uuid:1c8f7b5d-62b6-4b2f-8e7f-3a4c9d0e1f20</int:ConversationID>", ""), "header.conversation-id");
-    is(&swap("urn:uuid:1c8f7b5d-62b6-4b2f-8e7f-3a4c9d0e1f20</int:ConversationID>", "conv-1</int:ConversationID>"), "header.conversation-id");
-    is(&swap("urn:uuid:2d9a8c6e-73c7-4c30-9f80-4b5d0e1f2031</int:ProcedureID>", "proc</int:ProcedureID>"), "header.procedure-id");
-    is(&swap("<int:ProcedureID>urn:uuid:2d9a8c6e-73c7-4c30-9f80-4b5d0e1f2031</int:ProcedureID>", ""), "ok");
+    is(
+        &swap(
+            "<int:ConversationID>urn:uuid:1c8f7b5d-62b6-4b2f-8e7f-3a4c9d0e1f20</int:ConversationID>",
+            "",
+        ),
+        "header.conversation-id",
+    );
+    is(
+        &swap(
+            "urn:uuid:1c8f7b5d-62b6-4b2f-8e7f-3a4c9d0e1f20</int:ConversationID>",
+            "conv-1</int:ConversationID>",
+        ),
+        "header.conversation-id",
+    );
+    is(
+        &swap(
+            "urn:uuid:2d9a8c6e-73c7-4c30-9f80-4b5d0e1f2031</int:ProcedureID>",
+            "proc</int:ProcedureID>",
+        ),
+        "header.procedure-id",
+    );
+    is(
+        &swap(
+            "<int:ProcedureID>urn:uuid:2d9a8c6e-73c7-4c30-9f80-4b5d0e1f2031</int:ProcedureID>",
+            "",
+        ),
+        "ok",
+    );
 }
 
 #[test]
 fn integration_is_written_only_by_the_platform() {
     let stamped = header_add(INTEGRATION);
-    check(Origin::InformationSystem, &stamped, "header.integration-reserved");
+    check(
+        Origin::InformationSystem,
+        &stamped,
+        "header.integration-reserved",
+    );
     check(Origin::Platform, &stamped, "ok");
     check(Origin::Platform, APP, "header.integration-missing");
-    check(Origin::Platform, &stamped.replace("2026-01-01T10:00:00Z", "2026-01-01T10:00:00+03:00"), "header.integration-value");
-    check(Origin::Platform, &stamped.replace("2026-01-01T10:00:00Z", "2026-01-01T10:00:00"), "header.integration-value");
-    check(Origin::Platform, &stamped.replace("<int:TrackID>urn:uuid:3e0b9d7f-84d8-4d41-a091-5c6e1f203142", "<int:TrackID>track-1"), "header.integration-value");
+    check(
+        Origin::Platform,
+        &stamped.replace("2026-01-01T10:00:00Z", "2026-01-01T10:00:00+03:00"),
+        "header.integration-value",
+    );
+    check(
+        Origin::Platform,
+        &stamped.replace("2026-01-01T10:00:00Z", "2026-01-01T10:00:00"),
+        "header.integration-value",
+    );
+    check(
+        Origin::Platform,
+        &stamped.replace(
+            "<int:TrackID>urn:uuid:3e0b9d7f-84d8-4d41-a091-5c6e1f203142",
+            "<int:TrackID>track-1",
+        ),
+        "header.integration-value",
+    );
 }
 
 #[test]
 fn headers_appear_once_and_unknown_ones_are_refused() {
-    is(&header_add("<wsa:To>EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>"), "header.duplicate");
-    is(&header_add("<int:ConversationID>urn:uuid:1c8f7b5d-62b6-4b2f-8e7f-3a4c9d0e1f20</int:ConversationID>"), "header.duplicate");
-    is(&header_add("<int:Priority>1</int:Priority>"), "header.unknown");
+    is(
+        &header_add("<wsa:To>EAEU://EEC/CP/P.TS.01/P.ACT.001</wsa:To>"),
+        "header.duplicate",
+    );
+    is(
+        &header_add(
+            "<int:ConversationID>urn:uuid:1c8f7b5d-62b6-4b2f-8e7f-3a4c9d0e1f20</int:ConversationID>",
+        ),
+        "header.duplicate",
+    );
+    is(
+        &header_add("<int:Priority>1</int:Priority>"),
+        "header.unknown",
+    );
     is(&header_add("<wsa:ReferenceParameters/>"), "header.unknown");
-    is(&header_add("<x:Security xmlns:x=\"urn:national\" soap:mustUnderstand=\"true\"/>"), "header.unknown");
+    is(
+        &header_add("<x:Security xmlns:x=\"urn:national\" soap:mustUnderstand=\"true\"/>"),
+        "header.unknown",
+    );
     // A national header that need not be understood is ignored, as SOAP 1.2 allows.
-    is(&header_add("<x:Trace xmlns:x=\"urn:national\">42</x:Trace>"), "ok");
+    is(
+        &header_add("<x:Trace xmlns:x=\"urn:national\">42</x:Trace>"),
+        "ok",
+    );
 }
 
 #[test]
@@ -175,13 +392,31 @@ fn any_order_of_headers_is_accepted() {
 
 #[test]
 fn xml_safety() {
-    is(&format!("<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{}", APP.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")), "xml.dtd");
-    is(&APP.replace("<tr:Id>KZ-1</tr:Id>", "<tr:Id>&e;</tr:Id>"), "xml.entity");
-    is(&APP.replace("<tr:Id>KZ-1</tr:Id>", "<tr:Id>&lt;&#x41;&amp;</tr:Id>"), "ok");
-    is(&APP.replace("<soap:Body>", "<soap:Body><?php echo 1 ?>"), "xml.pi");
+    is(
+        &format!(
+            "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{}",
+            APP.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+        ),
+        "xml.dtd",
+    );
+    is(
+        &APP.replace("<tr:Id>KZ-1</tr:Id>", "<tr:Id>&e;</tr:Id>"),
+        "xml.entity",
+    );
+    is(
+        &APP.replace("<tr:Id>KZ-1</tr:Id>", "<tr:Id>&lt;&#x41;&amp;</tr:Id>"),
+        "ok",
+    );
+    is(
+        &APP.replace("<soap:Body>", "<soap:Body><?php echo 1 ?>"),
+        "xml.pi",
+    );
     is(&APP.replace("</soap:Envelope>", ""), "xml.malformed");
     is(&APP.replace("</tr:Id>", "</tr:Idx>"), "xml.malformed");
-    is(&APP.replace("encoding=\"UTF-8\"", "encoding=\"windows-1251\""), "xml.malformed");
+    is(
+        &APP.replace("encoding=\"UTF-8\"", "encoding=\"windows-1251\""),
+        "xml.malformed",
+    );
     check_bytes(b"\xff\xfe<soap:Envelope/>", "xml.malformed");
     let deep = format!("{}{}", "<d>".repeat(200), "</d>".repeat(200));
     is(&APP.replace("<tr:Id>KZ-1</tr:Id>", &deep), "xml.too-deep");
@@ -203,7 +438,9 @@ fn e_document_keeps_namespaces_it_inherits_from_the_envelope() {
         .replace("xmlns:int=\"urn:EEC:Interaction:v1.0\"", "xmlns:int=\"urn:EEC:Interaction:v1.0\" xmlns:tr=\"urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1\"")
         .replace(" xmlns:tr=\"urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1\"><tr:Id>", "><tr:Id>");
     let env = parse(xml.as_bytes(), &ParseOptions::new(Origin::Any)).unwrap();
-    let envelope::Body::Document(d) = &env.body else { panic!("not a document") };
+    let envelope::Body::Document(d) = &env.body else {
+        panic!("not a document")
+    };
     assert_eq!(
         d,
         "<tr:ConformityDocDetails xmlns:tr=\"urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1\"><tr:Id>KZ-1</tr:Id></tr:ConformityDocDetails>"

@@ -101,10 +101,15 @@ impl From<NodeError> for ApiError {
                 Some(env.rule.id().to_owned()),
             ),
             NodeError::Forbidden(_) => ApiError(StatusCode::FORBIDDEN, "forbidden", d, None),
-            NodeError::UnknownRecipient(_) => {
-                ApiError(StatusCode::UNPROCESSABLE_ENTITY, "unknown-recipient", d, None)
+            NodeError::UnknownRecipient(_) => ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown-recipient",
+                d,
+                None,
+            ),
+            NodeError::NoRoute(_) => {
+                ApiError(StatusCode::UNPROCESSABLE_ENTITY, "no-route", d, None)
             }
-            NodeError::NoRoute(_) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, "no-route", d, None),
             NodeError::Conflict(_) => ApiError(StatusCode::CONFLICT, "conflict", d, None),
             NodeError::NotFound => ApiError(StatusCode::NOT_FOUND, "not-found", d, None),
             NodeError::Store(_) | NodeError::Startup(_) => {
@@ -112,7 +117,8 @@ impl From<NodeError> for ApiError {
                 ApiError(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    "the node could not store the request; nothing was accepted, retry later".into(),
+                    "the node could not store the request; nothing was accepted, retry later"
+                        .into(),
                     None,
                 )
             }
@@ -148,13 +154,16 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, ApiError> {
-        let unauthorized = |d: &str| ApiError(StatusCode::UNAUTHORIZED, "unauthorized", d.into(), None);
+        let unauthorized =
+            |d: &str| ApiError(StatusCode::UNAUTHORIZED, "unauthorized", d.into(), None);
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("send the participant's API token as 'Authorization: Bearer <token>'"))?;
+            .ok_or_else(|| {
+                unauthorized("send the participant's API token as 'Authorization: Bearer <token>'")
+            })?;
         match node.authenticate(token.trim()).await? {
             Some(p) => Ok(Caller(p)),
             None => Err(unauthorized("unknown or revoked API token")),
@@ -243,7 +252,8 @@ async fn submit(
     Caller(p): Caller,
     body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(r) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid-json", e.body_text(), None))?;
+    let Json(r) =
+        body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid-json", e.body_text(), None))?;
     let receipt = node
         .submit(
             &p,
@@ -262,7 +272,11 @@ async fn submit(
             },
         )
         .await?;
-    let code = if receipt.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    let code = if receipt.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((code, Json(ReceiptBody::from(receipt))).into_response())
 }
 
@@ -337,7 +351,11 @@ async fn envelope_bytes(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let b = node.envelope_of(&p, &id).await?;
-    Ok(([(header::CONTENT_TYPE, "application/soap+xml; charset=utf-8")], b).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/soap+xml; charset=utf-8")],
+        b,
+    )
+        .into_response())
 }
 
 // ---------------------------------------------------------------- inbox
@@ -388,7 +406,9 @@ async fn inbox(
     Query(q): Query<InboxQuery>,
 ) -> Result<Json<InboxPage>, ApiError> {
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(60));
-    let items = node.inbox(&p, q.after, q.limit.unwrap_or(100), wait).await?;
+    let items = node
+        .inbox(&p, q.after, q.limit.unwrap_or(100), wait)
+        .await?;
     let cursor = items.last().map_or(q.after, |i| i.seq);
     Ok(Json(InboxPage {
         cursor,
@@ -427,8 +447,14 @@ async fn ack(
 ) -> Result<Json<AckBody>, ApiError> {
     use store::AckOutcome::*;
     match node.ack(&p, &id).await? {
-        Acknowledged => Ok(Json(AckBody { message_id: id, acknowledged_now: true })),
-        AlreadyAcknowledged => Ok(Json(AckBody { message_id: id, acknowledged_now: false })),
+        Acknowledged => Ok(Json(AckBody {
+            message_id: id,
+            acknowledged_now: true,
+        })),
+        AlreadyAcknowledged => Ok(Json(AckBody {
+            message_id: id,
+            acknowledged_now: false,
+        })),
         NotInInbox => Err(NodeError::NotFound.into()),
     }
 }

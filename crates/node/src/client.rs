@@ -137,7 +137,12 @@ impl AdapterClient {
         Ok(Self::check(r).await?.text().await?)
     }
 
-    pub async fn inbox(&self, after: i64, limit: i64, wait_secs: u64) -> Result<InboxPage, ClientError> {
+    pub async fn inbox(
+        &self,
+        after: i64,
+        limit: i64,
+        wait_secs: u64,
+    ) -> Result<InboxPage, ClientError> {
         let r = self
             .http
             .get(format!(

@@ -118,7 +118,9 @@ impl NodeConfig {
         match self.store.engine.as_deref() {
             None | Some("sqlite") => {}
             Some("postgres") if self.store.postgres.is_some() => {}
-            Some("postgres") => return Err("store.engine = \"postgres\" needs store.postgres".into()),
+            Some("postgres") => {
+                return Err("store.engine = \"postgres\" needs store.postgres".into());
+            }
             Some(other) => return Err(format!("store.engine {other:?} is not sqlite or postgres")),
         }
         Ok(())

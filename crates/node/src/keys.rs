@@ -47,7 +47,10 @@ pub fn load(path: &Path) -> Result<SigningKey, KeyError> {
         if mode & 0o077 != 0 {
             return Err(key_err(
                 path,
-                format!("permissions {:o} let others read it; chmod 600 it", mode & 0o777),
+                format!(
+                    "permissions {:o} let others read it; chmod 600 it",
+                    mode & 0o777
+                ),
             ));
         }
     }

@@ -22,7 +22,7 @@ use envelope::{
     Origin, ParseOptions, Segment, Signal, SignalKind, UrnUuid,
 };
 use sha2::{Digest, Sha256};
-use store::{AckOutcome, Accepted, NewMessage, Route, Store, StoreConfig, StoreError};
+use store::{Accepted, AckOutcome, NewMessage, Route, Store, StoreConfig, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 
@@ -40,7 +40,8 @@ fn micros(t: OffsetDateTime) -> i64 {
 }
 
 pub fn from_micros(us: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +120,8 @@ impl Node {
     pub fn open(cfg: NodeConfig, clock: Clock) -> Result<Arc<Node>, NodeError> {
         cfg.check().map_err(NodeError::Startup)?;
         let segment = cfg.segment().map_err(NodeError::Startup)?;
-        let key = keys::load_or_create(&cfg.key_path()).map_err(|e| NodeError::Startup(e.to_string()))?;
+        let key =
+            keys::load_or_create(&cfg.key_path()).map_err(|e| NodeError::Startup(e.to_string()))?;
         let mut sc = StoreConfig::new(cfg.store_engine());
         sc.checkpoint_every = cfg.checkpoint_every;
         sc.signer = Some(Arc::new(keys::NodeSigner(key.clone())));
@@ -232,19 +234,31 @@ impl Node {
         if s.body.len() > max {
             return Err(EnvelopeError::new(
                 envelope::Rule::XmlTooLarge,
-                format!("the e-document is {} bytes, more than this node's limit of {max}", s.body.len()),
+                format!(
+                    "the e-document is {} bytes, more than this node's limit of {max}",
+                    s.body.len()
+                ),
             )
             .into());
         }
         let uuid = |v: &Option<String>, rule| -> Result<Option<UrnUuid>, NodeError> {
-            Ok(v.as_deref().map(|s| UrnUuid::parse_for(s, rule)).transpose()?)
+            Ok(v.as_deref()
+                .map(|s| UrnUuid::parse_for(s, rule))
+                .transpose()?)
         };
         let env = Envelope::application(ApplicationMessage {
             to: Address::parse(&s.to)
                 .map_err(|e| EnvelopeError::new(envelope::Rule::To, e.detail))?,
             reply_to: Address::parse(participant)?,
-            action: CpAction::new(&s.process, &s.version, &s.procedure, &s.transaction, &s.message)?,
-            message_id: uuid(&s.message_id, envelope::Rule::MessageId)?.unwrap_or_else(UrnUuid::new_v4),
+            action: CpAction::new(
+                &s.process,
+                &s.version,
+                &s.procedure,
+                &s.transaction,
+                &s.message,
+            )?,
+            message_id: uuid(&s.message_id, envelope::Rule::MessageId)?
+                .unwrap_or_else(UrnUuid::new_v4),
             relates_to: uuid(&s.relates_to, envelope::Rule::RelatesTo)?,
             conversation_id: uuid(&s.conversation_id, envelope::Rule::ConversationId)?
                 .unwrap_or_else(UrnUuid::new_v4),
@@ -297,7 +311,9 @@ impl Node {
             return Err(fault_for(&env, err));
         }
         if env.header.kind() == MessageKind::Fault {
-            let err = NodeError::Forbidden("an information system sends messages and signals, not Faults".into());
+            let err = NodeError::Forbidden(
+                "an information system sends messages and signals, not Faults".into(),
+            );
             return Err(fault_for(&env, err));
         }
         let header = env.header.clone();
@@ -315,7 +331,11 @@ impl Node {
         }
     }
 
-    async fn accept(&self, mut env: Envelope, received: Option<Vec<u8>>) -> Result<Receipt, NodeError> {
+    async fn accept(
+        &self,
+        mut env: Envelope,
+        received: Option<Vec<u8>>,
+    ) -> Result<Receipt, NodeError> {
         let started = Instant::now();
         let to = env
             .header
@@ -350,7 +370,11 @@ impl Node {
             track_id: track.to_string(),
             accept_time: micros(accept_time),
             direction: "out".into(),
-            sender: h.reply_to.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+            sender: h
+                .reply_to
+                .as_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
             recipient: to.to_string(),
             action: h.action.to_string(),
             kind: kind.into(),
@@ -379,7 +403,10 @@ impl Node {
                     duplicate: false,
                 }
             }
-            Accepted::Duplicate { track_id, accept_time } => {
+            Accepted::Duplicate {
+                track_id,
+                accept_time,
+            } => {
                 ::metrics::counter!(metrics::DUPLICATES, "node" => label).increment(1);
                 Receipt {
                     message_id: env.header.message_id,
@@ -464,7 +491,11 @@ impl Node {
         Ok((rec, hist))
     }
 
-    pub async fn envelope_of(&self, participant: &str, message_id: &str) -> Result<Vec<u8>, NodeError> {
+    pub async fn envelope_of(
+        &self,
+        participant: &str,
+        message_id: &str,
+    ) -> Result<Vec<u8>, NodeError> {
         let (rec, _) = self.status(participant, message_id).await?;
         self.store
             .envelope(&rec.message_id)
@@ -479,7 +510,11 @@ impl Node {
         let lease = Duration::from_secs(30).as_micros() as i64;
         while !*stop.borrow() {
             let now = micros(self.now());
-            let items = match self.store.claim_outbox(&self.worker_id, 512, lease, now).await {
+            let items = match self
+                .store
+                .claim_outbox(&self.worker_id, 512, lease, now)
+                .await
+            {
                 Ok(i) => i,
                 Err(e) => {
                     tracing::error!(error = %e, "outbox claim failed");
@@ -541,7 +576,8 @@ impl Node {
     /// Updates the queue-depth gauges and renders the metrics page.
     pub async fn render_metrics(&self) -> String {
         if let Ok((out, inb)) = self.store.queue_depth().await {
-            ::metrics::gauge!(metrics::OUTBOX_PENDING, "node" => self.label.clone()).set(out as f64);
+            ::metrics::gauge!(metrics::OUTBOX_PENDING, "node" => self.label.clone())
+                .set(out as f64);
             ::metrics::gauge!(metrics::INBOX_UNACKED, "node" => self.label.clone()).set(inb as f64);
         }
         let st = self.store.writer_stats();

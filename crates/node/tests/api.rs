@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use node::Node;
 use node::client::{AdapterClient, ClientError, Outgoing};
 use node::config::{LimitsSection, NodeConfig, ParticipantConfig, StoreSection};
-use node::Node;
 use serde_json::Value;
 
 const A: &str = "EAEU://KZ/CA/conformity-body";
@@ -32,9 +32,14 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         store: StoreSection::default(),
         participants: [A, B, C]
             .iter()
-            .map(|a| ParticipantConfig { address: a.to_string(), name: String::new() })
+            .map(|a| ParticipantConfig {
+                address: a.to_string(),
+                name: String::new(),
+            })
             .collect(),
-        limits: LimitsSection { max_envelope_bytes: 256 * 1024 },
+        limits: LimitsSection {
+            max_envelope_bytes: 256 * 1024,
+        },
         checkpoint_every: 1000,
     }
 }
@@ -51,7 +56,16 @@ async fn start_in(dir: tempfile::TempDir) -> TestNode {
     let server = tokio::spawn(node::serve(node.clone(), listener, async move {
         let _ = rx.await;
     }));
-    TestNode { base, a, b, c, stop, server, dir, node }
+    TestNode {
+        base,
+        a,
+        b,
+        c,
+        stop,
+        server,
+        dir,
+        node,
+    }
 }
 
 async fn start() -> TestNode {
@@ -90,7 +104,13 @@ async fn check(t: &TestNode, m: Outgoing, expect: &str) {
         Err(ClientError::Api { status, body }) => {
             let v: Value = serde_json::from_str(&body).unwrap();
             let what = v["rule"].as_str().map(str::to_owned).unwrap_or_else(|| {
-                v["type"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()
+                v["type"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned()
             });
             format!("{status} {what}")
         }
@@ -107,24 +127,100 @@ async fn submissions_are_checked_before_anything_is_stored() {
     check(&t, msg("EAEU://KZ/CA/nobody", DOC), "422 unknown-recipient").await;
     check(&t, msg("EAEU://RU/CA/customs", DOC), "422 no-route").await;
     check(&t, msg("mailto:x@example.org", DOC), "400 header.to").await;
-    check(&t, Outgoing { transaction: "P.MM.01.TRN.001".into(), ..msg(B, DOC) }, "400 header.action-consistency").await;
-    check(&t, Outgoing { version: "1.0".into(), ..msg(B, DOC) }, "400 header.action").await;
-    check(&t, Outgoing { conversation_id: Some("42".into()), ..msg(B, DOC) }, "400 header.conversation-id").await;
-    check(&t, Outgoing { message_id: Some("not-a-uuid".into()), ..msg(B, DOC) }, "400 header.message-id").await;
-    check(&t, msg(B, "<!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><d>&x;</d>"), "400 xml.dtd").await;
+    check(
+        &t,
+        Outgoing {
+            transaction: "P.MM.01.TRN.001".into(),
+            ..msg(B, DOC)
+        },
+        "400 header.action-consistency",
+    )
+    .await;
+    check(
+        &t,
+        Outgoing {
+            version: "1.0".into(),
+            ..msg(B, DOC)
+        },
+        "400 header.action",
+    )
+    .await;
+    check(
+        &t,
+        Outgoing {
+            conversation_id: Some("42".into()),
+            ..msg(B, DOC)
+        },
+        "400 header.conversation-id",
+    )
+    .await;
+    check(
+        &t,
+        Outgoing {
+            message_id: Some("not-a-uuid".into()),
+            ..msg(B, DOC)
+        },
+        "400 header.message-id",
+    )
+    .await;
+    check(
+        &t,
+        msg(
+            B,
+            "<!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><d>&x;</d>",
+        ),
+        "400 xml.dtd",
+    )
+    .await;
     check(&t, msg(B, "<a/><b/>"), "400 xml.malformed").await;
     check(&t, msg(B, "plain text"), "400 xml.malformed").await;
-    check(&t, msg(B, &format!("<d>{}</d>", "x".repeat(300 * 1024))), "400 xml.too-large").await;
-    check(&t, msg(B, "<soap:Envelope xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\"/>"), "400 body.one-document").await;
+    check(
+        &t,
+        msg(B, &format!("<d>{}</d>", "x".repeat(300 * 1024))),
+        "400 xml.too-large",
+    )
+    .await;
+    check(
+        &t,
+        msg(
+            B,
+            "<soap:Envelope xmlns:soap=\"http://www.w3.org/2003/05/soap-envelope\"/>",
+        ),
+        "400 body.one-document",
+    )
+    .await;
 
     // Retrying with the caller's MessageID is safe; reusing someone else's is not.
     let mid = format!("urn:uuid:{}", uuid::Uuid::new_v4());
-    let first = t.a.send(&Outgoing { message_id: Some(mid.clone()), ..msg(B, DOC) }).await.unwrap();
-    let again = t.a.send(&Outgoing { message_id: Some(mid.clone()), ..msg(B, DOC) }).await.unwrap();
+    let first =
+        t.a.send(&Outgoing {
+            message_id: Some(mid.clone()),
+            ..msg(B, DOC)
+        })
+        .await
+        .unwrap();
+    let again =
+        t.a.send(&Outgoing {
+            message_id: Some(mid.clone()),
+            ..msg(B, DOC)
+        })
+        .await
+        .unwrap();
     assert!(!first.duplicate && again.duplicate);
-    assert_eq!((first.track_id, first.accept_time), (again.track_id, again.accept_time));
-    let stolen = t.c.send(&Outgoing { message_id: Some(mid), ..msg(B, DOC) }).await;
-    assert!(matches!(stolen, Err(ClientError::Api { status: 409, .. })), "{stolen:?}");
+    assert_eq!(
+        (first.track_id, first.accept_time),
+        (again.track_id, again.accept_time)
+    );
+    let stolen =
+        t.c.send(&Outgoing {
+            message_id: Some(mid),
+            ..msg(B, DOC)
+        })
+        .await;
+    assert!(
+        matches!(stolen, Err(ClientError::Api { status: 409, .. })),
+        "{stolen:?}"
+    );
 
     // Only what was accepted is in the store: 1 + 2 first sends (the duplicate stored nothing).
     let (outbox, inbox) = t.node.store().queue_depth().await.unwrap();
@@ -136,11 +232,18 @@ async fn submissions_are_checked_before_anything_is_stored() {
 async fn tokens_are_required_and_checked() {
     let t = start().await;
     let http = reqwest::Client::new();
-    let r = http.get(format!("{}/v1/inbox", t.base)).send().await.unwrap();
+    let r = http
+        .get(format!("{}/v1/inbox", t.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let forged = AdapterClient::new(&t.base, "ortaq_forged");
-    assert!(matches!(forged.inbox(0, 1, 0).await, Err(ClientError::Api { status: 401, .. })));
+    assert!(matches!(
+        forged.inbox(0, 1, 0).await,
+        Err(ClientError::Api { status: 401, .. })
+    ));
     // Tokens are stored hashed: the token text is nowhere in the database file.
     let token = t.node.issue_token(A, "x").await.unwrap();
     let dir = t.stop().await;
@@ -163,21 +266,39 @@ async fn inbox_long_polls_and_never_repeats_an_acknowledged_message() {
     let r = t.a.send(&msg(B, DOC)).await.unwrap();
     let (page, waited) = poll.await.unwrap();
     assert_eq!(page.messages.len(), 1, "long poll returned {page:?}");
-    assert!(waited < Duration::from_secs(5), "woken by the delivery, not by the timeout");
+    assert!(
+        waited < Duration::from_secs(5),
+        "woken by the delivery, not by the timeout"
+    );
     assert_eq!(page.messages[0].message_id, r.message_id);
     assert_eq!(page.messages[0].from, A);
 
     // Until acknowledged it is handed out again (at-least-once towards the IS) ...
     assert_eq!(t.b.inbox(0, 10, 0).await.unwrap().messages.len(), 1);
     // ... the cursor moves past it ...
-    assert!(t.b.inbox(page.cursor, 10, 0).await.unwrap().messages.is_empty());
+    assert!(
+        t.b.inbox(page.cursor, 10, 0)
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
     // ... and after the acknowledgement never again.
     assert!(t.b.ack(&r.message_id).await.unwrap());
     assert!(!t.b.ack(&r.message_id).await.unwrap());
     assert!(t.b.inbox(0, 10, 0).await.unwrap().messages.is_empty());
     let st = t.a.status(&r.message_id).await.unwrap();
     let states: Vec<&str> = st.history.iter().map(|h| h.state.as_str()).collect();
-    assert_eq!(states, ["accepted", "queued", "in_inbox", "delivered", "acknowledged"]);
+    assert_eq!(
+        states,
+        [
+            "accepted",
+            "queued",
+            "in_inbox",
+            "delivered",
+            "acknowledged"
+        ]
+    );
     t.stop().await;
 }
 
@@ -187,11 +308,20 @@ async fn a_participant_sees_only_its_own_messages() {
     let r = t.a.send(&msg(B, DOC)).await.unwrap();
     t.b.inbox(0, 10, 5).await.unwrap();
     assert!(t.b.status(&r.message_id).await.is_ok());
-    assert!(matches!(t.c.status(&r.message_id).await, Err(ClientError::Api { status: 404, .. })));
-    assert!(matches!(t.c.ack(&r.message_id).await, Err(ClientError::Api { status: 404, .. })));
+    assert!(matches!(
+        t.c.status(&r.message_id).await,
+        Err(ClientError::Api { status: 404, .. })
+    ));
+    assert!(matches!(
+        t.c.ack(&r.message_id).await,
+        Err(ClientError::Api { status: 404, .. })
+    ));
     assert!(t.c.inbox(0, 10, 0).await.unwrap().messages.is_empty());
     // The sender cannot acknowledge on the recipient's behalf either.
-    assert!(matches!(t.a.ack(&r.message_id).await, Err(ClientError::Api { status: 404, .. })));
+    assert!(matches!(
+        t.a.ack(&r.message_id).await,
+        Err(ClientError::Api { status: 404, .. })
+    ));
     t.stop().await;
 }
 
@@ -209,12 +339,20 @@ async fn soap_passthrough_answers_rcv_or_a_fault() {
     use envelope::{Body, MessageKind, Origin, ParseOptions, SignalKind, parse};
     let t = start().await;
     let (xml, mid) = soap_from(A, "");
-    let rcv = parse(t.a.send_envelope(&xml).await.unwrap().as_bytes(), &ParseOptions::new(Origin::Any)).unwrap();
+    let rcv = parse(
+        t.a.send_envelope(&xml).await.unwrap().as_bytes(),
+        &ParseOptions::new(Origin::Any),
+    )
+    .unwrap();
     assert_eq!(rcv.header.kind(), MessageKind::Signal(SignalKind::Rcv));
     assert_eq!(rcv.header.relates_to.as_ref().unwrap().id.to_string(), mid);
     // The bytes as received are kept beside the stamped envelope that is forwarded.
     let page = t.b.inbox(0, 10, 5).await.unwrap();
-    let stored = parse(page.messages[0].envelope.as_bytes(), &ParseOptions::new(Origin::Platform)).unwrap();
+    let stored = parse(
+        page.messages[0].envelope.as_bytes(),
+        &ParseOptions::new(Origin::Platform),
+    )
+    .unwrap();
     assert!(stored.header.integration.is_some());
 
     // (envelope, HTTP status, rule named in the Fault reason)
@@ -223,16 +361,38 @@ async fn soap_passthrough_answers_rcv_or_a_fault() {
         (soap_from(A, stamp).0, 400, "header.integration-reserved"),
         (soap_from(C, "").0, 403, "authenticated participant"),
         ("<soap:Envelope".to_owned(), 400, "xml.malformed"),
-        (soap_from(A, "").0.replace("2003/05/soap-envelope", "2003/05/soap-envelope-x"), 400, "soap.version"),
+        (
+            soap_from(A, "")
+                .0
+                .replace("2003/05/soap-envelope", "2003/05/soap-envelope-x"),
+            400,
+            "soap.version",
+        ),
     ];
     let http = reqwest::Client::new();
     let token = t.node.issue_token(A, "raw").await.unwrap();
     for (xml, status, needle) in cases {
-        let r = http.post(format!("{}/v1/soap", t.base)).bearer_auth(&token).body(xml.clone()).send().await.unwrap();
+        let r = http
+            .post(format!("{}/v1/soap", t.base))
+            .bearer_auth(&token)
+            .body(xml.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), status, "{xml}");
-        let fault = parse(r.text().await.unwrap().as_bytes(), &ParseOptions::new(Origin::Any)).unwrap();
-        let Body::Fault(f) = fault.body else { panic!("not a Fault") };
-        assert!(f.reason_ru.contains(needle), "{} lacks {needle}", f.reason_ru);
+        let fault = parse(
+            r.text().await.unwrap().as_bytes(),
+            &ParseOptions::new(Origin::Any),
+        )
+        .unwrap();
+        let Body::Fault(f) = fault.body else {
+            panic!("not a Fault")
+        };
+        assert!(
+            f.reason_ru.contains(needle),
+            "{} lacks {needle}",
+            f.reason_ru
+        );
         assert_eq!(f.problem_message.as_deref(), Some(xml.as_str()));
     }
     t.stop().await;
@@ -246,13 +406,38 @@ async fn metrics_health_and_openapi_are_served() {
     }
     let _ = t.a.send(&msg("EAEU://KZ/CA/nobody", DOC)).await;
     t.b.inbox(0, 10, 5).await.unwrap();
-    let m = reqwest::get(format!("{}/metrics", t.base)).await.unwrap().text().await.unwrap();
-    for name in ["ortaq_messages_accepted_total", "ortaq_messages_rejected_total", "ortaq_submit_seconds_bucket", "ortaq_outbox_pending", "ortaq_inbox_unacknowledged", "ortaq_store_commit_batches_total"] {
+    let m = reqwest::get(format!("{}/metrics", t.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "ortaq_messages_accepted_total",
+        "ortaq_messages_rejected_total",
+        "ortaq_submit_seconds_bucket",
+        "ortaq_outbox_pending",
+        "ortaq_inbox_unacknowledged",
+        "ortaq_store_commit_batches_total",
+    ] {
         assert!(m.contains(name), "metrics lack {name}:\n{m}");
     }
-    let h: Value = reqwest::get(format!("{}/health", t.base)).await.unwrap().json().await.unwrap();
-    assert_eq!((h["status"].as_str(), h["segment"].as_str()), (Some("ok"), Some("KZ")));
-    let served = reqwest::get(format!("{}/openapi.json", t.base)).await.unwrap().text().await.unwrap();
+    let h: Value = reqwest::get(format!("{}/health", t.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (h["status"].as_str(), h["segment"].as_str()),
+        (Some("ok"), Some("KZ"))
+    );
+    let served = reqwest::get(format!("{}/openapi.json", t.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(served, node::api::openapi_json());
     t.stop().await;
 }
@@ -265,7 +450,10 @@ fn committed_openapi_document_is_fresh() {
         std::fs::write(&path, &fresh).unwrap();
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(committed == fresh, "docs/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p node --test api");
+    assert!(
+        committed == fresh,
+        "docs/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p node --test api"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,9 +480,17 @@ async fn graceful_shutdown_loses_nothing_that_was_acknowledged() {
     assert!(!accepted.is_empty());
     let t = start_in(dir).await;
     for id in &accepted {
-        assert!(t.node.store().message(id).await.unwrap().is_some(), "{id} was acknowledged but lost");
+        assert!(
+            t.node.store().message(id).await.unwrap().is_some(),
+            "{id} was acknowledged but lost"
+        );
     }
-    let report = t.node.store().verify_log(t.node.verifying_key()).await.unwrap();
+    let report = t
+        .node
+        .store()
+        .verify_log(t.node.verifying_key())
+        .await
+        .unwrap();
     assert_eq!(report.first_break, None);
     t.stop().await;
 }

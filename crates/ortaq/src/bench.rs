@@ -29,12 +29,18 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        BenchCommand::Submit { messages, concurrency, size } => submit(messages, concurrency, size).await,
+        BenchCommand::Submit {
+            messages,
+            concurrency,
+            size,
+        } => submit(messages, concurrency, size).await,
     }
 }
 
 fn document(size: usize, i: usize) -> String {
-    let head = format!("<tr:ConformityDocDetails xmlns:tr=\"urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1\"><tr:DocId>KZ-{i}</tr:DocId><tr:Text>");
+    let head = format!(
+        "<tr:ConformityDocDetails xmlns:tr=\"urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1\"><tr:DocId>KZ-{i}</tr:DocId><tr:Text>"
+    );
     let tail = "</tr:Text></tr:ConformityDocDetails>";
     let fill = size.saturating_sub(head.len() + tail.len());
     format!("{head}{}{tail}", "Ә".repeat(fill / 2))
@@ -53,7 +59,12 @@ fn outgoing(size: usize, i: usize) -> Outgoing {
     }
 }
 
-async fn burst(client: &AdapterClient, n: usize, concurrency: usize, size: usize) -> anyhow::Result<Vec<Duration>> {
+async fn burst(
+    client: &AdapterClient,
+    n: usize,
+    concurrency: usize,
+    size: usize,
+) -> anyhow::Result<Vec<Duration>> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -101,27 +112,68 @@ async fn submit(messages: usize, concurrency: usize, size: usize) -> anyhow::Res
     node.start().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = node.memory_kib("VmRSS:");
-    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let client = AdapterClient::with_http(http, &node.base, &ts);
-    burst(&client, 1000, concurrency, size).await.context("warm-up")?;
-    let before = reqwest::get(format!("{}/metrics", node.base)).await?.text().await?;
+    burst(&client, 1000, concurrency, size)
+        .await
+        .context("warm-up")?;
+    let before = reqwest::get(format!("{}/metrics", node.base))
+        .await?
+        .text()
+        .await?;
 
     let t = Instant::now();
     let mut lat = burst(&client, messages, concurrency, size).await?;
     let elapsed = t.elapsed();
-    let after = reqwest::get(format!("{}/metrics", node.base)).await?.text().await?;
+    let after = reqwest::get(format!("{}/metrics", node.base))
+        .await?
+        .text()
+        .await?;
     let peak = node.memory_kib("VmHWM:");
     lat.sort();
-    let jobs = metric(&after, "ortaq_store_commit_jobs_total") - metric(&before, "ortaq_store_commit_jobs_total");
-    let batches = metric(&after, "ortaq_store_commit_batches_total") - metric(&before, "ortaq_store_commit_batches_total");
+    let jobs = metric(&after, "ortaq_store_commit_jobs_total")
+        - metric(&before, "ortaq_store_commit_jobs_total");
+    let batches = metric(&after, "ortaq_store_commit_batches_total")
+        - metric(&before, "ortaq_store_commit_batches_total");
     let status = node.terminate()?;
 
-    println!("ortaq bench submit: {messages} messages of {size} B, {concurrency} concurrent clients, one node (SQLite, WAL, synchronous=FULL)");
-    println!("  accepted (durably committed) : {:.0} messages/s over {:.2} s", messages as f64 / elapsed.as_secs_f64(), elapsed.as_secs_f64());
-    println!("  latency                      : p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", percentile(&lat, 0.5), percentile(&lat, 0.99), percentile(&lat, 1.0));
-    println!("  group commit                 : {:.1} store jobs per commit ({jobs:.0} jobs, {batches:.0} commits, incl. local delivery)", if batches > 0.0 { jobs / batches } else { 0.0 });
-    println!("  node memory                  : idle {:.1} MiB, peak {:.1} MiB", idle as f64 / 1024.0, peak as f64 / 1024.0);
-    println!("  graceful stop (SIGTERM)      : {}", if status.success() { "clean exit" } else { "FAILED" });
+    println!(
+        "ortaq bench submit: {messages} messages of {size} B, {concurrency} concurrent clients, one node (SQLite, WAL, synchronous=FULL)"
+    );
+    println!(
+        "  accepted (durably committed) : {:.0} messages/s over {:.2} s",
+        messages as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  latency                      : p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0)
+    );
+    println!(
+        "  group commit                 : {:.1} store jobs per commit ({jobs:.0} jobs, {batches:.0} commits, incl. local delivery)",
+        if batches > 0.0 { jobs / batches } else { 0.0 }
+    );
+    println!(
+        "  node memory                  : idle {:.1} MiB, peak {:.1} MiB",
+        idle as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    println!(
+        "  graceful stop (SIGTERM)      : {}",
+        if status.success() {
+            "clean exit"
+        } else {
+            "FAILED"
+        }
+    );
     println!("  (clients and node share this machine's cores)");
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use envelope::{Origin, ParseOptions, Signal, SignalKind};
+use node::Node;
 use node::client::{AdapterClient, ClientError, Outgoing};
 use node::config::{LimitsSection, NodeConfig, ParticipantConfig, StoreSection};
-use node::Node;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -36,7 +36,10 @@ const SEGMENTS: [&str; 6] = ["EEC", "AM", "BY", "KZ", "KG", "RU"];
 
 fn participants(seg: &str) -> (String, String) {
     if seg == "EEC" {
-        ("EAEU://EEC/CA/secretariat".into(), "EAEU://EEC/CP/P.TS.01/P.ACT.001".into())
+        (
+            "EAEU://EEC/CA/secretariat".into(),
+            "EAEU://EEC/CP/P.TS.01/P.ACT.001".into(),
+        )
     } else {
         (
             format!("EAEU://{seg}/CA/conformity-body"),
@@ -93,8 +96,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             data_dir: dir.join(seg),
             store: StoreSection::default(),
             participants: vec![
-                ParticipantConfig { address: body.clone(), name: "conformity body IS".into() },
-                ParticipantConfig { address: registry.clone(), name: "registry IS".into() },
+                ParticipantConfig {
+                    address: body.clone(),
+                    name: "conformity body IS".into(),
+                },
+                ParticipantConfig {
+                    address: registry.clone(),
+                    name: "registry IS".into(),
+                },
             ],
             limits: LimitsSection::default(),
             checkpoint_every: 1000,
@@ -112,11 +121,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let node = Node::open(cfg, node::system_clock())?;
         let t_body = node.issue_token(&body, "demo").await?;
         let t_reg = node.issue_token(&registry, "demo").await?;
-        let _ = writeln!(tokens_file, "{seg}\t{body}\t{t_body}\n{seg}\t{registry}\t{t_reg}");
+        let _ = writeln!(
+            tokens_file,
+            "{seg}\t{body}\t{t_body}\n{seg}\t{registry}\t{t_reg}"
+        );
         let mut rx = stop_rx.clone();
-        servers.push(tokio::spawn(node::serve(node.clone(), listener, async move {
-            let _ = rx.changed().await;
-        })));
+        servers.push(tokio::spawn(node::serve(
+            node.clone(),
+            listener,
+            async move {
+                let _ = rx.changed().await;
+            },
+        )));
         println!("  node {seg:<3} http://127.0.0.1:{port}   hosts {body} and {registry}");
         nodes.push((seg.to_string(), port, node, body, registry, t_body, t_reg));
     }
@@ -124,7 +140,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!();
 
     let http = reqwest::Client::new();
-    let mut tally = Tally { sent: 0, delivered_once: 0, problems: Vec::new() };
+    let mut tally = Tally {
+        sent: 0,
+        delivered_once: 0,
+        problems: Vec::new(),
+    };
     let started = Instant::now();
     for (seg, port, _, body, registry, t_body, t_reg) in &nodes {
         let base = format!("http://127.0.0.1:{port}");
@@ -177,7 +197,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     for s in servers {
         s.await??;
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn exchange(
@@ -217,7 +241,10 @@ async fn exchange(
     if !again.duplicate || again.track_id != receipt.track_id {
         bail!("a retry with the same MessageID was not recognised");
     }
-    println!("  retry with the same MessageID answered with the original receipt ({}), stored once", ms(t.elapsed()));
+    println!(
+        "  retry with the same MessageID answered with the original receipt ({}), stored once",
+        ms(t.elapsed())
+    );
 
     let mut bad = out.clone();
     bad.message_id = None;
@@ -237,10 +264,17 @@ async fn exchange(
     let t = Instant::now();
     let page = ir.inbox(0, 10, 10).await?;
     let [m] = page.messages.as_slice() else {
-        bail!("registry inbox holds {} messages, expected 1", page.messages.len());
+        bail!(
+            "registry inbox holds {} messages, expected 1",
+            page.messages.len()
+        );
     };
     if m.message_id != receipt.message_id {
-        bail!("registry received {} instead of {}", m.message_id, receipt.message_id);
+        bail!(
+            "registry received {} instead of {}",
+            m.message_id,
+            receipt.message_id
+        );
     }
     let env = envelope::parse(m.envelope.as_bytes(), &ParseOptions::new(Origin::Platform))
         .context("the delivered envelope does not parse")?;
@@ -273,7 +307,10 @@ async fn exchange(
 
     let page = ib.inbox(0, 10, 10).await?;
     let [s] = page.messages.as_slice() else {
-        bail!("body inbox holds {} messages, expected the PRS", page.messages.len());
+        bail!(
+            "body inbox holds {} messages, expected the PRS",
+            page.messages.len()
+        );
     };
     if !s.action.ends_with("/PRS") {
         bail!("body received {} instead of the PRS", s.action);
@@ -282,7 +319,10 @@ async fn exchange(
     tally.delivered_once += 1;
     let st = ib.status(&receipt.message_id).await?;
     let path: Vec<&str> = st.history.iter().map(|h| h.state.as_str()).collect();
-    println!("  body received the PRS and acknowledged it; its message went {}\n", path.join(" -> "));
+    println!(
+        "  body received the PRS and acknowledged it; its message went {}\n",
+        path.join(" -> ")
+    );
     Ok(())
 }
 
@@ -298,4 +338,3 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     o.open(path)?.write_all(text.as_bytes())?;
     Ok(())
 }
-

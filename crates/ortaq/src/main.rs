@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use node::{Node, NodeConfig};
 
 #[derive(Parser)]
-#[command(name = "ortaq", version, about = "EAEU integrated information system: nodes, adapters and services")]
+#[command(
+    name = "ortaq",
+    version,
+    about = "EAEU integrated information system: nodes, adapters and services"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -78,7 +82,9 @@ enum LogCommand {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.init(),
@@ -88,7 +94,10 @@ fn init_logs(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -120,7 +129,12 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Node {
-            command: NodeCommand::Token { config, participant, label },
+            command:
+                NodeCommand::Token {
+                    config,
+                    participant,
+                    label,
+                },
         } => {
             let cfg = NodeConfig::load(&config)?;
             let node = Node::open(cfg, node::system_clock())?;

@@ -19,7 +19,9 @@ pub struct NodeProcess {
 }
 
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl NodeProcess {
@@ -82,7 +84,10 @@ impl NodeProcess {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("the node did not come up; see {}", self.dir.join("node.log").display());
+                bail!(
+                    "the node did not come up; see {}",
+                    self.dir.join("node.log").display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -94,7 +99,9 @@ impl NodeProcess {
 
     /// SIGTERM, then waits: the node finishes in-flight requests and closes its store.
     pub fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
-        let Some(mut c) = self.child.take() else { bail!("not running") };
+        let Some(mut c) = self.child.take() else {
+            bail!("not running")
+        };
         std::process::Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
             .status()?;

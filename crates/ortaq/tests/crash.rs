@@ -26,7 +26,10 @@ fn message(id: &str) -> Outgoing {
         procedure: "P.TS.01.PRC.001".into(),
         transaction: "P.TS.01.TRN.001".into(),
         message: "P.TS.01.MSG.001".into(),
-        body: format!("<tr:Doc xmlns:tr=\"urn:EEC:R:TR:TS:01:Doc:v1.0.1\"><tr:Id>{id}</tr:Id><tr:Text>{}</tr:Text></tr:Doc>", "Ә".repeat(900)),
+        body: format!(
+            "<tr:Doc xmlns:tr=\"urn:EEC:R:TR:TS:01:Doc:v1.0.1\"><tr:Id>{id}</tr:Id><tr:Text>{}</tr:Text></tr:Doc>",
+            "Ә".repeat(900)
+        ),
         message_id: Some(id.to_owned()),
         ..Default::default()
     }
@@ -74,11 +77,18 @@ async fn kill_9_during_a_burst_loses_nothing_that_was_acknowledged() {
         w.await.unwrap();
     }
     let acked = acked.lock().await.clone();
-    assert!(acked.len() >= kill_after && acked.len() < TOTAL, "killed during the burst: {} acknowledged", acked.len());
+    assert!(
+        acked.len() >= kill_after && acked.len() < TOTAL,
+        "killed during the burst: {} acknowledged",
+        acked.len()
+    );
 
     node.start().await.unwrap();
     for (id, track) in &acked {
-        let st = sender.status(id).await.unwrap_or_else(|e| panic!("{id} acknowledged, then lost: {e}"));
+        let st = sender
+            .status(id)
+            .await
+            .unwrap_or_else(|e| panic!("{id} acknowledged, then lost: {e}"));
         assert_eq!(&st.track_id, track, "{id} came back with another TrackID");
     }
     // Every acknowledged message reaches the recipient's inbox exactly once.
@@ -104,10 +114,16 @@ async fn kill_9_during_a_burst_loses_nothing_that_was_acknowledged() {
         if missing == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "{missing} acknowledged messages never reached the inbox");
+        assert!(
+            Instant::now() < deadline,
+            "{missing} acknowledged messages never reached the inbox"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(node.terminate().unwrap().success(), "graceful stop after recovery");
+    assert!(
+        node.terminate().unwrap().success(),
+        "graceful stop after recovery"
+    );
     let v = node.cli(&["log", "verify"]).unwrap();
     let out = String::from_utf8_lossy(&v.stdout);
     assert!(v.status.success(), "log verify after a crash: {out}");
@@ -122,7 +138,9 @@ async fn log_verify_reports_an_edit_made_in_the_database() {
     node.start().await.unwrap();
     let c = AdapterClient::new(&node.base, &ts);
     for _ in 0..20 {
-        c.send(&message(&format!("urn:uuid:{}", uuid::Uuid::new_v4()))).await.unwrap();
+        c.send(&message(&format!("urn:uuid:{}", uuid::Uuid::new_v4())))
+            .await
+            .unwrap();
     }
     assert!(node.terminate().unwrap().success());
     let ok = node.cli(&["log", "verify"]).unwrap();
@@ -133,7 +151,11 @@ async fn log_verify_reports_an_edit_made_in_the_database() {
     {
         use store::conn::{Conn, SqliteConn, Value};
         let mut db = SqliteConn::open(&dir.path().join("data/node.db"), false).unwrap();
-        db.execute("UPDATE message_log SET at = at + 1 WHERE seq = $1", &[Value::I64(7)]).unwrap();
+        db.execute(
+            "UPDATE message_log SET at = at + 1 WHERE seq = $1",
+            &[Value::I64(7)],
+        )
+        .unwrap();
     }
     let bad = node.cli(&["log", "verify"]).unwrap();
     let out = String::from_utf8_lossy(&bad.stdout);

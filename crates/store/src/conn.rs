@@ -336,23 +336,30 @@ impl Conn for PgConn {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let st = self.statement(sql)?;
-        let p: Vec<&(dyn postgres::types::ToSql + Sync)> =
-            params.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect();
+        let p: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+            .collect();
         self.client()?.execute(&st, &p).map_err(engine_err)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         use postgres::types::Type;
         let st = self.statement(sql)?;
-        let p: Vec<&(dyn postgres::types::ToSql + Sync)> =
-            params.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect();
+        let p: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+            .collect();
         let rows = self.client()?.query(&st, &p).map_err(engine_err)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let mut vals = Vec::with_capacity(r.len());
             for (i, c) in r.columns().iter().enumerate() {
                 let v = match *c.type_() {
-                    Type::INT8 => r.try_get::<_, Option<i64>>(i).map_err(engine_err)?.map(Value::I64),
+                    Type::INT8 => r
+                        .try_get::<_, Option<i64>>(i)
+                        .map_err(engine_err)?
+                        .map(Value::I64),
                     Type::INT4 => r
                         .try_get::<_, Option<i32>>(i)
                         .map_err(engine_err)?
@@ -365,7 +372,10 @@ impl Conn for PgConn {
                         .try_get::<_, Option<bool>>(i)
                         .map_err(engine_err)?
                         .map(|v| Value::I64(v.into())),
-                    Type::BYTEA => r.try_get::<_, Option<Vec<u8>>>(i).map_err(engine_err)?.map(Value::Blob),
+                    Type::BYTEA => r
+                        .try_get::<_, Option<Vec<u8>>>(i)
+                        .map_err(engine_err)?
+                        .map(Value::Blob),
                     _ => r
                         .try_get::<_, Option<String>>(i)
                         .map_err(engine_err)?

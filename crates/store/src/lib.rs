@@ -379,9 +379,12 @@ impl Store {
     pub async fn envelope(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let id = message_id.to_owned();
         self.read(move |c| {
-            c.query_one("SELECT envelope FROM messages WHERE message_id = $1", &[id.into()])?
-                .map(|r| r.blob(0))
-                .transpose()
+            c.query_one(
+                "SELECT envelope FROM messages WHERE message_id = $1",
+                &[id.into()],
+            )?
+            .map(|r| r.blob(0))
+            .transpose()
         })
         .await
     }
@@ -443,7 +446,11 @@ impl Store {
     }
 
     /// Records that these inbox entries were handed to their IS (first time only).
-    pub async fn mark_delivered(&self, seqs: Vec<(i64, String)>, now: i64) -> Result<(), StoreError> {
+    pub async fn mark_delivered(
+        &self,
+        seqs: Vec<(i64, String)>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         self.write(move |tx| {
             for (seq, mid) in &seqs {
                 let n = tx.conn.execute(
@@ -604,7 +611,11 @@ impl Store {
         label: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let (t, p, l) = (token_sha256.to_owned(), participant.to_owned(), label.to_owned());
+        let (t, p, l) = (
+            token_sha256.to_owned(),
+            participant.to_owned(),
+            label.to_owned(),
+        );
         self.write(move |tx| {
             tx.conn.execute(
                 "INSERT INTO api_tokens (token_sha256, participant, label, created_at) VALUES ($1, $2, $3, $4)",
@@ -616,7 +627,10 @@ impl Store {
     }
 
     /// The participant a token (given by its SHA-256) belongs to, unless revoked.
-    pub async fn token_participant(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
+    pub async fn token_participant(
+        &self,
+        token_sha256: &str,
+    ) -> Result<Option<String>, StoreError> {
         let t = token_sha256.to_owned();
         self.read(move |c| {
             c.query_one(
@@ -709,7 +723,12 @@ pub fn set_state(
     )?;
     tx.conn.execute(
         "INSERT INTO message_states (message_id, state, at, detail) VALUES ($1, $2, $3, $4)",
-        &[message_id.into(), state.into(), Value::I64(at), detail.into()],
+        &[
+            message_id.into(),
+            state.into(),
+            Value::I64(at),
+            detail.into(),
+        ],
     )?;
     Ok(())
 }
@@ -758,7 +777,12 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
     }
     tx.conn.execute(
         "INSERT INTO message_states (message_id, state, at, detail) VALUES ($1, $2, $3, $4)",
-        &[(&m.message_id).into(), state::ACCEPTED.into(), Value::I64(m.accept_time), Value::Null],
+        &[
+            (&m.message_id).into(),
+            state::ACCEPTED.into(),
+            Value::I64(m.accept_time),
+            Value::Null,
+        ],
     )?;
     log::append(tx, &m.message_id, "accepted", &sha, m.accept_time)?;
     if let (Some(c), Some(p), Some(t)) = (&m.conversation_id, &m.process, &m.transaction) {
@@ -773,7 +797,13 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
             "INSERT INTO outbox (message_id, destination, state, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
             &[(&m.message_id).into(), destination.into(), Value::I64(m.accept_time)],
         )?;
-        set_state(tx, &m.message_id, state::QUEUED, m.accept_time, Some(destination))?;
+        set_state(
+            tx,
+            &m.message_id,
+            state::QUEUED,
+            m.accept_time,
+            Some(destination),
+        )?;
     }
     Ok(Accepted::New)
 }

@@ -207,28 +207,35 @@ pub fn verify(conn: &mut dyn Conn, key: &VerifyingKey) -> Result<VerifyReport, S
             }
             let (at, mid, event, env_sha) = (r.i64(1)?, r.text(2)?, r.text(3)?, r.text(4)?);
             if parse_hash(&r.text(5)?)? != prev {
-                report.first_break = brk(seq, "prev_hash does not match the previous record".into());
+                report.first_break =
+                    brk(seq, "prev_hash does not match the previous record".into());
                 break 'walk;
             }
             let h = record_hash(seq, at, &mid, &event, &env_sha, &prev);
             if parse_hash(&r.text(6)?)? != h {
                 report.first_break = brk(
                     seq,
-                    format!("record {seq} (message {mid}) was altered: its hash does not match its content"),
+                    format!(
+                        "record {seq} (message {mid}) was altered: its hash does not match its content"
+                    ),
                 );
                 break 'walk;
             }
             if event == "accepted" {
                 match r.opt_blob(7)? {
                     None => {
-                        report.first_break =
-                            brk(seq, format!("message {mid} logged at {seq} is missing from the store"));
+                        report.first_break = brk(
+                            seq,
+                            format!("message {mid} logged at {seq} is missing from the store"),
+                        );
                         break 'walk;
                     }
                     Some(env) if hex::encode(Sha256::digest(&env)) != env_sha => {
                         report.first_break = brk(
                             seq,
-                            format!("the stored envelope of message {mid} differs from the bytes logged at {seq}"),
+                            format!(
+                                "the stored envelope of message {mid} differs from the bytes logged at {seq}"
+                            ),
                         );
                         break 'walk;
                     }
@@ -252,7 +259,9 @@ pub fn verify(conn: &mut dyn Conn, key: &VerifyingKey) -> Result<VerifyReport, S
             .is_some_and(|s| key.verify(&checkpoint_message(seq, &hash), &s).is_ok());
         let mut at = seq;
         let reason = if !sig_ok {
-            Some(format!("checkpoint at {seq} is not signed by this node's key"))
+            Some(format!(
+                "checkpoint at {seq} is not signed by this node's key"
+            ))
         } else if seq > report.records && report.first_break.is_none() {
             at = report.records + 1;
             Some(format!(
@@ -285,7 +294,10 @@ pub fn verify(conn: &mut dyn Conn, key: &VerifyingKey) -> Result<VerifyReport, S
         if let Some(r) = orphan {
             report.first_break = brk(
                 report.records + 1,
-                format!("message {} is stored but its acceptance is not in the log", r.text(0)?),
+                format!(
+                    "message {} is stored but its acceptance is not in the log",
+                    r.text(0)?
+                ),
             );
         }
     }

@@ -64,10 +64,7 @@ impl Pool {
                     });
                 }
             }
-            idle = self
-                .available
-                .wait(idle)
-                .map_err(|_| StoreError::Closed)?;
+            idle = self.available.wait(idle).map_err(|_| StoreError::Closed)?;
         }
     }
 }

@@ -35,6 +35,11 @@ impl Tx<'_> {
 }
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// Runs once per batch, after the jobs and before COMMIT, with the batch's log head (the
+/// store uses it to sign checkpoints inside the same transaction).
+pub(crate) type AfterBatch =
+    dyn FnMut(&mut dyn Conn, &mut Option<LogHead>) -> Result<(), StoreError> + Send;
 pub(crate) type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
 
 /// Counters the node exposes as metrics.
@@ -53,7 +58,7 @@ pub(crate) struct Writer {
 pub(crate) fn spawn(
     mut conn: Box<dyn Conn>,
     max_batch: usize,
-    after_batch: Box<dyn FnMut(&mut dyn Conn, &mut Option<LogHead>) -> Result<(), StoreError> + Send>,
+    after_batch: Box<AfterBatch>,
 ) -> Writer {
     let (tx, mut rx) = mpsc::channel::<Job>(16 * 1024);
     let stats = Arc::new(WriterStats::default());
@@ -79,18 +84,10 @@ pub(crate) fn spawn(
             }
         })
         .ok();
-    Writer {
-        tx,
-        thread,
-        stats,
-    }
+    Writer { tx, thread, stats }
 }
 
-fn run_batch(
-    conn: &mut dyn Conn,
-    jobs: &mut Vec<Job>,
-    after_batch: &mut dyn FnMut(&mut dyn Conn, &mut Option<LogHead>) -> Result<(), StoreError>,
-) {
+fn run_batch(conn: &mut dyn Conn, jobs: &mut Vec<Job>, after_batch: &mut AfterBatch) {
     let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
     let outcome = (|| -> Result<(), StoreError> {
         conn.begin_write()?;

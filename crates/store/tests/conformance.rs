@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ed25519_dalek::{Signer, SigningKey};
 use store::conn::{Conn, PgConn, SqliteConn, Value};
 use store::{
-    AckOutcome, Accepted, CheckpointSigner, Engine, NewMessage, Route, Store, StoreConfig,
+    Accepted, AckOutcome, CheckpointSigner, Engine, NewMessage, Route, Store, StoreConfig,
     StoreError,
 };
 
@@ -81,7 +81,10 @@ impl Fixture {
                 Engine::Sqlite(p) => Box::new(SqliteConn::open(p, false).unwrap()),
                 Engine::Postgres(c) => Box::new(PgConn::open(c).unwrap()),
             };
-            assert!(raw.execute(sql, params).unwrap() > 0, "{sql} changed nothing");
+            assert!(
+                raw.execute(sql, params).unwrap() > 0,
+                "{sql} changed nothing"
+            );
         })
     }
 }
@@ -126,7 +129,10 @@ async fn accept_keeps_bytes_and_deduplicates(f: Fixture) {
     let s = f.open();
     let m = msg("a1", KZ, Route::None);
     assert_eq!(s.accept(m.clone()).await.unwrap(), Accepted::New);
-    assert_eq!(s.envelope(&m.message_id).await.unwrap().unwrap(), m.envelope);
+    assert_eq!(
+        s.envelope(&m.message_id).await.unwrap().unwrap(),
+        m.envelope
+    );
     let rec = s.message(&m.message_id).await.unwrap().unwrap();
     assert_eq!((rec.sender.as_str(), rec.state.as_str()), (KZ, "accepted"));
 
@@ -135,12 +141,18 @@ async fn accept_keeps_bytes_and_deduplicates(f: Fixture) {
     again.accept_time = 2_000_000;
     assert_eq!(
         s.accept(again).await.unwrap(),
-        Accepted::Duplicate { track_id: m.track_id.clone(), accept_time: 1_000_000 }
+        Accepted::Duplicate {
+            track_id: m.track_id.clone(),
+            accept_time: 1_000_000
+        }
     );
     let mut thief = m.clone();
     thief.sender = "EAEU://RU/CP/P.TS.01/P.TS.01.ACT.002".into();
     thief.track_id = "urn:uuid:t3".into();
-    assert!(matches!(s.accept(thief).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.accept(thief).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(s.history(&m.message_id).await.unwrap().len(), 1);
     s.close().await.unwrap();
 }
@@ -149,24 +161,64 @@ async fn local_delivery_goes_through_outbox_and_inbox(f: Fixture) {
     let s = f.open();
     let m = msg("b1", KZ, local());
     s.accept(m.clone()).await.unwrap();
-    let claimed = s.claim_outbox("w1", 10, 30_000_000, 2_000_000).await.unwrap();
+    let claimed = s
+        .claim_outbox("w1", 10, 30_000_000, 2_000_000)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(s.deliver_local(claimed[0].id, "w1", 2_000_001).await.unwrap().as_deref(), Some(EEC));
-    assert!(s.claim_outbox("w1", 10, 30_000_000, 99_000_000).await.unwrap().is_empty());
+    assert_eq!(
+        s.deliver_local(claimed[0].id, "w1", 2_000_001)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(EEC)
+    );
+    assert!(
+        s.claim_outbox("w1", 10, 30_000_000, 99_000_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let inbox = s.inbox(EEC, 0, 10).await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].envelope, m.envelope);
     assert!(inbox[0].first_delivery);
-    s.mark_delivered(vec![(inbox[0].seq, m.message_id.clone())], 3).await.unwrap();
+    s.mark_delivered(vec![(inbox[0].seq, m.message_id.clone())], 3)
+        .await
+        .unwrap();
     assert!(!s.inbox(EEC, 0, 10).await.unwrap()[0].first_delivery);
     // Somebody else cannot acknowledge it for the recipient.
-    assert_eq!(s.ack(KZ, &m.message_id, 4).await.unwrap(), AckOutcome::NotInInbox);
-    assert_eq!(s.ack(EEC, &m.message_id, 4).await.unwrap(), AckOutcome::Acknowledged);
-    assert_eq!(s.ack(EEC, &m.message_id, 5).await.unwrap(), AckOutcome::AlreadyAcknowledged);
+    assert_eq!(
+        s.ack(KZ, &m.message_id, 4).await.unwrap(),
+        AckOutcome::NotInInbox
+    );
+    assert_eq!(
+        s.ack(EEC, &m.message_id, 4).await.unwrap(),
+        AckOutcome::Acknowledged
+    );
+    assert_eq!(
+        s.ack(EEC, &m.message_id, 5).await.unwrap(),
+        AckOutcome::AlreadyAcknowledged
+    );
     assert!(s.inbox(EEC, 0, 10).await.unwrap().is_empty());
-    let states: Vec<String> = s.history(&m.message_id).await.unwrap().into_iter().map(|c| c.state).collect();
-    assert_eq!(states, ["accepted", "queued", "in_inbox", "delivered", "acknowledged"]);
+    let states: Vec<String> = s
+        .history(&m.message_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "accepted",
+            "queued",
+            "in_inbox",
+            "delivered",
+            "acknowledged"
+        ]
+    );
     s.close().await.unwrap();
 }
 
@@ -175,8 +227,17 @@ async fn inbox_never_hands_out_acknowledged(f: Fixture) {
     for i in 0..30 {
         s.accept(msg(&format!("c{i}"), KZ, local())).await.unwrap();
     }
-    for it in s.claim_outbox("w", 100, 1_000_000, 2_000_000).await.unwrap() {
-        assert!(s.deliver_local(it.id, "w", 2_000_001).await.unwrap().is_some());
+    for it in s
+        .claim_outbox("w", 100, 1_000_000, 2_000_000)
+        .await
+        .unwrap()
+    {
+        assert!(
+            s.deliver_local(it.id, "w", 2_000_001)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
     for i in (0..30).step_by(3) {
         s.ack(EEC, &format!("urn:uuid:c{i}"), 3).await.unwrap();
@@ -189,7 +250,10 @@ async fn inbox_never_hands_out_acknowledged(f: Fixture) {
         cursor = last.seq;
         seen.extend(page.into_iter().map(|i| i.message_id));
     }
-    let expect: Vec<String> = (0..30).filter(|i| i % 3 != 0).map(|i| format!("urn:uuid:c{i}")).collect();
+    let expect: Vec<String> = (0..30)
+        .filter(|i| i % 3 != 0)
+        .map(|i| format!("urn:uuid:c{i}"))
+        .collect();
     assert_eq!(seen, expect);
     s.close().await.unwrap();
 }
@@ -199,11 +263,28 @@ async fn leases_fence_out_a_slow_worker(f: Fixture) {
     s.accept(msg("d1", KZ, local())).await.unwrap();
     let a = s.claim_outbox("A", 10, 1_000, 2_000_000).await.unwrap();
     assert_eq!(a.len(), 1);
-    assert!(s.claim_outbox("B", 10, 1_000, 2_000_500).await.unwrap().is_empty(), "lease still held");
+    assert!(
+        s.claim_outbox("B", 10, 1_000, 2_000_500)
+            .await
+            .unwrap()
+            .is_empty(),
+        "lease still held"
+    );
     let b = s.claim_outbox("B", 10, 1_000, 2_001_001).await.unwrap();
     assert_eq!((b.len(), b[0].attempts), (1, 2));
-    assert!(s.deliver_local(a[0].id, "A", 2_001_002).await.unwrap().is_none(), "A lost its lease");
-    assert!(s.deliver_local(b[0].id, "B", 2_001_003).await.unwrap().is_some());
+    assert!(
+        s.deliver_local(a[0].id, "A", 2_001_002)
+            .await
+            .unwrap()
+            .is_none(),
+        "A lost its lease"
+    );
+    assert!(
+        s.deliver_local(b[0].id, "B", 2_001_003)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(s.inbox(EEC, 0, 10).await.unwrap().len(), 1);
     s.close().await.unwrap();
 }
@@ -213,14 +294,22 @@ async fn concurrent_writes_share_commits(f: Fixture) {
     let mut tasks = Vec::new();
     for i in 0..2000 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move { s.accept(msg(&format!("e{i}"), KZ, local())).await }));
+        tasks.push(tokio::spawn(async move {
+            s.accept(msg(&format!("e{i}"), KZ, local())).await
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap(), Accepted::New);
     }
     let st = s.writer_stats();
-    let (batches, jobs) = (st.batches.load(std::sync::atomic::Ordering::Relaxed), st.jobs.load(std::sync::atomic::Ordering::Relaxed));
-    assert!(jobs >= 2000 && batches < jobs / 4, "group commit: {jobs} jobs in {batches} batches");
+    let (batches, jobs) = (
+        st.batches.load(std::sync::atomic::Ordering::Relaxed),
+        st.jobs.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    assert!(
+        jobs >= 2000 && batches < jobs / 4,
+        "group commit: {jobs} jobs in {batches} batches"
+    );
     assert_eq!(s.queue_depth().await.unwrap(), (2000, 0));
     let report = s.verify_log(f.key.verifying_key()).await.unwrap();
     assert_eq!((report.records, report.first_break), (2000, None));
@@ -232,7 +321,11 @@ async fn close_loses_nothing_that_was_answered(f: Fixture) {
     let mut tasks = Vec::new();
     for i in 0..300 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move { s.accept(msg(&format!("g{i}"), KZ, Route::None)).await.map(|_| i) }));
+        tasks.push(tokio::spawn(async move {
+            s.accept(msg(&format!("g{i}"), KZ, Route::None))
+                .await
+                .map(|_| i)
+        }));
     }
     tokio::task::yield_now().await;
     s.close().await.unwrap();
@@ -244,7 +337,13 @@ async fn close_loses_nothing_that_was_answered(f: Fixture) {
     }
     let s = f.open();
     for i in ok {
-        assert!(s.message(&format!("urn:uuid:g{i}")).await.unwrap().is_some(), "g{i} was answered but lost");
+        assert!(
+            s.message(&format!("urn:uuid:g{i}"))
+                .await
+                .unwrap()
+                .is_some(),
+            "g{i} was answered but lost"
+        );
     }
     s.close().await.unwrap();
 }
@@ -255,7 +354,9 @@ async fn log_tampering_is_detected(f: Fixture) {
         async move {
             let s = Store::open(f_cfg).unwrap();
             for i in 0..12 {
-                s.accept(msg(&format!("h{i}"), KZ, Route::None)).await.unwrap();
+                s.accept(msg(&format!("h{i}"), KZ, Route::None))
+                    .await
+                    .unwrap();
             }
             s.checkpoint().await.unwrap();
             s
@@ -264,7 +365,10 @@ async fn log_tampering_is_detected(f: Fixture) {
     let key = f.key.verifying_key();
     let s = fill(&f).await;
     let ok = s.verify_log(key).await.unwrap();
-    assert_eq!((ok.records, ok.last_checkpoint, ok.first_break.clone()), (12, 12, None));
+    assert_eq!(
+        (ok.records, ok.last_checkpoint, ok.first_break.clone()),
+        (12, 12, None)
+    );
     assert!(ok.checkpoints >= 2);
     // A checkpoint signed by another key is refused.
     let other = SigningKey::from_bytes(&[9; 32]).verifying_key();
@@ -274,11 +378,31 @@ async fn log_tampering_is_detected(f: Fixture) {
     // Each tampering, committed straight in the database of a fresh store, and the first
     // broken record it must yield.
     let cases: [(&str, Vec<Value>, i64); 5] = [
-        ("UPDATE message_log SET event = 'rejected' WHERE seq = $1", vec![Value::I64(4)], 4),
-        ("UPDATE messages SET envelope = $1 WHERE message_id = 'urn:uuid:h6'", vec![Value::Blob(b"<forged/>".to_vec())], 7),
-        ("DELETE FROM message_log WHERE seq = $1", vec![Value::I64(9)], 9),
-        ("DELETE FROM message_log WHERE seq > $1", vec![Value::I64(10)], 11),
-        ("DELETE FROM messages WHERE message_id = 'urn:uuid:h2'", vec![], 3),
+        (
+            "UPDATE message_log SET event = 'rejected' WHERE seq = $1",
+            vec![Value::I64(4)],
+            4,
+        ),
+        (
+            "UPDATE messages SET envelope = $1 WHERE message_id = 'urn:uuid:h6'",
+            vec![Value::Blob(b"<forged/>".to_vec())],
+            7,
+        ),
+        (
+            "DELETE FROM message_log WHERE seq = $1",
+            vec![Value::I64(9)],
+            9,
+        ),
+        (
+            "DELETE FROM message_log WHERE seq > $1",
+            vec![Value::I64(10)],
+            11,
+        ),
+        (
+            "DELETE FROM messages WHERE message_id = 'urn:uuid:h2'",
+            vec![],
+            3,
+        ),
     ];
     for (sql, params, expect) in cases {
         let f = if matches!(f.engine, Engine::Sqlite(_)) {
@@ -289,7 +413,9 @@ async fn log_tampering_is_detected(f: Fixture) {
         let s = fill(&f).await;
         f.tamper(sql, &params);
         let report = s.verify_log(key).await.unwrap();
-        let brk = report.first_break.unwrap_or_else(|| panic!("{sql} went unnoticed"));
+        let brk = report
+            .first_break
+            .unwrap_or_else(|| panic!("{sql} went unnoticed"));
         assert_eq!(brk.seq, expect, "{sql}: {}", brk.reason);
         s.close().await.unwrap();
     }
@@ -300,7 +426,15 @@ async fn log_tampering_is_detected(f: Fixture) {
         "INSERT INTO messages (message_id, track_id, accept_time, direction, sender, recipient, action, kind, state, envelope, envelope_sha256) VALUES ('urn:uuid:forged', 't', 1, 'out', 'x', 'y', 'a', 'application', 'accepted', X'00', 'h')",
         &[],
     );
-    assert!(s.verify_log(key).await.unwrap().first_break.unwrap().reason.contains("urn:uuid:forged"));
+    assert!(
+        s.verify_log(key)
+            .await
+            .unwrap()
+            .first_break
+            .unwrap()
+            .reason
+            .contains("urn:uuid:forged")
+    );
     s.close().await.unwrap();
 }
 
@@ -311,7 +445,10 @@ async fn reopening_keeps_data_and_migrations_are_idempotent(f: Fixture) {
     s.close().await.unwrap();
     let s = f.open();
     assert!(s.message("urn:uuid:i1").await.unwrap().is_some());
-    assert_eq!(s.token_participant("abc").await.unwrap().as_deref(), Some(KZ));
+    assert_eq!(
+        s.token_participant("abc").await.unwrap().as_deref(),
+        Some(KZ)
+    );
     assert_eq!(s.token_participant("abd").await.unwrap(), None);
     s.close().await.unwrap();
 }
@@ -347,7 +484,9 @@ conformance!(postgres);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemas_of_both_engines_match() {
-    let Some(pg) = tokio::task::block_in_place(Fixture::postgres) else { return };
+    let Some(pg) = tokio::task::block_in_place(Fixture::postgres) else {
+        return;
+    };
     let lite = Fixture::sqlite().unwrap();
     let (a, b) = (lite.open(), pg.open());
     let (sa, sb) = (a.schema().await.unwrap(), b.schema().await.unwrap());
