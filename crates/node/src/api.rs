@@ -173,39 +173,6 @@ impl FromRequestParts<AppState> for Caller {
 
 // ---------------------------------------------------------------- messages
 
-/// An application message to send. The sender is the participant of the token.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SubmitRequest {
-    /// Recipient's logical address, e.g. `EAEU://EEC/CP/P.TS.01/P.ACT.001`.
-    pub to: String,
-    /// Common process, e.g. `P.TS.01`.
-    pub process: String,
-    /// Process version, e.g. `1.0.1`.
-    pub version: String,
-    /// Procedure code, e.g. `P.TS.01.PRC.001`.
-    pub procedure: String,
-    /// Transaction code, e.g. `P.TS.01.TRN.001`.
-    pub transaction: String,
-    /// Message code, e.g. `P.TS.01.MSG.001`.
-    pub message: String,
-    /// The e-document: one XML element (an XML declaration may precede it).
-    pub body: String,
-    /// Your own MessageID (`urn:uuid:…`), to make retries safe: resending it returns the
-    /// original receipt.
-    #[serde(default)]
-    pub message_id: Option<String>,
-    /// The transaction instance to continue (`urn:uuid:…`); a new one if absent.
-    #[serde(default)]
-    pub conversation_id: Option<String>,
-    /// The procedure instance (`urn:uuid:…`); a new one if absent.
-    #[serde(default)]
-    pub procedure_id: Option<String>,
-    /// The MessageID this message answers.
-    #[serde(default)]
-    pub relates_to: Option<String>,
-}
-
 /// Proof that the node durably accepted the message.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReceiptBody {
@@ -236,7 +203,7 @@ impl From<Receipt> for ReceiptBody {
 }
 
 /// Send a message. Answers only after the message is durably stored.
-#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = SubmitRequest,
+#[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = Submission,
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Accepted and stored", body = ReceiptBody),
@@ -250,28 +217,11 @@ impl From<Receipt> for ReceiptBody {
 async fn submit(
     State(node): State<AppState>,
     Caller(p): Caller,
-    body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Submission>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(r) =
         body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid-json", e.body_text(), None))?;
-    let receipt = node
-        .submit(
-            &p,
-            Submission {
-                to: r.to,
-                process: r.process,
-                version: r.version,
-                procedure: r.procedure,
-                transaction: r.transaction,
-                message: r.message,
-                body: r.body,
-                message_id: r.message_id,
-                conversation_id: r.conversation_id,
-                procedure_id: r.procedure_id,
-                relates_to: r.relates_to,
-            },
-        )
-        .await?;
+    let receipt = node.submit(&p, r).await?;
     let code = if receipt.duplicate {
         StatusCode::OK
     } else {

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -56,20 +55,8 @@ pub struct Status {
     pub history: Vec<StateChange>,
 }
 
-/// What to send: the codes of the Action, the recipient and the e-document.
-#[derive(Debug, Clone, Default)]
-pub struct Outgoing {
-    pub to: String,
-    pub process: String,
-    pub version: String,
-    pub procedure: String,
-    pub transaction: String,
-    pub message: String,
-    pub body: String,
-    pub message_id: Option<String>,
-    pub conversation_id: Option<String>,
-    pub relates_to: Option<String>,
-}
+/// What to send: the recipient, the codes of the Action and the e-document.
+pub type Outgoing = crate::Submission;
 
 #[derive(Clone)]
 pub struct AdapterClient {
@@ -109,16 +96,11 @@ impl AdapterClient {
     }
 
     pub async fn send(&self, m: &Outgoing) -> Result<Receipt, ClientError> {
-        let body = json!({
-            "to": m.to, "process": m.process, "version": m.version, "procedure": m.procedure,
-            "transaction": m.transaction, "message": m.message, "body": m.body,
-            "message_id": m.message_id, "conversation_id": m.conversation_id, "relates_to": m.relates_to,
-        });
         let r = self
             .http
             .post(format!("{}/v1/messages", self.base))
             .bearer_auth(&self.token)
-            .json(&body)
+            .json(m)
             .send()
             .await?;
         Ok(Self::check(r).await?.json().await?)

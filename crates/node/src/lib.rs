@@ -84,19 +84,37 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
-/// An IS's request to send an application message.
-#[derive(Debug, Clone)]
+/// An application message to send. The sender is the participant of the token; this is the
+/// JSON body of `POST /v1/messages` and what the Rust client sends.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Submission {
+    /// Recipient's logical address, e.g. `EAEU://EEC/CP/P.TS.01/P.ACT.001`.
     pub to: String,
+    /// Common process, e.g. `P.TS.01`.
     pub process: String,
+    /// Process version, e.g. `1.0.1`.
     pub version: String,
+    /// Procedure code, e.g. `P.TS.01.PRC.001`.
     pub procedure: String,
+    /// Transaction code, e.g. `P.TS.01.TRN.001`.
     pub transaction: String,
+    /// Message code, e.g. `P.TS.01.MSG.001`.
     pub message: String,
+    /// The e-document: one XML element (an XML declaration may precede it).
     pub body: String,
+    /// Your own MessageID (`urn:uuid:…`), to make retries safe: resending it returns the
+    /// original receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// The transaction instance to continue (`urn:uuid:…`); a new one if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    /// The procedure instance (`urn:uuid:…`); a new one if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub procedure_id: Option<String>,
+    /// The MessageID this message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relates_to: Option<String>,
 }
 
