@@ -547,33 +547,41 @@ impl Node {
                 }
                 continue;
             }
-            let mut set = tokio::task::JoinSet::new();
-            for it in items {
-                let node = self.clone();
-                set.spawn(async move { node.deliver(it).await });
-            }
-            while set.join_next().await.is_some() {}
+            self.deliver(items).await;
         }
     }
 
-    async fn deliver(&self, it: store::OutboxItem) {
-        if it.destination != "local" {
-            // Remote destinations arrive with federation; until then none is ever routed.
+    /// Delivers claimed outbox entries; local ones in one store job.
+    async fn deliver(&self, items: Vec<store::OutboxItem>) {
+        // Remote destinations arrive with federation; until then none is ever routed.
+        let local: Vec<store::OutboxItem> = items
+            .into_iter()
+            .filter(|i| i.destination == "local")
+            .collect();
+        if local.is_empty() {
             return;
         }
         let now = micros(self.now());
-        match self.store.deliver_local(it.id, &self.worker_id, now).await {
-            Ok(Some(recipient)) => {
+        let ids = local.iter().map(|i| i.id).collect();
+        match self
+            .store
+            .deliver_local_batch(ids, &self.worker_id, now)
+            .await
+        {
+            Ok(done) => {
                 let label = self.label.clone();
-                ::metrics::counter!(metrics::DELIVERED, "node" => label.clone()).increment(1);
-                ::metrics::histogram!(metrics::DELIVERY_SECONDS, "node" => label)
-                    .record((now - it.created_at).max(0) as f64 / 1e6);
-                self.waiter(&recipient).notify_waiters();
+                for (it, recipient) in local.iter().zip(done) {
+                    let Some(recipient) = recipient else { continue };
+                    ::metrics::counter!(metrics::DELIVERED, "node" => label.clone()).increment(1);
+                    ::metrics::histogram!(metrics::DELIVERY_SECONDS, "node" => label.clone())
+                        .record((now - it.created_at).max(0) as f64 / 1e6);
+                    self.waiter(&recipient).notify_waiters();
+                }
             }
-            Ok(None) => {}
             Err(e) => {
-                ::metrics::counter!(metrics::FAILED, "node" => self.label.clone()).increment(1);
-                tracing::error!(message_id = %it.message_id, error = %e, "local delivery failed; will retry after the lease");
+                ::metrics::counter!(metrics::FAILED, "node" => self.label.clone())
+                    .increment(local.len() as u64);
+                tracing::error!(error = %e, entries = local.len(), "local delivery failed; retried after the lease");
             }
         }
     }

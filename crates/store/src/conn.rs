@@ -172,7 +172,16 @@ impl SqliteConn {
         if !read_only {
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(engine_err)?;
+            // Checkpoints run on a thread of their own (Store::open), not inside the writer's
+            // commits, where profiles showed them taking a fifth of its time.
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(engine_err)?;
+            conn.pragma_update(None, "temp_store", "MEMORY")
+                .map_err(engine_err)?;
         }
+        // 16 MiB of page cache: the hot index pages stay in memory under load.
+        conn.pragma_update(None, "cache_size", -16384)
+            .map_err(engine_err)?;
         // FULL: a commit is on disk before we answer, which is the promise made to the IS.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(engine_err)?;

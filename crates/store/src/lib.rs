@@ -179,7 +179,8 @@ pub enum AckOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxItem {
     pub id: i64,
-    pub message_id: String,
+    /// Row id of the message in the store.
+    pub msg: i64,
     pub destination: String,
     pub attempts: i64,
     /// When the message entered the outbox (its accept time).
@@ -197,6 +198,7 @@ pub struct ColumnInfo {
 }
 
 struct Inner {
+    checkpointer: std::sync::Mutex<Option<Checkpointer>>,
     writer_tx: RwLock<Option<mpsc::Sender<writer::Job>>>,
     writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     stats: Arc<WriterStats>,
@@ -204,6 +206,39 @@ struct Inner {
     dialect: Dialect,
     signer: Option<Arc<dyn CheckpointSigner>>,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+/// Copies the SQLite WAL into the database file in the background (PASSIVE: never blocks the
+/// writer or readers), and truncates it when the store closes.
+struct Checkpointer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    fn start(path: PathBuf) -> Result<Checkpointer, StoreError> {
+        let mut conn = SqliteConn::open(&path, false)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    if let Err(e) = conn.query("PRAGMA wal_checkpoint(PASSIVE)", &[]) {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+                let _ = conn.query("PRAGMA wal_checkpoint(TRUNCATE)", &[]);
+            })
+            .map_err(|e| StoreError::Engine(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { stop, thread })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
 }
 
 /// The store; cheap to clone, shared by every task of a node.
@@ -273,6 +308,10 @@ impl Store {
             },
         );
         let w = writer::spawn(wconn, max_batch, after_batch);
+        let checkpointer = match &cfg.engine {
+            Engine::Sqlite(p) => Some(Checkpointer::start(p.clone())?),
+            Engine::Postgres(_) => None,
+        };
         let engine = cfg.engine.clone();
         let pool = Pool::new(
             cfg.readers.max(1),
@@ -280,6 +319,7 @@ impl Store {
         );
         Ok(Store {
             inner: Arc::new(Inner {
+                checkpointer: std::sync::Mutex::new(checkpointer),
                 writer_tx: RwLock::new(Some(w.tx)),
                 writer_thread: std::sync::Mutex::new(w.thread),
                 stats: w.stats,
@@ -300,9 +340,12 @@ impl Store {
     }
 
     /// Runs `f` in the writer's next batch and returns after the commit.
+    ///
+    /// `f` may run more than once when its batch is retried; only the last run's writes are
+    /// committed, so `f` must keep its effects inside the transaction.
     pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
-        F: FnOnce(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
+        F: FnMut(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
         let tx = self
@@ -350,6 +393,17 @@ impl Store {
                 .map_err(|e| StoreError::Engine(e.to_string()))?
                 .map_err(|_| StoreError::Engine("writer thread panicked".into()))?;
         }
+        let cp = self
+            .inner
+            .checkpointer
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .take();
+        if let Some(cp) = cp {
+            tokio::task::spawn_blocking(move || cp.stop())
+                .await
+                .map_err(|e| StoreError::Engine(e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -366,7 +420,9 @@ impl Store {
         let id = message_id.to_owned();
         self.read(move |c| {
             c.query_one(
-                "SELECT message_id, track_id, accept_time, direction, sender, recipient, action, kind, conversation_id, procedure_id, relates_to, state, envelope_sha256 FROM messages WHERE message_id = $1",
+                "SELECT m.message_id, m.track_id, m.accept_time, m.direction, m.sender, m.recipient, m.action, m.kind, m.conversation_id, m.procedure_id, m.relates_to, \
+                 (SELECT s.state FROM message_states s WHERE s.msg = m.id ORDER BY s.id DESC LIMIT 1), m.envelope_sha256 \
+                 FROM messages m WHERE m.message_id = $1",
                 &[id.into()],
             )?
             .map(|r| message_record(&r))
@@ -393,7 +449,7 @@ impl Store {
         let id = message_id.to_owned();
         self.read(move |c| {
             c.query(
-                "SELECT state, at, detail FROM message_states WHERE message_id = $1 ORDER BY id",
+                "SELECT s.state, s.at, s.detail FROM message_states s JOIN messages m ON m.id = s.msg WHERE m.message_id = $1 ORDER BY s.id",
                 &[id.into()],
             )?
             .iter()
@@ -421,8 +477,8 @@ impl Store {
         let p = participant.to_owned();
         self.read(move |c| {
             c.query(
-                "SELECT i.seq, i.message_id, m.sender, m.action, m.conversation_id, m.track_id, m.accept_time, m.envelope, i.delivered_at \
-                 FROM inbox i JOIN messages m ON m.message_id = i.message_id \
+                "SELECT i.seq, m.message_id, m.sender, m.action, m.conversation_id, m.track_id, m.accept_time, m.envelope, i.delivered_at \
+                 FROM inbox i JOIN messages m ON m.id = i.msg \
                  WHERE i.participant = $1 AND i.acked_at IS NULL AND i.seq > $2 ORDER BY i.seq LIMIT $3",
                 &[p.into(), Value::I64(after), Value::I64(limit)],
             )?
@@ -452,13 +508,13 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
-            for (seq, mid) in &seqs {
-                let n = tx.conn.execute(
-                    "UPDATE inbox SET delivered_at = $1 WHERE seq = $2 AND delivered_at IS NULL",
+            for (seq, _) in &seqs {
+                let done = tx.conn.query_one(
+                    "UPDATE inbox SET delivered_at = $1 WHERE seq = $2 AND delivered_at IS NULL RETURNING msg",
                     &[Value::I64(now), Value::I64(*seq)],
                 )?;
-                if n == 1 {
-                    set_state(tx, mid, state::DELIVERED, now, None)?;
+                if let Some(r) = done {
+                    set_state(tx, r.i64(0)?, state::DELIVERED, now, None)?;
                 }
             }
             Ok(())
@@ -475,17 +531,24 @@ impl Store {
     ) -> Result<AckOutcome, StoreError> {
         let (p, mid) = (participant.to_owned(), message_id.to_owned());
         self.write(move |tx| {
+            let Some(msg) = tx
+                .conn
+                .query_one("SELECT id FROM messages WHERE message_id = $1", &[(&mid).into()])?
+            else {
+                return Ok(AckOutcome::NotInInbox);
+            };
+            let msg = msg.i64(0)?;
             let n = tx.conn.execute(
-                "UPDATE inbox SET acked_at = $1 WHERE participant = $2 AND message_id = $3 AND acked_at IS NULL",
-                &[Value::I64(now), (&p).into(), (&mid).into()],
+                "UPDATE inbox SET acked_at = $1 WHERE participant = $2 AND msg = $3 AND acked_at IS NULL",
+                &[Value::I64(now), (&p).into(), Value::I64(msg)],
             )?;
             if n == 1 {
-                set_state(tx, &mid, state::ACKNOWLEDGED, now, None)?;
+                set_state(tx, msg, state::ACKNOWLEDGED, now, None)?;
                 return Ok(AckOutcome::Acknowledged);
             }
             let exists = tx.conn.query_one(
-                "SELECT acked_at FROM inbox WHERE participant = $1 AND message_id = $2",
-                &[p.into(), mid.into()],
+                "SELECT acked_at FROM inbox WHERE participant = $1 AND msg = $2",
+                &[(&p).into(), Value::I64(msg)],
             )?;
             Ok(match exists {
                 Some(_) => AckOutcome::AlreadyAcknowledged,
@@ -515,20 +578,20 @@ impl Store {
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
                  WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
                  AND (lease_until IS NULL OR lease_until < $3 OR lease_owner = $1) ORDER BY id LIMIT $4{}) \
-                 RETURNING id, message_id, destination, attempts, created_at",
+                 RETURNING id, msg, destination, attempts, created_at",
                 tx.dialect().skip_locked()
             );
             let mut items = tx
                 .conn
                 .query(
                     &sql,
-                    &[owner.into(), Value::I64(now + lease), Value::I64(now), Value::I64(limit)],
+                    &[(&owner).into(), Value::I64(now + lease), Value::I64(now), Value::I64(limit)],
                 )?
                 .iter()
                 .map(|r| {
                     Ok(OutboxItem {
                         id: r.i64(0)?,
-                        message_id: r.text(1)?,
+                        msg: r.i64(1)?,
                         destination: r.text(2)?,
                         attempts: r.i64(3)?,
                         created_at: r.i64(4)?,
@@ -550,29 +613,49 @@ impl Store {
         owner: &str,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .deliver_local_batch(vec![item_id], owner, now)
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// [`Store::deliver_local`] for many entries in one write job, answered in order.
+    pub async fn deliver_local_batch(
+        &self,
+        item_ids: Vec<i64>,
+        owner: &str,
+        now: i64,
+    ) -> Result<Vec<Option<String>>, StoreError> {
         let owner = owner.to_owned();
         self.write(move |tx| {
             let sql = format!(
-                "SELECT o.message_id, m.recipient, o.lease_owner, o.state FROM outbox o JOIN messages m ON m.message_id = o.message_id WHERE o.id = $1{}",
+                "SELECT o.msg, m.recipient, o.lease_owner, o.state FROM outbox o JOIN messages m ON m.id = o.msg WHERE o.id = $1{}",
                 tx.dialect().for_update()
             );
-            let Some(r) = tx.conn.query_one(&sql, &[Value::I64(item_id)])? else {
-                return Ok(None);
-            };
-            let (mid, recipient) = (r.text(0)?, r.text(1)?);
-            if r.opt_text(2)?.as_deref() != Some(owner.as_str()) || r.text(3)? != "pending" {
-                return Ok(None);
+            let mut out = Vec::with_capacity(item_ids.len());
+            for &item_id in &item_ids {
+                let Some(r) = tx.conn.query_one(&sql, &[Value::I64(item_id)])? else {
+                    out.push(None);
+                    continue;
+                };
+                let (msg, recipient) = (r.i64(0)?, r.text(1)?);
+                if r.opt_text(2)?.as_deref() != Some(owner.as_str()) || r.text(3)? != "pending" {
+                    out.push(None);
+                    continue;
+                }
+                tx.conn.execute(
+                    "INSERT INTO inbox (participant, msg, queued_at) VALUES ($1, $2, $3) ON CONFLICT (participant, msg) DO NOTHING",
+                    &[(&recipient).into(), Value::I64(msg), Value::I64(now)],
+                )?;
+                tx.conn.execute(
+                    "UPDATE outbox SET state = 'done', lease_owner = NULL, lease_until = NULL WHERE id = $1",
+                    &[Value::I64(item_id)],
+                )?;
+                set_state(tx, msg, state::IN_INBOX, now, Some(&recipient))?;
+                out.push(Some(recipient));
             }
-            tx.conn.execute(
-                "INSERT INTO inbox (participant, message_id, queued_at) VALUES ($1, $2, $3) ON CONFLICT (participant, message_id) DO NOTHING",
-                &[(&recipient).into(), (&mid).into(), Value::I64(now)],
-            )?;
-            tx.conn.execute(
-                "UPDATE outbox SET state = 'done', lease_owner = NULL, lease_until = NULL WHERE id = $1",
-                &[Value::I64(item_id)],
-            )?;
-            set_state(tx, &mid, state::IN_INBOX, now, Some(&recipient))?;
-            Ok(Some(recipient))
+            Ok(out)
         })
         .await
     }
@@ -619,7 +702,7 @@ impl Store {
         self.write(move |tx| {
             tx.conn.execute(
                 "INSERT INTO api_tokens (token_sha256, participant, label, created_at) VALUES ($1, $2, $3, $4)",
-                &[t.into(), p.into(), l.into(), Value::I64(now)],
+                &[(&t).into(), (&p).into(), (&l).into(), Value::I64(now)],
             )?;
             Ok(())
         })
@@ -709,35 +792,26 @@ fn message_record(r: &Row) -> Result<MessageRecord, StoreError> {
     })
 }
 
-/// Moves a message to `state` and records the change in its history.
+/// Moves a message to `state`: appends to its history, whose last row is its current state.
 pub fn set_state(
     tx: &mut Tx<'_>,
-    message_id: &str,
+    msg: i64,
     state: &str,
     at: i64,
     detail: Option<&str>,
 ) -> Result<(), StoreError> {
     tx.conn.execute(
-        "UPDATE messages SET state = $1 WHERE message_id = $2",
-        &[state.into(), message_id.into()],
-    )?;
-    tx.conn.execute(
-        "INSERT INTO message_states (message_id, state, at, detail) VALUES ($1, $2, $3, $4)",
-        &[
-            message_id.into(),
-            state.into(),
-            Value::I64(at),
-            detail.into(),
-        ],
+        "INSERT INTO message_states (msg, state, at, detail) VALUES ($1, $2, $3, $4)",
+        &[Value::I64(msg), state.into(), Value::I64(at), detail.into()],
     )?;
     Ok(())
 }
 
 fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
     let sha = hex::encode(Sha256::digest(&m.envelope));
-    let n = tx.conn.execute(
-        "INSERT INTO messages (message_id, track_id, accept_time, direction, sender, recipient, action, kind, conversation_id, procedure_id, relates_to, state, envelope, received, envelope_sha256) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (message_id) DO NOTHING",
+    let inserted = tx.conn.query_one(
+        "INSERT INTO messages (message_id, track_id, accept_time, direction, sender, recipient, action, kind, conversation_id, procedure_id, relates_to, envelope, received, envelope_sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (message_id) DO NOTHING RETURNING id",
         &[
             (&m.message_id).into(),
             (&m.track_id).into(),
@@ -750,13 +824,12 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
             m.conversation_id.clone().into(),
             m.procedure_id.clone().into(),
             m.relates_to.clone().into(),
-            state::ACCEPTED.into(),
             Value::Blob(m.envelope.clone()),
             m.received.clone().into(),
             (&sha).into(),
         ],
     )?;
-    if n == 0 {
+    let Some(inserted) = inserted else {
         let r = tx
             .conn
             .query_one(
@@ -774,16 +847,9 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
             track_id: r.text(1)?,
             accept_time: r.i64(2)?,
         });
-    }
-    tx.conn.execute(
-        "INSERT INTO message_states (message_id, state, at, detail) VALUES ($1, $2, $3, $4)",
-        &[
-            (&m.message_id).into(),
-            state::ACCEPTED.into(),
-            Value::I64(m.accept_time),
-            Value::Null,
-        ],
-    )?;
+    };
+    let msg = inserted.i64(0)?;
+    set_state(tx, msg, state::ACCEPTED, m.accept_time, None)?;
     log::append(tx, &m.message_id, "accepted", &sha, m.accept_time)?;
     if let (Some(c), Some(p), Some(t)) = (&m.conversation_id, &m.process, &m.transaction) {
         tx.conn.execute(
@@ -794,16 +860,10 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
     }
     if let Route::Outbox { destination } = &m.route {
         tx.conn.execute(
-            "INSERT INTO outbox (message_id, destination, state, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
-            &[(&m.message_id).into(), destination.into(), Value::I64(m.accept_time)],
+            "INSERT INTO outbox (msg, destination, state, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
+            &[Value::I64(msg), destination.into(), Value::I64(m.accept_time)],
         )?;
-        set_state(
-            tx,
-            &m.message_id,
-            state::QUEUED,
-            m.accept_time,
-            Some(destination),
-        )?;
+        set_state(tx, msg, state::QUEUED, m.accept_time, Some(destination))?;
     }
     Ok(Accepted::New)
 }

@@ -423,7 +423,7 @@ async fn log_tampering_is_detected(f: Fixture) {
     let f2 = tokio::task::block_in_place(Fixture::sqlite).unwrap();
     let s = fill(&f2).await;
     f2.tamper(
-        "INSERT INTO messages (message_id, track_id, accept_time, direction, sender, recipient, action, kind, state, envelope, envelope_sha256) VALUES ('urn:uuid:forged', 't', 1, 'out', 'x', 'y', 'a', 'application', 'accepted', X'00', 'h')",
+        "INSERT INTO messages (message_id, track_id, accept_time, direction, sender, recipient, action, kind, envelope, envelope_sha256) VALUES ('urn:uuid:forged', 't', 1, 'out', 'x', 'y', 'a', 'application', X'00', 'h')",
         &[],
     );
     assert!(

@@ -1,8 +1,13 @@
 -- ortaq store, SQLite engine. Times are microseconds since the Unix epoch (UTC).
+--
+-- Tables that belong to a message refer to it by its row id (`msg`), which grows with every
+-- message: their index entries append at the right edge instead of landing on a random page,
+-- as a UUID key would, so a commit of many messages writes few pages. The UUID MessageID is
+-- indexed once, in `messages`, where duplicates are detected.
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY,
     message_id TEXT NOT NULL UNIQUE,
-    track_id TEXT NOT NULL UNIQUE,
+    track_id TEXT NOT NULL,
     accept_time BIGINT NOT NULL,
     direction TEXT NOT NULL,
     sender TEXT NOT NULL,
@@ -12,21 +17,21 @@ CREATE TABLE messages (
     conversation_id TEXT,
     procedure_id TEXT,
     relates_to TEXT,
-    state TEXT NOT NULL,
     envelope BLOB NOT NULL,
     received BLOB,
     envelope_sha256 TEXT NOT NULL
 );
-CREATE INDEX messages_conversation ON messages (conversation_id);
 
+-- The state of a message is the last row of its history: state changes append, they never
+-- rewrite the message row (which carries the envelope bytes).
 CREATE TABLE message_states (
     id INTEGER PRIMARY KEY,
-    message_id TEXT NOT NULL,
+    msg BIGINT NOT NULL,
     state TEXT NOT NULL,
     at BIGINT NOT NULL,
     detail TEXT
 );
-CREATE INDEX message_states_message ON message_states (message_id, id);
+CREATE INDEX message_states_msg ON message_states (msg, id);
 
 CREATE TABLE conversations (
     conversation_id TEXT PRIMARY KEY,
@@ -39,7 +44,7 @@ CREATE TABLE conversations (
 
 CREATE TABLE outbox (
     id INTEGER PRIMARY KEY,
-    message_id TEXT NOT NULL UNIQUE,
+    msg BIGINT NOT NULL UNIQUE,
     destination TEXT NOT NULL,
     state TEXT NOT NULL,
     attempts BIGINT NOT NULL,
@@ -53,11 +58,11 @@ CREATE INDEX outbox_pending ON outbox (next_attempt_at, id) WHERE state = 'pendi
 CREATE TABLE inbox (
     seq INTEGER PRIMARY KEY,
     participant TEXT NOT NULL,
-    message_id TEXT NOT NULL,
+    msg BIGINT NOT NULL,
     queued_at BIGINT NOT NULL,
     delivered_at BIGINT,
     acked_at BIGINT,
-    UNIQUE (participant, message_id)
+    UNIQUE (participant, msg)
 );
 CREATE INDEX inbox_unacked ON inbox (participant, seq) WHERE acked_at IS NULL;
 
