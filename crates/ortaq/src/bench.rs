@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use node::client::{AdapterClient, Outgoing};
-use ortaq::process::{NodeProcess, RECIPIENT, SENDER};
+use ortaq::process::{NodeProcess, RECIPIENT, SENDER, cpu_seconds_of};
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -19,7 +19,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20_000)]
         messages: usize,
         /// Concurrent submitting clients.
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 128)]
         concurrency: usize,
         /// Size of each e-document in bytes.
         #[arg(long, default_value_t = 2048)]
@@ -124,9 +124,14 @@ async fn submit(messages: usize, concurrency: usize, size: usize) -> anyhow::Res
         .text()
         .await?;
 
+    let (node_cpu0, client_cpu0) = (node.cpu_seconds(), cpu_seconds_of("self"));
     let t = Instant::now();
     let mut lat = burst(&client, messages, concurrency, size).await?;
     let elapsed = t.elapsed();
+    // Deliveries may trail the last answer by a moment; count the node's CPU once they are done.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let node_cpu = node.cpu_seconds() - node_cpu0;
+    let client_cpu = cpu_seconds_of("self") - client_cpu0;
     let after = reqwest::get(format!("{}/metrics", node.base))
         .await?
         .text()
@@ -162,6 +167,18 @@ async fn submit(messages: usize, concurrency: usize, size: usize) -> anyhow::Res
         idle as f64 / 1024.0,
         peak as f64 / 1024.0
     );
+    let per = |cpu: f64| cpu / messages as f64 * 1e6;
+    println!(
+        "  CPU per message              : node {:.0} us (accept, store, log, local delivery), load generator {:.0} us",
+        per(node_cpu),
+        per(client_cpu)
+    );
+    if node_cpu > 0.0 {
+        println!(
+            "  node capacity on 2 cores     : ~{:.0} messages/s if the ISs ran elsewhere (2 / node CPU per message)",
+            2.0 * messages as f64 / node_cpu
+        );
+    }
     println!(
         "  graceful stop (SIGTERM)      : {}",
         if status.success() {

@@ -117,6 +117,11 @@ impl NodeProcess {
         Ok(())
     }
 
+    /// CPU time (user + system) the node process has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.pid().map_or(0.0, |p| cpu_seconds_of(&p.to_string()))
+    }
+
     /// A field of `/proc/<pid>/status` in KiB (`VmRSS:`, `VmHWM:`).
     pub fn memory_kib(&self, field: &str) -> u64 {
         let Some(pid) = self.pid() else { return 0 };
@@ -136,4 +141,20 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.kill9();
     }
+}
+
+/// CPU time (user + system) of a process (`"self"` for this one), in seconds, from
+/// `/proc/<pid>/stat`; Linux reports it in ticks of 1/100 s.
+pub fn cpu_seconds_of(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name (field 2) may hold spaces; fields are counted after its ')'.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }

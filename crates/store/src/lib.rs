@@ -849,7 +849,23 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
         });
     };
     let msg = inserted.i64(0)?;
-    set_state(tx, msg, state::ACCEPTED, m.accept_time, None)?;
+    match &m.route {
+        // Accepted and queued in one statement: one fewer trip through SQLite per message.
+        Route::Outbox { destination } => tx.conn.execute(
+            "INSERT INTO message_states (msg, state, at, detail) VALUES ($1, $2, $3, NULL), ($1, $4, $3, $5)",
+            &[
+                Value::I64(msg),
+                state::ACCEPTED.into(),
+                Value::I64(m.accept_time),
+                state::QUEUED.into(),
+                destination.into(),
+            ],
+        )?,
+        Route::None => tx.conn.execute(
+            "INSERT INTO message_states (msg, state, at, detail) VALUES ($1, $2, $3, NULL)",
+            &[Value::I64(msg), state::ACCEPTED.into(), Value::I64(m.accept_time)],
+        )?,
+    };
     log::append(tx, &m.message_id, "accepted", &sha, m.accept_time)?;
     if let (Some(c), Some(p), Some(t)) = (&m.conversation_id, &m.process, &m.transaction) {
         tx.conn.execute(
@@ -863,7 +879,6 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
             "INSERT INTO outbox (msg, destination, state, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
             &[Value::I64(msg), destination.into(), Value::I64(m.accept_time)],
         )?;
-        set_state(tx, msg, state::QUEUED, m.accept_time, Some(destination))?;
     }
     Ok(Accepted::New)
 }
