@@ -130,7 +130,7 @@ pub struct Node {
     outbox_wake: Notify,
     tokens: RwLock<HashMap<String, String>>,
     worker_id: String,
-    label: String,
+    metrics: metrics::NodeMetrics,
 }
 
 impl Node {
@@ -149,7 +149,7 @@ impl Node {
         let gate = Address::parse(&format!("EAEU://{segment}/SR/gate"))?;
         Ok(Arc::new(Node {
             hosted: cfg.participants.iter().map(|p| p.address.clone()).collect(),
-            label: segment.to_string(),
+            metrics: metrics::NodeMetrics::new(segment.as_str()),
             // Stable across restarts (see Store::claim_outbox); unique per listener on a host.
             worker_id: format!("{segment}@{}:{}", hostname(), cfg.listen.port()),
             segment,
@@ -363,7 +363,7 @@ impl Node {
         let route = match self.route(&to) {
             Ok(r) => r,
             Err(e) => {
-                ::metrics::counter!(metrics::REJECTED, "node" => self.label.clone()).increment(1);
+                self.metrics.rejected.increment(1);
                 return Err(e);
             }
         };
@@ -406,12 +406,12 @@ impl Node {
             route,
         };
         let outcome = self.store.accept(m).await?;
-        let label = self.label.clone();
-        ::metrics::histogram!(metrics::SUBMIT_SECONDS, "node" => label.clone())
+        self.metrics
+            .submit_seconds
             .record(started.elapsed().as_secs_f64());
         Ok(match outcome {
             Accepted::New => {
-                ::metrics::counter!(metrics::ACCEPTED, "node" => label).increment(1);
+                self.metrics.accepted.increment(1);
                 self.outbox_wake.notify_one();
                 Receipt {
                     message_id: env.header.message_id,
@@ -425,7 +425,7 @@ impl Node {
                 track_id,
                 accept_time,
             } => {
-                ::metrics::counter!(metrics::DUPLICATES, "node" => label).increment(1);
+                self.metrics.duplicates.increment(1);
                 Receipt {
                     message_id: env.header.message_id,
                     track_id,
@@ -488,7 +488,7 @@ impl Node {
             .ack(participant, &id.to_string(), micros(self.now()))
             .await?;
         if out == AckOutcome::Acknowledged {
-            ::metrics::counter!(metrics::ACKNOWLEDGED, "node" => self.label.clone()).increment(1);
+            self.metrics.acknowledged.increment(1);
         }
         Ok(out)
     }
@@ -569,18 +569,17 @@ impl Node {
             .await
         {
             Ok(done) => {
-                let label = self.label.clone();
                 for (it, recipient) in local.iter().zip(done) {
                     let Some(recipient) = recipient else { continue };
-                    ::metrics::counter!(metrics::DELIVERED, "node" => label.clone()).increment(1);
-                    ::metrics::histogram!(metrics::DELIVERY_SECONDS, "node" => label.clone())
+                    self.metrics.delivered.increment(1);
+                    self.metrics
+                        .delivery_seconds
                         .record((now - it.created_at).max(0) as f64 / 1e6);
                     self.waiter(&recipient).notify_waiters();
                 }
             }
             Err(e) => {
-                ::metrics::counter!(metrics::FAILED, "node" => self.label.clone())
-                    .increment(local.len() as u64);
+                self.metrics.failed.increment(local.len() as u64);
                 tracing::error!(error = %e, entries = local.len(), "local delivery failed; retried after the lease");
             }
         }
@@ -602,14 +601,15 @@ impl Node {
     /// Updates the queue-depth gauges and renders the metrics page.
     pub async fn render_metrics(&self) -> String {
         if let Ok((out, inb)) = self.store.queue_depth().await {
-            ::metrics::gauge!(metrics::OUTBOX_PENDING, "node" => self.label.clone())
-                .set(out as f64);
-            ::metrics::gauge!(metrics::INBOX_UNACKED, "node" => self.label.clone()).set(inb as f64);
+            self.metrics.outbox_pending.set(out as f64);
+            self.metrics.inbox_unacked.set(inb as f64);
         }
         let st = self.store.writer_stats();
-        ::metrics::counter!(metrics::STORE_BATCHES, "node" => self.label.clone())
+        self.metrics
+            .store_batches
             .absolute(st.batches.load(std::sync::atomic::Ordering::Relaxed));
-        ::metrics::counter!(metrics::STORE_JOBS, "node" => self.label.clone())
+        self.metrics
+            .store_jobs
             .absolute(st.jobs.load(std::sync::atomic::Ordering::Relaxed));
         match metrics::handle() {
             Some(h) => {

@@ -40,3 +40,43 @@ pub const SUBMIT_SECONDS: &str = "ortaq_submit_seconds";
 pub const DELIVERY_SECONDS: &str = "ortaq_delivery_seconds";
 pub const STORE_BATCHES: &str = "ortaq_store_commit_batches_total";
 pub const STORE_JOBS: &str = "ortaq_store_commit_jobs_total";
+
+/// The handles of one node's metrics, made once: the macros would otherwise build and look up
+/// the labelled key on every request.
+pub struct NodeMetrics {
+    pub accepted: metrics::Counter,
+    pub duplicates: metrics::Counter,
+    pub rejected: metrics::Counter,
+    pub delivered: metrics::Counter,
+    pub acknowledged: metrics::Counter,
+    pub failed: metrics::Counter,
+    pub submit_seconds: metrics::Histogram,
+    pub delivery_seconds: metrics::Histogram,
+    pub outbox_pending: metrics::Gauge,
+    pub inbox_unacked: metrics::Gauge,
+    pub store_batches: metrics::Counter,
+    pub store_jobs: metrics::Counter,
+}
+
+impl NodeMetrics {
+    /// Handles labelled `node=<label>`; installs the recorder first, since handles made before
+    /// it exists record nothing.
+    pub fn new(label: &str) -> NodeMetrics {
+        handle();
+        let l = || label.to_owned();
+        NodeMetrics {
+            accepted: metrics::counter!(ACCEPTED, "node" => l()),
+            duplicates: metrics::counter!(DUPLICATES, "node" => l()),
+            rejected: metrics::counter!(REJECTED, "node" => l()),
+            delivered: metrics::counter!(DELIVERED, "node" => l()),
+            acknowledged: metrics::counter!(ACKNOWLEDGED, "node" => l()),
+            failed: metrics::counter!(FAILED, "node" => l()),
+            submit_seconds: metrics::histogram!(SUBMIT_SECONDS, "node" => l()),
+            delivery_seconds: metrics::histogram!(DELIVERY_SECONDS, "node" => l()),
+            outbox_pending: metrics::gauge!(OUTBOX_PENDING, "node" => l()),
+            inbox_unacked: metrics::gauge!(INBOX_UNACKED, "node" => l()),
+            store_batches: metrics::counter!(STORE_BATCHES, "node" => l()),
+            store_jobs: metrics::counter!(STORE_JOBS, "node" => l()),
+        }
+    }
+}

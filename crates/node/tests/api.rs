@@ -494,3 +494,70 @@ async fn graceful_shutdown_loses_nothing_that_was_acknowledged() {
     assert_eq!(report.first_break, None);
     t.stop().await;
 }
+
+/// The production engine: the same node, its store on the PostgreSQL server of this machine
+/// (a schema of its own), through submit, long poll, acknowledgement and a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_postgresql_keeps_the_same_promises() {
+    let base = std::env::var("ORTAQ_PG")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=postgres".into());
+    let schema = format!("node_{}", uuid::Uuid::new_v4().simple());
+    let created = tokio::task::spawn_blocking({
+        let (base, schema) = (base.clone(), schema.clone());
+        move || {
+            use store::conn::{Conn, PgConn};
+            PgConn::open(&base).and_then(|mut c| c.batch(&format!("CREATE SCHEMA {schema}")))
+        }
+    })
+    .await
+    .unwrap();
+    if let Err(e) = created {
+        assert!(
+            std::env::var("ORTAQ_REQUIRE_PG").as_deref() != Ok("1"),
+            "PostgreSQL is required (ORTAQ_REQUIRE_PG=1) but unreachable: {e}"
+        );
+        eprintln!("SKIPPED: PostgreSQL unreachable ({e})");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut cfg = config(dir.path(), port);
+    cfg.store = StoreSection {
+        engine: Some("postgres".into()),
+        postgres: Some(format!("{base} options='-c search_path={schema}'")),
+    };
+    let node = Node::open(cfg.clone(), node::system_clock()).unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let (ta, tb) = (
+        node.issue_token(A, "t").await.unwrap(),
+        node.issue_token(B, "t").await.unwrap(),
+    );
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(node::serve(node.clone(), listener, async move {
+        let _ = rx.await;
+    }));
+    let (a, b) = (AdapterClient::new(&url, &ta), AdapterClient::new(&url, &tb));
+    let r = a.send(&msg(B, DOC)).await.unwrap();
+    assert!(
+        a.send(&Outgoing {
+            message_id: Some(r.message_id.clone()),
+            ..msg(B, DOC)
+        })
+        .await
+        .unwrap()
+        .duplicate
+    );
+    let page = b.inbox(0, 10, 10).await.unwrap();
+    assert_eq!(page.messages.len(), 1);
+    assert!(b.ack(&r.message_id).await.unwrap());
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+
+    let node = Node::open(cfg, node::system_clock()).unwrap();
+    let report = node.store().verify_log(node.verifying_key()).await.unwrap();
+    assert_eq!((report.records, report.first_break), (1, None));
+    let (rec, _) = node.status(B, &r.message_id).await.unwrap();
+    assert_eq!(rec.state, "acknowledged");
+    node.store().close().await.unwrap();
+}
