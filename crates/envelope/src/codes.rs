@@ -43,9 +43,11 @@ impl ProcessCode {
 
     /// Checks that `code` is `<this process>.<kind>.<nnn>` (e.g. `P.TS.01.TRN.001`).
     pub fn check_member(&self, code: &str, kind: &str) -> Result<(), String> {
-        let well_formed = code.len() == self.0.len() + kind.len() + 5 && {
-            let tail = &code[code.len() - 4..];
-            tail.starts_with('.') && tail[1..].bytes().all(|c| c.is_ascii_digit())
+        // Bytes, not str slicing: outside input may hold multibyte characters anywhere.
+        let b = code.as_bytes();
+        let well_formed = b.len() == self.0.len() + kind.len() + 5 && {
+            let tail = &b[b.len() - 4..];
+            tail[0] == b'.' && tail[1..].iter().all(u8::is_ascii_digit)
         };
         let prefix = format!("{}.{}.", self.0, kind);
         if code.starts_with(&prefix) && well_formed {

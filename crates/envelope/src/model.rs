@@ -313,6 +313,7 @@ impl Envelope {
 /// Checks `xml` is exactly one element (after an optional XML declaration) and returns the text
 /// of that element.
 pub fn document_text(xml_text: &str, limits: Limits) -> Result<String, EnvelopeError> {
+    let xml_text = xml_text.strip_prefix('\u{FEFF}').unwrap_or(xml_text);
     let root = xml::read(xml_text.as_bytes(), limits)?;
     if root.ns.as_deref() == Some(SOAP_NS)
         || root.ns.as_deref() == Some(WSA_NS)

@@ -43,7 +43,7 @@ pub fn parse_partial(
 ) -> Result<Envelope, (EnvelopeError, Option<Box<Header>>)> {
     let root = xml::read(input, opts.limits).map_err(|e| (e, None))?;
     // xml::read checked UTF-8, so this cannot fail; map it anyway rather than unwrap.
-    let text = std::str::from_utf8(input)
+    let text = std::str::from_utf8(xml::strip_bom(input))
         .map_err(|e| (EnvelopeError::new(Rule::XmlMalformed, e.to_string()), None))?;
     let (header_el, body_el) = envelope_parts(&root).map_err(|e| (e, None))?;
     let header = read_header(header_el).map_err(|e| (e, None))?;

@@ -102,8 +102,17 @@ fn predefined_entity(name: &str) -> Option<char> {
     }
 }
 
-/// Reads `input` into a tree, enforcing `limits` and the XML safety rules.
+/// `input` without a leading UTF-8 byte-order mark. The reader skips a BOM but its positions
+/// would then be off by three bytes against the input, so every caller that slices by position
+/// must slice the same stripped bytes.
+pub fn strip_bom(input: &[u8]) -> &[u8] {
+    input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input)
+}
+
+/// Reads `input` into a tree, enforcing `limits` and the XML safety rules. Byte spans in the
+/// tree are positions in `strip_bom(input)`.
 pub fn read(input: &[u8], limits: Limits) -> Result<Element, EnvelopeError> {
+    let input = strip_bom(input);
     if input.len() > limits.max_bytes {
         return err(
             Rule::XmlTooLarge,

@@ -446,3 +446,37 @@ fn e_document_keeps_namespaces_it_inherits_from_the_envelope() {
         "<tr:ConformityDocDetails xmlns:tr=\"urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1\"><tr:Id>KZ-1</tr:Id></tr:ConformityDocDetails>"
     );
 }
+
+/// Found by the fuzzer: a UTF-8 byte-order mark shifted every position by three bytes and cut
+/// the end off the e-document.
+#[test]
+fn a_byte_order_mark_changes_nothing() {
+    let with_bom = format!("\u{FEFF}{APP}");
+    let a = parse(APP.as_bytes(), &ParseOptions::new(Origin::Any)).unwrap();
+    let b = parse(with_bom.as_bytes(), &ParseOptions::new(Origin::Any)).unwrap();
+    assert_eq!(a, b);
+    let doc = "\u{FEFF}<d:Doc xmlns:d=\"urn:x\">1</d:Doc>";
+    assert_eq!(
+        envelope::document_text(doc, envelope::Limits::default()).unwrap(),
+        "<d:Doc xmlns:d=\"urn:x\">1</d:Doc>"
+    );
+}
+
+/// Found by the fuzzer: a code holding a multibyte character panicked while its shape was
+/// checked; outside bytes must get a refusal, never a panic.
+#[test]
+fn codes_with_multibyte_characters_are_refused_not_panicked_on() {
+    for bad in [
+        "P.TS.01.PR\u{FEFF}01",
+        "P.TS.01.PRC.0\u{430}1",
+        "\u{420}.TS.01.PRC.001",
+    ] {
+        let xml = swap(
+            "P.TS.01.PRC.001/P.TS.01.TRN.002",
+            &format!("{bad}/P.TS.01.TRN.002"),
+        );
+        let e = parse(xml.as_bytes(), &ParseOptions::new(Origin::Any)).unwrap_err();
+        assert!(e.rule.id().starts_with("header.action"), "{bad}: {e}");
+    }
+    assert!(envelope::Address::parse("EAEU://KZ/CP/P.TS.01/P.TS.01.AC\u{FEFF}2").is_err());
+}

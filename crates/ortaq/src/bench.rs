@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use node::client::{AdapterClient, Outgoing};
+use node::client::Outgoing;
 use ortaq::process::{NodeProcess, RECIPIENT, SENDER, cpu_seconds_of};
 
 #[derive(clap::Subcommand)]
@@ -59,26 +59,74 @@ fn outgoing(size: usize, i: usize) -> Outgoing {
     }
 }
 
+/// The load generator: a bare HTTP/1.1 client sending bodies serialised before the clock starts,
+/// so that as little as possible of the two cores goes to generating load rather than serving it.
+#[derive(Clone)]
+struct Load {
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<bytes::Bytes>,
+    >,
+    uri: hyper::Uri,
+    auth: hyper::header::HeaderValue,
+}
+
+impl Load {
+    fn new(base: &str, token: &str) -> anyhow::Result<Load> {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_max_idle_per_host(1024)
+                .build_http();
+        Ok(Load {
+            client,
+            uri: format!("{base}/v1/messages").parse()?,
+            auth: format!("Bearer {token}").parse()?,
+        })
+    }
+
+    async fn send(&self, body: bytes::Bytes) -> anyhow::Result<()> {
+        use http_body_util::BodyExt as _;
+        let req = hyper::Request::post(self.uri.clone())
+            .header(hyper::header::AUTHORIZATION, self.auth.clone())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(body))?;
+        let resp = self.client.request(req).await?;
+        let status = resp.status();
+        let text = resp.into_body().collect().await?.to_bytes();
+        if status != hyper::StatusCode::CREATED {
+            anyhow::bail!("{status}: {}", String::from_utf8_lossy(&text));
+        }
+        Ok(())
+    }
+}
+
+/// Request bodies for messages `range`, serialised ahead of time.
+fn bodies(range: std::ops::Range<usize>, size: usize) -> anyhow::Result<Vec<bytes::Bytes>> {
+    Ok(range
+        .map(|i| serde_json::to_vec(&outgoing(size, i)).map(bytes::Bytes::from))
+        .collect::<Result<_, _>>()?)
+}
+
 async fn burst(
-    client: &AdapterClient,
-    n: usize,
+    load: &Load,
+    bodies: Vec<bytes::Bytes>,
     concurrency: usize,
-    size: usize,
 ) -> anyhow::Result<Vec<Duration>> {
+    let n = bodies.len();
+    let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (c, next) = (client.clone(), next.clone());
+        let (load, next, bodies) = (load.clone(), next.clone(), bodies.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
+                let Some(body) = bodies.get(i) else {
                     return Ok::<_, anyhow::Error>(lat);
-                }
-                let m = outgoing(size, i);
+                };
                 let t = Instant::now();
-                c.send(&m).await?;
+                load.send(body.clone()).await?;
                 lat.push(t.elapsed());
             }
         }));
@@ -112,13 +160,11 @@ async fn submit(messages: usize, concurrency: usize, size: usize) -> anyhow::Res
     node.start().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = node.memory_kib("VmRSS:");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
-    let client = AdapterClient::with_http(http, &node.base, &ts);
-    burst(&client, 1000, concurrency, size)
+    let load = Load::new(&node.base, &ts)?;
+    burst(&load, bodies(0..1000, size)?, concurrency)
         .await
         .context("warm-up")?;
+    let bodies = bodies(1000..1000 + messages, size)?;
     let before = reqwest::get(format!("{}/metrics", node.base))
         .await?
         .text()
@@ -126,7 +172,7 @@ async fn submit(messages: usize, concurrency: usize, size: usize) -> anyhow::Res
 
     let (node_cpu0, client_cpu0) = (node.cpu_seconds(), cpu_seconds_of("self"));
     let t = Instant::now();
-    let mut lat = burst(&client, messages, concurrency, size).await?;
+    let mut lat = burst(&load, bodies, concurrency).await?;
     let elapsed = t.elapsed();
     // Deliveries may trail the last answer by a moment; count the node's CPU once they are done.
     tokio::time::sleep(Duration::from_millis(300)).await;
