@@ -11,11 +11,6 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use node::{Node, NodeConfig};
 
-// mimalloc: the request path allocates and frees many small buffers (JSON, XML, SQL values);
-// the system allocator showed up in profiles of the node under load.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "ortaq",
