@@ -174,7 +174,7 @@ impl FromRequestParts<AppState> for Caller {
 // ---------------------------------------------------------------- messages
 
 /// Proof that the node durably accepted the message.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReceiptBody {
     pub message_id: String,
     /// `int:TrackID`, written by the platform.
@@ -230,7 +230,7 @@ async fn submit(
     Ok((code, Json(ReceiptBody::from(receipt))).into_response())
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StateChangeBody {
     /// accepted, queued, in_inbox, delivered, acknowledged, failed, expired.
     pub state: String,
@@ -238,7 +238,7 @@ pub struct StateChangeBody {
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatusBody {
     pub message_id: String,
     pub track_id: String,
@@ -325,7 +325,7 @@ pub struct InboxQuery {
     pub wait: Option<u64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InboxMessage {
     /// Position in your inbox; pass the last one as `after`.
     pub seq: i64,
@@ -339,7 +339,7 @@ pub struct InboxMessage {
     pub envelope: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InboxPage {
     pub messages: Vec<InboxMessage>,
     /// Pass as `after` for the next page.

@@ -13,47 +13,11 @@ pub enum ClientError {
     Api { status: u16, body: String },
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct Receipt {
-    pub message_id: String,
-    pub track_id: String,
-    pub accept_time: String,
-    pub conversation_id: Option<String>,
-    pub duplicate: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct InboxMessage {
-    pub seq: i64,
-    pub message_id: String,
-    pub from: String,
-    pub action: String,
-    pub conversation_id: Option<String>,
-    pub track_id: String,
-    pub accept_time: String,
-    pub envelope: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct InboxPage {
-    pub messages: Vec<InboxMessage>,
-    pub cursor: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct StateChange {
-    pub state: String,
-    pub at: String,
-    pub detail: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Status {
-    pub message_id: String,
-    pub track_id: String,
-    pub state: String,
-    pub history: Vec<StateChange>,
-}
+/// The answers of the API, as the server defines them.
+pub use crate::api::{
+    InboxMessage, InboxPage, ReceiptBody as Receipt, StateChangeBody as StateChange,
+    StatusBody as Status,
+};
 
 /// What to send: the recipient, the codes of the Action and the e-document.
 pub type Outgoing = crate::Submission;
