@@ -32,7 +32,7 @@ pub fn load_or_create(path: &Path) -> Result<SigningKey, KeyError> {
     let pem = key
         .to_pkcs8_pem(Default::default())
         .map_err(|e| key_err(path, e))?;
-    write_private(path, pem.as_bytes()).map_err(|e| key_err(path, e))?;
+    trust::files::write_private(path, pem.as_bytes()).map_err(|e| key_err(path, e))?;
     Ok(key)
 }
 
@@ -56,20 +56,6 @@ pub fn load(path: &Path) -> Result<SigningKey, KeyError> {
     }
     let pem = std::fs::read_to_string(path).map_err(|e| key_err(path, e))?;
     SigningKey::from_pkcs8_pem(&pem).map_err(|e| key_err(path, e))
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 /// Hex SHA-256 of the public key: how checkpoints name the key that signed them.

@@ -136,7 +136,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("  node {seg:<3} http://127.0.0.1:{port}   hosts {body} and {registry}");
         nodes.push((seg.to_string(), port, node, body, registry, t_body, t_reg));
     }
-    write_private(&dir.join("tokens.txt"), &tokens_file)?;
+    let tokens_path = dir.join("tokens.txt");
+    if tokens_path.exists() {
+        // A re-run with --dir issues new tokens; the old list is stale.
+        std::fs::remove_file(&tokens_path)?;
+    }
+    trust::files::write_private(&tokens_path, tokens_file.as_bytes())?;
     println!();
 
     let http = reqwest::Client::new();
@@ -323,18 +328,5 @@ async fn exchange(
         "  body received the PRS and acknowledged it; its message went {}\n",
         path.join(" -> ")
     );
-    Ok(())
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)?.write_all(text.as_bytes())?;
     Ok(())
 }

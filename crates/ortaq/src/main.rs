@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// The federation PKI of the nodes: root, TLS and signing certificates.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
     /// Start nodes for EEC, AM, BY, KZ, KG and RU on this machine and run an exchange.
     Demo(demo::DemoArgs),
     /// Measure throughput and latency.
@@ -67,6 +72,25 @@ enum NodeCommand {
         participant: String,
         #[arg(long, default_value = "")]
         label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Create a federation root in DIR and issue the certificates of every segment listed.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Comma-separated segments.
+        #[arg(long, value_delimiter = ',', default_value = "EEC,AM,BY,KZ,KG,RU")]
+        segments: Vec<String>,
+    },
+    /// Issue the certificates of one more segment under the root in DIR.
+    Issue {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        segment: String,
     },
 }
 
@@ -154,6 +178,38 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let r = st.verify_log(key.verifying_key()).await?;
             st.close().await?;
             Ok(report_verify(&r))
+        }
+        Command::Pki { command } => {
+            let now = time::OffsetDateTime::now_utc();
+            let parse = |s: &str| envelope::Segment::parse(s.trim()).map_err(anyhow::Error::msg);
+            let issued = match command {
+                PkiCommand::Init { dir, segments } => {
+                    let segs = segments
+                        .iter()
+                        .map(|s| parse(s))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    let files = trust::pki::init(&dir, &segs, now)?;
+                    println!(
+                        "federation root: {}",
+                        trust::pki::root_cert_path(&dir).display()
+                    );
+                    files
+                }
+                PkiCommand::Issue { dir, segment } => {
+                    vec![trust::pki::issue(&dir, parse(&segment)?, now)?]
+                }
+            };
+            for f in issued {
+                println!(
+                    "{:<3} TLS {} (key {}), signing {} (key {})",
+                    f.segment.as_str(),
+                    f.tls_cert.display(),
+                    f.tls_key.display(),
+                    f.signing_cert.display(),
+                    f.signing_key.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(args).await,
         Command::Bench { command } => bench::run(command).await,
