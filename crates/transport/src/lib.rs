@@ -9,6 +9,8 @@
 //! The crypto provider (aws-lc-rs) is passed to every builder explicitly: no process-wide
 //! default is installed or needed.
 
+pub mod hop;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

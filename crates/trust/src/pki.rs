@@ -104,8 +104,27 @@ pub fn init(
     segments.iter().map(|s| issue(dir, *s, now)).collect()
 }
 
-/// Issues the TLS and signing certificates of `segment` under the root in `dir`.
+/// The key type of a node's signing certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SigningKeyKind {
+    #[default]
+    Ed25519,
+    EcdsaP256,
+}
+
+/// Issues the TLS and signing certificates of `segment` under the root in `dir` (Ed25519
+/// signing key).
 pub fn issue(dir: &Path, segment: Segment, now: OffsetDateTime) -> Result<NodeFiles, PkiError> {
+    issue_with(dir, segment, now, SigningKeyKind::Ed25519)
+}
+
+/// [`issue`], choosing the signing key type.
+pub fn issue_with(
+    dir: &Path,
+    segment: Segment,
+    now: OffsetDateTime,
+    signing: SigningKeyKind,
+) -> Result<NodeFiles, PkiError> {
     let files = NodeFiles::in_dir(dir, segment);
     for p in [
         &files.tls_cert,
@@ -144,7 +163,10 @@ pub fn issue(dir: &Path, segment: Segment, now: OffsetDateTime) -> Result<NodeFi
     validity(&mut tls);
     let tls_cert = tls.signed_by(&tls_key, &issuer)?;
 
-    let sig_key = KeyPair::generate_for(&PKCS_ED25519)?;
+    let sig_key = KeyPair::generate_for(match signing {
+        SigningKeyKind::Ed25519 => &PKCS_ED25519,
+        SigningKeyKind::EcdsaP256 => &PKCS_ECDSA_P256_SHA256,
+    })?;
     let mut sig = CertificateParams::new(Vec::<String>::new())?;
     sig.subject_alt_names.push(uri);
     sig.distinguished_name = name(&format!("ortaq node {segment} (signing)"));
