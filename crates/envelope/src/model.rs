@@ -110,9 +110,10 @@ pub struct ApplicationMessage {
 }
 
 impl Envelope {
-    /// Builds an application message, checking the e-document is a single safe XML element.
-    pub fn application(m: ApplicationMessage) -> Result<Envelope, EnvelopeError> {
-        let document = document_text(&m.document, Limits::default())?;
+    /// Builds an application message, checking the e-document is a single safe XML element
+    /// within `limits` (a node passes its configured ones, the same the SOAP path uses).
+    pub fn application(m: ApplicationMessage, limits: Limits) -> Result<Envelope, EnvelopeError> {
+        let document = document_text(&m.document, limits)?;
         let env = Envelope {
             header: Header {
                 to: Some(m.to),
@@ -314,7 +315,7 @@ impl Envelope {
 /// of that element.
 pub fn document_text(xml_text: &str, limits: Limits) -> Result<String, EnvelopeError> {
     let xml_text = xml_text.strip_prefix('\u{FEFF}').unwrap_or(xml_text);
-    let root = xml::read(xml_text.as_bytes(), limits)?;
+    let root = xml::read_text(xml_text, limits)?;
     if root.ns.as_deref() == Some(SOAP_NS)
         || root.ns.as_deref() == Some(WSA_NS)
         || root.ns.as_deref() == Some(INT_NS)

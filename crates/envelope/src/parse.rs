@@ -41,10 +41,8 @@ pub fn parse_partial(
     input: &[u8],
     opts: &ParseOptions,
 ) -> Result<Envelope, (EnvelopeError, Option<Box<Header>>)> {
-    let root = xml::read(input, opts.limits).map_err(|e| (e, None))?;
-    // xml::read checked UTF-8, so this cannot fail; map it anyway rather than unwrap.
-    let text = std::str::from_utf8(xml::strip_bom(input))
-        .map_err(|e| (EnvelopeError::new(Rule::XmlMalformed, e.to_string()), None))?;
+    let text = xml::as_text(input).map_err(|e| (e, None))?;
+    let root = xml::read_text(text, opts.limits).map_err(|e| (e, None))?;
     let (header_el, body_el) = envelope_parts(&root).map_err(|e| (e, None))?;
     let header = read_header(header_el).map_err(|e| (e, None))?;
     let scope = with_decls(&with_decls(&[], &root), body_el);

@@ -109,10 +109,16 @@ pub fn strip_bom(input: &[u8]) -> &[u8] {
     input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input)
 }
 
-/// Reads `input` into a tree, enforcing `limits` and the XML safety rules. Byte spans in the
-/// tree are positions in `strip_bom(input)`.
-pub fn read(input: &[u8], limits: Limits) -> Result<Element, EnvelopeError> {
-    let input = strip_bom(input);
+/// `strip_bom(input)` as UTF-8 text, or the refusal.
+pub fn as_text(input: &[u8]) -> Result<&str, EnvelopeError> {
+    std::str::from_utf8(strip_bom(input))
+        .map_err(|e| EnvelopeError::new(Rule::XmlMalformed, format!("input is not UTF-8: {e}")))
+}
+
+/// Reads UTF-8, BOM-free `text` (see [`as_text`]) into a tree, enforcing `limits` and the
+/// XML safety rules. Byte spans in the tree are positions in `text`.
+pub fn read_text(text: &str, limits: Limits) -> Result<Element, EnvelopeError> {
+    let input = text.as_bytes();
     if input.len() > limits.max_bytes {
         return err(
             Rule::XmlTooLarge,
@@ -123,8 +129,6 @@ pub fn read(input: &[u8], limits: Limits) -> Result<Element, EnvelopeError> {
             ),
         );
     }
-    let text = std::str::from_utf8(input)
-        .map_err(|e| EnvelopeError::new(Rule::XmlMalformed, format!("input is not UTF-8: {e}")))?;
     let mut reader = NsReader::from_str(text);
     let cfg = reader.config_mut();
     cfg.check_end_names = true;

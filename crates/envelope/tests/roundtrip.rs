@@ -44,7 +44,7 @@ prop_compose! {
             to: "EAEU://EEC/CP/P.TS.01/P.ACT.001".parse().unwrap(),
             reply_to: format!("EAEU://{seg}/CP/P.TS.01/P.TS.01.ACT.002").parse().unwrap(),
             action, message_id: mid, relates_to: rel, conversation_id: conv, procedure_id: proc_id, document: doc,
-        }).unwrap();
+        }, envelope::Limits::default()).unwrap();
         if let Some((track, at)) = stamp { e.stamp(track, at); }
         e
     }

@@ -23,11 +23,18 @@ const INTEGRATION: &str = "<int:Integration><int:TrackID>urn:uuid:3e0b9d7f-84d8-
 /// Parses `xml` as sent by `origin` and compares the verdict with `expect`: `"ok"` or the id
 /// of the rule that must refuse it.
 fn check(origin: Origin, xml: &str, expect: &str) {
-    let got = match parse(xml.as_bytes(), &ParseOptions::new(origin)) {
+    assert_eq!(
+        verdict(origin, xml.as_bytes()),
+        expect,
+        "verdict for:\n{xml}"
+    );
+}
+
+fn verdict(origin: Origin, bytes: &[u8]) -> String {
+    match parse(bytes, &ParseOptions::new(origin)) {
         Ok(_) => "ok".to_owned(),
         Err(e) => e.rule.id().to_owned(),
-    };
-    assert_eq!(got, expect, "verdict for:\n{xml}");
+    }
 }
 
 fn is(xml: &str, expect: &str) {
@@ -417,19 +424,14 @@ fn xml_safety() {
         &APP.replace("encoding=\"UTF-8\"", "encoding=\"windows-1251\""),
         "xml.malformed",
     );
-    check_bytes(b"\xff\xfe<soap:Envelope/>", "xml.malformed");
+    assert_eq!(
+        verdict(Origin::Any, b"\xff\xfe<soap:Envelope/>"),
+        "xml.malformed"
+    );
     let deep = format!("{}{}", "<d>".repeat(200), "</d>".repeat(200));
     is(&APP.replace("<tr:Id>KZ-1</tr:Id>", &deep), "xml.too-deep");
     let big = APP.replace("KZ-1", &"x".repeat(17 * 1024 * 1024));
     is(&big, "xml.too-large");
-}
-
-fn check_bytes(b: &[u8], expect: &str) {
-    let got = match parse(b, &ParseOptions::new(Origin::Any)) {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => e.rule.id().to_owned(),
-    };
-    assert_eq!(got, expect);
 }
 
 #[test]

@@ -8,24 +8,27 @@ use envelope::{
 use time::macros::datetime;
 
 fn original() -> Envelope {
-    Envelope::application(ApplicationMessage {
-        to: "EAEU://EEC/CP/P.TS.01/P.ACT.001".parse().unwrap(),
-        reply_to: "EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002".parse().unwrap(),
-        action: CpAction::new(
-            "P.TS.01",
-            "1.0.1",
-            "P.TS.01.PRC.001",
-            "P.TS.01.TRN.001",
-            "P.TS.01.MSG.001",
-        )
-        .unwrap(),
-        message_id: UrnUuid::new_v4(),
-        relates_to: None,
-        conversation_id: UrnUuid::new_v4(),
-        procedure_id: Some(UrnUuid::new_v4()),
-        document: "<?xml version=\"1.0\"?>\n<d:Doc xmlns:d=\"urn:EEC:R:Test:v1.0.0\">1</d:Doc>"
-            .into(),
-    })
+    Envelope::application(
+        ApplicationMessage {
+            to: "EAEU://EEC/CP/P.TS.01/P.ACT.001".parse().unwrap(),
+            reply_to: "EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002".parse().unwrap(),
+            action: CpAction::new(
+                "P.TS.01",
+                "1.0.1",
+                "P.TS.01.PRC.001",
+                "P.TS.01.TRN.001",
+                "P.TS.01.MSG.001",
+            )
+            .unwrap(),
+            message_id: UrnUuid::new_v4(),
+            relates_to: None,
+            conversation_id: UrnUuid::new_v4(),
+            procedure_id: Some(UrnUuid::new_v4()),
+            document: "<?xml version=\"1.0\"?>\n<d:Doc xmlns:d=\"urn:EEC:R:Test:v1.0.0\">1</d:Doc>"
+                .into(),
+        },
+        envelope::Limits::default(),
+    )
     .unwrap()
 }
 

@@ -184,6 +184,14 @@ impl Node {
         self.hosted.contains(participant)
     }
 
+    /// The XML limits of this node, for every path that reads outside bytes.
+    fn limits(&self) -> envelope::Limits {
+        envelope::Limits {
+            max_bytes: self.cfg.limits.max_envelope_bytes,
+            ..Default::default()
+        }
+    }
+
     fn now(&self) -> OffsetDateTime {
         (self.clock)()
     }
@@ -248,43 +256,36 @@ impl Node {
 
     /// Builds the envelope for a submission from `participant` and accepts it.
     pub async fn submit(&self, participant: &str, s: Submission) -> Result<Receipt, NodeError> {
-        let max = self.cfg.limits.max_envelope_bytes;
-        if s.body.len() > max {
-            return Err(EnvelopeError::new(
-                envelope::Rule::XmlTooLarge,
-                format!(
-                    "the e-document is {} bytes, more than this node's limit of {max}",
-                    s.body.len()
-                ),
-            )
-            .into());
-        }
         let uuid = |v: &Option<String>, rule| -> Result<Option<UrnUuid>, NodeError> {
             Ok(v.as_deref()
                 .map(|s| UrnUuid::parse_for(s, rule))
                 .transpose()?)
         };
-        let env = Envelope::application(ApplicationMessage {
-            to: Address::parse(&s.to)
-                .map_err(|e| EnvelopeError::new(envelope::Rule::To, e.detail))?,
-            reply_to: Address::parse(participant)?,
-            action: CpAction::new(
-                &s.process,
-                &s.version,
-                &s.procedure,
-                &s.transaction,
-                &s.message,
-            )?,
-            message_id: uuid(&s.message_id, envelope::Rule::MessageId)?
-                .unwrap_or_else(UrnUuid::new_v4),
-            relates_to: uuid(&s.relates_to, envelope::Rule::RelatesTo)?,
-            conversation_id: uuid(&s.conversation_id, envelope::Rule::ConversationId)?
-                .unwrap_or_else(UrnUuid::new_v4),
-            procedure_id: Some(
-                uuid(&s.procedure_id, envelope::Rule::ProcedureId)?.unwrap_or_else(UrnUuid::new_v4),
-            ),
-            document: s.body,
-        })?;
+        let env = Envelope::application(
+            ApplicationMessage {
+                to: Address::parse(&s.to)
+                    .map_err(|e| EnvelopeError::new(envelope::Rule::To, e.detail))?,
+                reply_to: Address::parse(participant)?,
+                action: CpAction::new(
+                    &s.process,
+                    &s.version,
+                    &s.procedure,
+                    &s.transaction,
+                    &s.message,
+                )?,
+                message_id: uuid(&s.message_id, envelope::Rule::MessageId)?
+                    .unwrap_or_else(UrnUuid::new_v4),
+                relates_to: uuid(&s.relates_to, envelope::Rule::RelatesTo)?,
+                conversation_id: uuid(&s.conversation_id, envelope::Rule::ConversationId)?
+                    .unwrap_or_else(UrnUuid::new_v4),
+                procedure_id: Some(
+                    uuid(&s.procedure_id, envelope::Rule::ProcedureId)?
+                        .unwrap_or_else(UrnUuid::new_v4),
+                ),
+                document: s.body,
+            },
+            self.limits(),
+        )?;
         self.accept(env, None).await
     }
 
@@ -297,10 +298,7 @@ impl Node {
     ) -> Result<(Receipt, Envelope), (Envelope, NodeError)> {
         let opts = ParseOptions {
             origin: Origin::InformationSystem,
-            limits: envelope::Limits {
-                max_bytes: self.cfg.limits.max_envelope_bytes,
-                ..Default::default()
-            },
+            limits: self.limits(),
         };
         let env = match envelope::parse_partial(bytes, &opts) {
             Ok(e) => e,

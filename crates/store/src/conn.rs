@@ -194,21 +194,20 @@ impl SqliteConn {
         })
     }
 
-    fn translate(&mut self, sql: &str) -> String {
-        if let Some(s) = self.sql_cache.get(sql) {
-            return s.clone();
-        }
-        let mut out = String::with_capacity(sql.len());
-        let mut chars = sql.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-                out.push('?');
-            } else {
-                out.push(c);
+    /// `$N` → `?N`, computed once per distinct statement.
+    fn translate<'a>(cache: &'a mut HashMap<String, String>, sql: &str) -> &'a str {
+        cache.entry(sql.to_owned()).or_insert_with(|| {
+            let mut out = String::with_capacity(sql.len());
+            let mut chars = sql.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                    out.push('?');
+                } else {
+                    out.push(c);
+                }
             }
-        }
-        self.sql_cache.insert(sql.to_owned(), out.clone());
-        out
+            out
+        })
     }
 }
 
@@ -230,8 +229,8 @@ impl Conn for SqliteConn {
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        let sql = self.translate(sql);
-        let mut st = self.conn.prepare_cached(&sql).map_err(engine_err)?;
+        let sql = Self::translate(&mut self.sql_cache, sql);
+        let mut st = self.conn.prepare_cached(sql).map_err(engine_err)?;
         let n = st
             .execute(rusqlite::params_from_iter(params.iter()))
             .map_err(engine_err)?;
@@ -240,8 +239,8 @@ impl Conn for SqliteConn {
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         use rusqlite::types::ValueRef;
-        let sql = self.translate(sql);
-        let mut st = self.conn.prepare_cached(&sql).map_err(engine_err)?;
+        let sql = Self::translate(&mut self.sql_cache, sql);
+        let mut st = self.conn.prepare_cached(sql).map_err(engine_err)?;
         let n = st.column_count();
         let mut rows = st
             .query(rusqlite::params_from_iter(params.iter()))

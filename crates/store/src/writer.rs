@@ -98,10 +98,8 @@ pub(crate) fn spawn(
                 if !run_batch(conn.as_mut(), &mut jobs, &mut after_batch) {
                     st.retried_batches.fetch_add(1, Ordering::Relaxed);
                     for job in jobs.drain(..) {
-                        let mut one = vec![job];
-                        if !run_batch(conn.as_mut(), &mut one, &mut after_batch) {
-                            // Alone and still failing: `run_batch` answered it with its error.
-                        }
+                        // Alone, a job is always answered: committed, or with its own error.
+                        run_batch(conn.as_mut(), &mut vec![job], &mut after_batch);
                     }
                 }
                 jobs.clear();
