@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use envelope::{Address, Segment};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// `EEC` or a member state's alpha-2 code.
@@ -25,24 +25,158 @@ pub struct NodeConfig {
     /// Sign a log checkpoint after this many records (and every few seconds when idle).
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: i64,
+    /// Exchange with other nodes; absent for a node that serves its segment alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<FederationSection>,
+    #[serde(default)]
+    pub delivery: DeliverySection,
+}
+
+/// `[federation]`: the mutual-TLS listener for peers, the PKI files, the peers and the routes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSection {
+    /// Where peers connect (mutual TLS), e.g. `127.0.0.1:7400`.
+    pub listen: SocketAddr,
+    /// The federation root certificate: the only trust anchor for peers.
+    pub root: PathBuf,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    /// The key and certificate this node signs envelopes with.
+    pub signing_cert: PathBuf,
+    pub signing_key: PathBuf,
+    /// Whether this node forwards envelopes between other segments (the EEC node does).
+    #[serde(default)]
+    pub relay: bool,
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+    /// Next hop per destination segment; `"*"` for every other segment. A destination that is
+    /// a peer and has no entry is reached directly.
+    #[serde(default)]
+    pub routes: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub segment: String,
+    /// `host:port` of the peer's federation listener.
+    pub address: String,
+    /// Segments whose envelopes this peer may hand over besides its own (a relay's list).
+    #[serde(default)]
+    pub relays_for: Vec<String>,
+}
+
+/// `[delivery]`: how hard the node tries to hand a message to the next node.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySection {
+    /// A message not handed over within this many seconds expires, and its sender is told.
+    #[serde(default = "default_expire_after")]
+    pub expire_after_secs: u64,
+    /// Requests in flight to one peer at most: the per-peer back-pressure.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    /// First retry delay; it doubles per attempt (with jitter) up to `retry_max_ms`.
+    #[serde(default = "default_retry_min")]
+    pub retry_min_ms: u64,
+    #[serde(default = "default_retry_max")]
+    pub retry_max_ms: u64,
+    /// How long one request to a peer may take.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+}
+
+fn default_expire_after() -> u64 {
+    24 * 3600
+}
+fn default_in_flight() -> usize {
+    64
+}
+fn default_retry_min() -> u64 {
+    250
+}
+fn default_retry_max() -> u64 {
+    60_000
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+
+impl FederationSection {
+    /// The star the IIS runs: every national node talks to the `hub` (the EEC node), which
+    /// relays between them. `addrs` holds each segment's federation listener; the files are
+    /// those `ortaq pki init` wrote under `pki`.
+    pub fn star(
+        pki: &Path,
+        me: Segment,
+        hub: Segment,
+        addrs: &std::collections::BTreeMap<Segment, SocketAddr>,
+    ) -> Option<FederationSection> {
+        let files = trust::pki::NodeFiles::in_dir(pki, me);
+        let peer = |s: Segment, relays_for: Vec<String>| PeerConfig {
+            segment: s.as_str().to_owned(),
+            address: addrs[&s].to_string(),
+            relays_for,
+        };
+        let (peers, routes) = if me == hub {
+            let peers = addrs
+                .keys()
+                .filter(|s| **s != me)
+                .map(|s| peer(*s, Vec::new()))
+                .collect();
+            (peers, Default::default())
+        } else {
+            let others = addrs
+                .keys()
+                .filter(|s| **s != me && **s != hub)
+                .map(|s| s.as_str().to_owned())
+                .collect();
+            let routes = [("*".to_owned(), hub.as_str().to_owned())].into();
+            (vec![peer(hub, others)], routes)
+        };
+        Some(FederationSection {
+            listen: *addrs.get(&me)?,
+            root: trust::pki::root_cert_path(pki),
+            tls_cert: files.tls_cert,
+            tls_key: files.tls_key,
+            signing_cert: files.signing_cert,
+            signing_key: files.signing_key,
+            relay: me == hub,
+            peers,
+            routes,
+        })
+    }
+}
+
+impl Default for DeliverySection {
+    fn default() -> Self {
+        DeliverySection {
+            expire_after_secs: default_expire_after(),
+            max_in_flight: default_in_flight(),
+            retry_min_ms: default_retry_min(),
+            retry_max_ms: default_retry_max(),
+            request_timeout_secs: default_request_timeout(),
+        }
+    }
 }
 
 fn default_checkpoint_every() -> i64 {
     1000
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     /// `sqlite` (default) or `postgres`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
     /// PostgreSQL connection string, when `engine = "postgres"`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParticipantConfig {
     pub address: String,
@@ -50,7 +184,7 @@ pub struct ParticipantConfig {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
     /// Largest envelope or e-document accepted, in bytes.
@@ -93,10 +227,24 @@ impl NodeConfig {
             message,
         };
         let mut cfg: NodeConfig = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        if cfg.data_dir.is_relative()
-            && let Some(dir) = path.parent()
-        {
-            cfg.data_dir = dir.join(&cfg.data_dir);
+        if let Some(dir) = path.parent() {
+            let rebase = |p: &mut PathBuf| {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            };
+            rebase(&mut cfg.data_dir);
+            if let Some(f) = &mut cfg.federation {
+                for p in [
+                    &mut f.root,
+                    &mut f.tls_cert,
+                    &mut f.tls_key,
+                    &mut f.signing_cert,
+                    &mut f.signing_key,
+                ] {
+                    rebase(p);
+                }
+            }
         }
         cfg.check().map_err(invalid)?;
         Ok(cfg)
@@ -122,6 +270,34 @@ impl NodeConfig {
                 return Err("store.engine = \"postgres\" needs store.postgres".into());
             }
             Some(other) => return Err(format!("store.engine {other:?} is not sqlite or postgres")),
+        }
+        if let Some(f) = &self.federation {
+            let mut peers = std::collections::HashSet::new();
+            for p in &f.peers {
+                let s = Segment::parse(&p.segment).map_err(|e| format!("peer: {e}"))?;
+                if s == seg {
+                    return Err(format!("peer {s} is this node itself"));
+                }
+                if !peers.insert(s) {
+                    return Err(format!("peer {s} is listed twice"));
+                }
+                for r in &p.relays_for {
+                    Segment::parse(r).map_err(|e| format!("peer {s} relays_for: {e}"))?;
+                }
+            }
+            for (dest, via) in &f.routes {
+                if dest != "*" {
+                    Segment::parse(dest).map_err(|e| format!("route: {e}"))?;
+                }
+                let v = Segment::parse(via).map_err(|e| format!("route via: {e}"))?;
+                if !peers.contains(&v) {
+                    return Err(format!("route {dest} -> {via}: {via} is not a peer"));
+                }
+            }
+        }
+        let d = &self.delivery;
+        if d.max_in_flight == 0 || d.retry_min_ms == 0 || d.retry_max_ms < d.retry_min_ms {
+            return Err("delivery: max_in_flight and retry_min_ms must be positive, retry_max_ms at least retry_min_ms".into());
         }
         Ok(())
     }

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod federation;
 pub mod keys;
 pub mod metrics;
 
@@ -22,7 +23,7 @@ use envelope::{
     Origin, ParseOptions, Segment, Signal, SignalKind, UrnUuid,
 };
 use sha2::{Digest, Sha256};
-use store::{Accepted, AckOutcome, NewMessage, Route, Store, StoreConfig, StoreError};
+use store::{Accepted, AckOutcome, Route, Store, StoreConfig, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 
@@ -127,7 +128,9 @@ pub struct Node {
     gate: Address,
     clock: Clock,
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
-    outbox_wake: Notify,
+    /// One wake-up per outbox destination (`local` and each peer).
+    wakes: HashMap<String, Notify>,
+    fed: Option<federation::Federation>,
     tokens: RwLock<HashMap<String, String>>,
     worker_id: String,
     metrics: metrics::NodeMetrics,
@@ -147,6 +150,16 @@ impl Node {
         sc.clock = Arc::new(move || micros(c()));
         let store = Store::open(sc)?;
         let gate = Address::parse(&format!("EAEU://{segment}/SR/gate"))?;
+        let fed = cfg
+            .federation
+            .as_ref()
+            .map(|f| federation::Federation::open(f, &cfg.delivery))
+            .transpose()?;
+        let mut wakes = HashMap::new();
+        wakes.insert("local".to_owned(), Notify::new());
+        for p in fed.iter().flat_map(|f| f.peer_segments()) {
+            wakes.insert(p.as_str().to_owned(), Notify::new());
+        }
         Ok(Arc::new(Node {
             hosted: cfg.participants.iter().map(|p| p.address.clone()).collect(),
             metrics: metrics::NodeMetrics::new(segment.as_str()),
@@ -158,7 +171,8 @@ impl Node {
             gate,
             clock,
             waiters: Mutex::new(HashMap::new()),
-            outbox_wake: Notify::new(),
+            wakes,
+            fed,
             tokens: RwLock::new(HashMap::new()),
             cfg,
         }))
@@ -246,11 +260,36 @@ impl Node {
                 )))
             }
         } else {
-            Err(NodeError::NoRoute(format!(
-                "no route from node {} to segment {}",
-                self.segment,
-                to.segment()
-            )))
+            match self.fed.as_ref().and_then(|f| f.next_hop(to.segment())) {
+                Some(via) => Ok(Route::Outbox {
+                    destination: via.as_str().to_owned(),
+                }),
+                None => Err(NodeError::NoRoute(format!(
+                    "no route from node {} to segment {}",
+                    self.segment,
+                    to.segment()
+                ))),
+            }
+        }
+    }
+
+    fn wake(&self, destination: &str) {
+        if let Some(w) = self.wakes.get(destination) {
+            w.notify_one();
+        }
+    }
+
+    fn expiry(&self, route: &Route, now: OffsetDateTime) -> Option<i64> {
+        match route {
+            Route::Outbox { destination } if destination != "local" => {
+                let secs = self
+                    .cfg
+                    .delivery
+                    .expire_after_secs
+                    .min(i64::MAX as u64 / 2_000_000);
+                Some(micros(now) + secs as i64 * 1_000_000)
+            }
+            _ => None,
         }
     }
 
@@ -374,35 +413,16 @@ impl Node {
             .as_ref()
             .map(|i| i.accept_time)
             .unwrap_or(now);
-        let h = &env.header;
-        let kind = match h.kind() {
-            MessageKind::Application => "application",
-            MessageKind::Signal(_) => "signal",
-            MessageKind::Fault => "fault",
+        let bytes = env.to_xml().into_bytes();
+        let signature = match (&route, &self.fed) {
+            (Route::Outbox { destination }, Some(f)) if destination != "local" => {
+                Some(f.sign(&bytes)?)
+            }
+            _ => None,
         };
-        let cp = h.cp_action();
-        let m = NewMessage {
-            message_id: h.message_id.to_string(),
-            track_id: track.to_string(),
-            accept_time: micros(accept_time),
-            direction: "out".into(),
-            sender: h
-                .reply_to
-                .as_ref()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            recipient: to.to_string(),
-            action: h.action.to_string(),
-            kind: kind.into(),
-            conversation_id: h.conversation_id.map(|c| c.to_string()),
-            procedure_id: h.procedure_id.map(|c| c.to_string()),
-            relates_to: h.relates_to.as_ref().map(|r| r.id.to_string()),
-            process: cp.map(|a| a.process.to_string()),
-            transaction: cp.map(|a| a.transaction.clone()),
-            envelope: env.to_xml().into_bytes(),
-            received,
-            route,
-        };
+        let mut m = self.new_message(&env, bytes, track.to_string(), accept_time, route.clone());
+        m.received = received;
+        m.signature = signature;
         let outcome = self.store.accept(m).await?;
         self.metrics
             .submit_seconds
@@ -410,7 +430,9 @@ impl Node {
         Ok(match outcome {
             Accepted::New => {
                 self.metrics.accepted.increment(1);
-                self.outbox_wake.notify_one();
+                if let Route::Outbox { destination } = &route {
+                    self.wake(destination);
+                }
                 Receipt {
                     message_id: env.header.message_id,
                     track_id: track.to_string(),
@@ -521,14 +543,16 @@ impl Node {
 
     // ------------------------------------------------------------ background work
 
-    /// Moves outbox entries to their destination until `stop` turns true.
+    /// Moves `local` outbox entries into their recipients' inboxes until `stop` turns true.
     pub async fn run_delivery(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let lease = Duration::from_secs(30).as_micros() as i64;
+        // The first claim also takes back leases this worker held before a crash.
+        let mut resume = true;
         while !*stop.borrow() {
             let now = micros(self.now());
             let items = match self
                 .store
-                .claim_outbox(&self.worker_id, 512, lease, now)
+                .claim_outbox(&self.worker_id, "local", 512, lease, now, resume)
                 .await
             {
                 Ok(i) => i,
@@ -537,28 +561,21 @@ impl Node {
                     Vec::new()
                 }
             };
+            resume = false;
             if items.is_empty() {
                 tokio::select! {
-                    _ = self.outbox_wake.notified() => {}
+                    _ = self.wakes["local"].notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = stop.changed() => {}
                 }
                 continue;
             }
-            self.deliver(items).await;
+            self.deliver_local(items).await;
         }
     }
 
-    /// Delivers claimed outbox entries; local ones in one store job.
-    async fn deliver(&self, items: Vec<store::OutboxItem>) {
-        // Remote destinations arrive with federation; until then none is ever routed.
-        let local: Vec<store::OutboxItem> = items
-            .into_iter()
-            .filter(|i| i.destination == "local")
-            .collect();
-        if local.is_empty() {
-            return;
-        }
+    /// Delivers claimed local outbox entries in one store job.
+    async fn deliver_local(&self, local: Vec<store::OutboxItem>) {
         let now = micros(self.now());
         let ids = local.iter().map(|i| i.id).collect();
         match self
@@ -641,16 +658,36 @@ pub async fn serve(
 ) -> Result<(), NodeError> {
     metrics::handle();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let delivery = tokio::spawn(node.clone().run_delivery(stop_rx.clone()));
-    let checkpoints = tokio::spawn(node.clone().run_checkpoints(stop_rx));
+    let mut workers = vec![
+        tokio::spawn(node.clone().run_delivery(stop_rx.clone())),
+        tokio::spawn(node.clone().run_checkpoints(stop_rx.clone())),
+    ];
+    if let Some(f) = &node.fed {
+        let peer_listener = tokio::net::TcpListener::bind(f.listen)
+            .await
+            .map_err(|e| NodeError::Startup(format!("federation listener {}: {e}", f.listen)))?;
+        workers.push(tokio::spawn(federation::serve_peers(
+            node.clone(),
+            peer_listener,
+            stop_rx.clone(),
+        )));
+        for peer in f.peer_segments() {
+            workers.push(tokio::spawn(federation::run_peer(
+                node.clone(),
+                peer,
+                stop_rx.clone(),
+            )));
+        }
+    }
     let app = api::router(node.clone());
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| NodeError::Startup(format!("server: {e}")));
     let _ = stop_tx.send(true);
-    let _ = delivery.await;
-    let _ = checkpoints.await;
+    for w in workers {
+        let _ = w.await;
+    }
     node.store.close().await?;
     tracing::info!(segment = %node.segment, "node stopped; store closed");
     result

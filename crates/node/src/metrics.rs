@@ -40,6 +40,11 @@ pub const SUBMIT_SECONDS: &str = "ortaq_submit_seconds";
 pub const DELIVERY_SECONDS: &str = "ortaq_delivery_seconds";
 pub const STORE_BATCHES: &str = "ortaq_store_commit_batches_total";
 pub const STORE_JOBS: &str = "ortaq_store_commit_jobs_total";
+pub const SENT: &str = "ortaq_peer_sent_total";
+pub const RETRIED: &str = "ortaq_peer_retries_total";
+pub const EXPIRED: &str = "ortaq_messages_expired_total";
+pub const RECEIVED: &str = "ortaq_peer_received_total";
+pub const REFUSED: &str = "ortaq_peer_refused_total";
 
 /// The handles of one node's metrics, made once: the macros would otherwise build and look up
 /// the labelled key on every request.
@@ -56,6 +61,14 @@ pub struct NodeMetrics {
     pub inbox_unacked: metrics::Gauge,
     pub store_batches: metrics::Counter,
     pub store_jobs: metrics::Counter,
+    /// Envelopes a peer confirmed with RCV.
+    pub sent: metrics::Counter,
+    /// Attempts that will be repeated (peer unreachable, timeout, 5xx).
+    pub retried: metrics::Counter,
+    pub expired: metrics::Counter,
+    /// Envelopes taken from peers, and refused from peers.
+    pub received: metrics::Counter,
+    pub refused: metrics::Counter,
 }
 
 impl NodeMetrics {
@@ -77,6 +90,11 @@ impl NodeMetrics {
             inbox_unacked: metrics::gauge!(INBOX_UNACKED, "node" => l()),
             store_batches: metrics::counter!(STORE_BATCHES, "node" => l()),
             store_jobs: metrics::counter!(STORE_JOBS, "node" => l()),
+            sent: metrics::counter!(SENT, "node" => l()),
+            retried: metrics::counter!(RETRIED, "node" => l()),
+            expired: metrics::counter!(EXPIRED, "node" => l()),
+            received: metrics::counter!(RECEIVED, "node" => l()),
+            refused: metrics::counter!(REFUSED, "node" => l()),
         }
     }
 }

@@ -41,6 +41,8 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
             max_envelope_bytes: 256 * 1024,
         },
         checkpoint_every: 1000,
+        federation: None,
+        delivery: Default::default(),
     }
 }
 

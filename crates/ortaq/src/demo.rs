@@ -107,6 +107,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ],
             limits: LimitsSection::default(),
             checkpoint_every: 1000,
+            federation: None,
+            delivery: Default::default(),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         std::fs::write(

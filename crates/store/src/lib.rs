@@ -111,6 +111,38 @@ pub struct NewMessage {
     /// The bytes as received, when the node changed them (it adds `int:Integration`).
     pub received: Option<Vec<u8>>,
     pub route: Route,
+    /// The detached signature of the node that first accepted the message, over `envelope`.
+    pub signature: Option<NodeSignature>,
+    /// When an outbox entry for this message gives up (microseconds); never if None.
+    pub expires_at: Option<i64>,
+}
+
+/// A node's detached signature as stored with a message: the header value naming algorithm
+/// and signature, and the signer's certificate (kept once per certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSignature {
+    pub header: String,
+    pub certificate: Vec<u8>,
+}
+
+/// What a remote delivery needs: the exact bytes and the signature that travels with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    pub item_id: i64,
+    pub message_id: String,
+    pub sender: String,
+    pub recipient: String,
+    pub envelope: Vec<u8>,
+    pub signature: Option<NodeSignature>,
+}
+
+/// A finished remote delivery: sent at `sent_at`, receipt confirmed by the peer at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteDone {
+    pub item_id: i64,
+    pub sent_at: i64,
+    /// What the peer answered (its segment and the RCV's MessageID), for the history.
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +160,10 @@ pub mod state {
     pub const IN_INBOX: &str = "in_inbox";
     pub const DELIVERED: &str = "delivered";
     pub const ACKNOWLEDGED: &str = "acknowledged";
+    /// Handed to the next node (the request went out).
+    pub const SENT: &str = "sent";
+    /// The next node answered RCV: it has committed the message.
+    pub const RECEIVED_BY_PEER: &str = "received_by_peer";
     pub const FAILED: &str = "failed";
     pub const EXPIRED: &str = "expired";
 }
@@ -185,6 +221,7 @@ pub struct OutboxItem {
     pub attempts: i64,
     /// When the message entered the outbox (its accept time).
     pub created_at: i64,
+    pub expires_at: Option<i64>,
 }
 
 /// One column of the schema, normalised across engines for the parity test.
@@ -445,6 +482,25 @@ impl Store {
         .await
     }
 
+    /// The node signature a message arrived or left with, and the signer's certificate.
+    pub async fn signature(&self, message_id: &str) -> Result<Option<NodeSignature>, StoreError> {
+        let id = message_id.to_owned();
+        self.read(move |c| {
+            let Some(r) = c.query_one(
+                "SELECT m.signature, cert.der FROM messages m JOIN certificates cert ON cert.sha256 = m.signer_sha256 WHERE m.message_id = $1",
+                &[id.into()],
+            )?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(NodeSignature {
+                header: r.text(0)?,
+                certificate: r.blob(1)?,
+            }))
+        })
+        .await
+    }
+
     pub async fn history(&self, message_id: &str) -> Result<Vec<StateChange>, StoreError> {
         let id = message_id.to_owned();
         self.read(move |c| {
@@ -560,32 +616,43 @@ impl Store {
 
     // ------------------------------------------------------------ outbox
 
-    /// Leases up to `limit` due outbox entries to `owner` until `now + lease`.
+    /// Leases up to `limit` due outbox entries for `destination` to `owner` until `now + lease`.
     ///
-    /// Entries already leased to `owner` are claimed again: a worker identity is stable across
-    /// restarts, so a node that crashed resumes its own leases at once instead of waiting for
-    /// them to expire. Two live workers must never share an identity.
+    /// With `resume_own`, entries already leased to `owner` are claimed again: a worker
+    /// identity is stable across restarts, so a node that crashed resumes its own leases at
+    /// once instead of waiting for them to expire (a worker asks for this on its first claim
+    /// only; later its own leases are requests still in flight). Two live workers must never
+    /// share an identity.
     pub async fn claim_outbox(
         &self,
         owner: &str,
+        destination: &str,
         limit: i64,
         lease: i64,
         now: i64,
+        resume_own: bool,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let owner = owner.to_owned();
+        let (owner, destination) = (owner.to_owned(), destination.to_owned());
         self.write(move |tx| {
             let sql = format!(
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-                 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
-                 AND (lease_until IS NULL OR lease_until < $3 OR lease_owner = $1) ORDER BY id LIMIT $4{}) \
-                 RETURNING id, msg, destination, attempts, created_at",
+                 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND destination = $5 AND next_attempt_at <= $3 \
+                 AND (lease_until IS NULL OR lease_until < $3{}) ORDER BY next_attempt_at, id LIMIT $4{}) \
+                 RETURNING id, msg, destination, attempts, created_at, expires_at",
+                if resume_own { " OR lease_owner = $1" } else { "" },
                 tx.dialect().skip_locked()
             );
             let mut items = tx
                 .conn
                 .query(
                     &sql,
-                    &[(&owner).into(), Value::I64(now + lease), Value::I64(now), Value::I64(limit)],
+                    &[
+                        (&owner).into(),
+                        Value::I64(now + lease),
+                        Value::I64(now),
+                        Value::I64(limit),
+                        (&destination).into(),
+                    ],
                 )?
                 .iter()
                 .map(|r| {
@@ -595,6 +662,7 @@ impl Store {
                         destination: r.text(2)?,
                         attempts: r.i64(3)?,
                         created_at: r.i64(4)?,
+                        expires_at: r.opt_i64(5)?,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
@@ -656,6 +724,111 @@ impl Store {
                 out.push(Some(recipient));
             }
             Ok(out)
+        })
+        .await
+    }
+
+    /// The bytes and signatures of leased outbox entries, for sending to a peer.
+    pub async fn outbound(&self, item_ids: Vec<i64>) -> Result<Vec<Outbound>, StoreError> {
+        self.read(move |c| {
+            let mut out = Vec::with_capacity(item_ids.len());
+            for id in item_ids {
+                let Some(r) = c.query_one(
+                    "SELECT o.id, m.message_id, m.sender, m.recipient, m.envelope, m.signature, cert.der \
+                     FROM outbox o JOIN messages m ON m.id = o.msg LEFT JOIN certificates cert ON cert.sha256 = m.signer_sha256 WHERE o.id = $1",
+                    &[Value::I64(id)],
+                )?
+                else {
+                    continue;
+                };
+                let signature = match (r.opt_text(5)?, r.opt_blob(6)?) {
+                    (Some(header), Some(certificate)) => Some(NodeSignature {
+                        header,
+                        certificate,
+                    }),
+                    _ => None,
+                };
+                out.push(Outbound {
+                    item_id: r.i64(0)?,
+                    message_id: r.text(1)?,
+                    sender: r.text(2)?,
+                    recipient: r.text(3)?,
+                    envelope: r.blob(4)?,
+                    signature,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Completes leased remote deliveries the peer confirmed (RCV): each message moves to
+    /// `sent` and `received_by_peer`. Answers, in order, whether the lease was still ours.
+    pub async fn complete_remote(
+        &self,
+        done: Vec<RemoteDone>,
+        owner: &str,
+        now: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        let owner = owner.to_owned();
+        self.write(move |tx| {
+            let mut out = Vec::with_capacity(done.len());
+            for d in &done {
+                let Some(msg) = finish_lease(tx, d.item_id, &owner, "done", None)? else {
+                    out.push(false);
+                    continue;
+                };
+                let peer = d.detail.split_whitespace().next();
+                set_state(tx, msg, state::SENT, d.sent_at, peer)?;
+                set_state(tx, msg, state::RECEIVED_BY_PEER, now, Some(&d.detail))?;
+                out.push(true);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Gives a leased entry back for another attempt at `next_attempt_at`, noting the error.
+    pub async fn retry_later(
+        &self,
+        item_id: i64,
+        owner: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let (owner, error) = (owner.to_owned(), error.to_owned());
+        self.write(move |tx| {
+            let n = tx.conn.execute(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $1, last_error = $2 \
+                 WHERE id = $3 AND lease_owner = $4 AND state = 'pending'",
+                &[Value::I64(next_attempt_at), (&error).into(), Value::I64(item_id), (&owner).into()],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Ends a leased entry for good (`failed` or `expired`) and, in the same transaction,
+    /// accepts the notification that tells the sending IS. False if the lease was lost.
+    pub async fn fail_outbox(
+        &self,
+        item_id: i64,
+        owner: &str,
+        final_state: &'static str,
+        detail: &str,
+        notice: Option<NewMessage>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (owner, detail) = (owner.to_owned(), detail.to_owned());
+        self.write(move |tx| {
+            let Some(msg) = finish_lease(tx, item_id, &owner, final_state, Some(&detail))? else {
+                return Ok(false);
+            };
+            set_state(tx, msg, final_state, now, Some(&detail))?;
+            if let Some(n) = &notice {
+                accept_op(tx, n)?;
+            }
+            Ok(true)
         })
         .await
     }
@@ -792,6 +965,23 @@ fn message_record(r: &Row) -> Result<MessageRecord, StoreError> {
     })
 }
 
+/// Ends the lease on an outbox entry we own (state `done`, `failed` or `expired`); the
+/// message's row id, or None when the entry is no longer ours or no longer pending.
+fn finish_lease(
+    tx: &mut Tx<'_>,
+    item_id: i64,
+    owner: &str,
+    outbox_state: &str,
+    error: Option<&str>,
+) -> Result<Option<i64>, StoreError> {
+    let r = tx.conn.query_one(
+        "UPDATE outbox SET state = $1, lease_owner = NULL, lease_until = NULL, last_error = COALESCE($2, last_error) \
+         WHERE id = $3 AND lease_owner = $4 AND state = 'pending' RETURNING msg",
+        &[outbox_state.into(), error.into(), Value::I64(item_id), owner.into()],
+    )?;
+    r.map(|r| r.i64(0)).transpose()
+}
+
 /// Moves a message to `state`: appends to its history, whose last row is its current state.
 pub fn set_state(
     tx: &mut Tx<'_>,
@@ -809,9 +999,13 @@ pub fn set_state(
 
 fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
     let sha = hex::encode(Sha256::digest(&m.envelope));
+    let signer = m
+        .signature
+        .as_ref()
+        .map(|s| hex::encode(Sha256::digest(&s.certificate)));
     let inserted = tx.conn.query_one(
-        "INSERT INTO messages (message_id, track_id, accept_time, direction, sender, recipient, action, kind, conversation_id, procedure_id, relates_to, envelope, received, envelope_sha256) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (message_id) DO NOTHING RETURNING id",
+        "INSERT INTO messages (message_id, track_id, accept_time, direction, sender, recipient, action, kind, conversation_id, procedure_id, relates_to, envelope, received, envelope_sha256, signature, signer_sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (message_id) DO NOTHING RETURNING id",
         &[
             (&m.message_id).into(),
             (&m.track_id).into(),
@@ -827,6 +1021,8 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
             Value::Blob(m.envelope.clone()),
             m.received.clone().into(),
             (&sha).into(),
+            m.signature.as_ref().map(|s| s.header.clone()).into(),
+            signer.clone().into(),
         ],
     )?;
     let Some(inserted) = inserted else {
@@ -849,6 +1045,12 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
         });
     };
     let msg = inserted.i64(0)?;
+    if let (Some(sig), Some(sha)) = (&m.signature, &signer) {
+        tx.conn.execute(
+            "INSERT INTO certificates (sha256, der, first_seen) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+            &[sha.into(), Value::Blob(sig.certificate.clone()), Value::I64(m.accept_time)],
+        )?;
+    }
     match &m.route {
         // Accepted and queued in one statement: one fewer trip through SQLite per message.
         Route::Outbox { destination } => tx.conn.execute(
@@ -876,8 +1078,8 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
     }
     if let Route::Outbox { destination } = &m.route {
         tx.conn.execute(
-            "INSERT INTO outbox (msg, destination, state, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3)",
-            &[Value::I64(msg), destination.into(), Value::I64(m.accept_time)],
+            "INSERT INTO outbox (msg, destination, state, attempts, next_attempt_at, created_at, expires_at) VALUES ($1, $2, 'pending', 0, $3, $3, $4)",
+            &[Value::I64(msg), destination.into(), Value::I64(m.accept_time), m.expires_at.into()],
         )?;
     }
     Ok(Accepted::New)

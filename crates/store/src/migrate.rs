@@ -14,12 +14,20 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "federation",
+        sqlite: include_str!("../migrations/sqlite/0002_federation.sql"),
+        postgres: include_str!("../migrations/postgres/0002_federation.sql"),
+    },
+];
 
 pub fn run(conn: &mut dyn Conn) -> Result<(), StoreError> {
     conn.batch(

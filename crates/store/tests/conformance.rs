@@ -8,8 +8,8 @@ use std::sync::Arc;
 use ed25519_dalek::{Signer, SigningKey};
 use store::conn::{Conn, PgConn, SqliteConn, Value};
 use store::{
-    Accepted, AckOutcome, CheckpointSigner, Engine, NewMessage, Route, Store, StoreConfig,
-    StoreError,
+    Accepted, AckOutcome, CheckpointSigner, Engine, NewMessage, NodeSignature, RemoteDone, Route,
+    Store, StoreConfig, StoreError,
 };
 
 struct TestKey(SigningKey);
@@ -113,6 +113,8 @@ fn msg(id: &str, sender: &str, route: Route) -> NewMessage {
         envelope: format!("<env id=\"{id}\">\u{0}binary-safe \u{1F600}</env>").into_bytes(),
         received: None,
         route,
+        signature: None,
+        expires_at: None,
     }
 }
 
@@ -162,7 +164,7 @@ async fn local_delivery_goes_through_outbox_and_inbox(f: Fixture) {
     let m = msg("b1", KZ, local());
     s.accept(m.clone()).await.unwrap();
     let claimed = s
-        .claim_outbox("w1", 10, 30_000_000, 2_000_000)
+        .claim_outbox("w1", "local", 10, 30_000_000, 2_000_000, true)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -174,7 +176,7 @@ async fn local_delivery_goes_through_outbox_and_inbox(f: Fixture) {
         Some(EEC)
     );
     assert!(
-        s.claim_outbox("w1", 10, 30_000_000, 99_000_000)
+        s.claim_outbox("w1", "local", 10, 30_000_000, 99_000_000, true)
             .await
             .unwrap()
             .is_empty()
@@ -222,13 +224,138 @@ async fn local_delivery_goes_through_outbox_and_inbox(f: Fixture) {
     s.close().await.unwrap();
 }
 
+async fn remote_delivery_keeps_signature_retries_and_fails_with_notice(f: Fixture) {
+    let s = f.open();
+    let to_ru = || Route::Outbox {
+        destination: "RU".into(),
+    };
+    let sig = NodeSignature {
+        header: "alg=ed25519; sig=AAAA".into(),
+        certificate: vec![0x30, 0x82, 1, 2, 3],
+    };
+    let mut a = msg("r1", KZ, to_ru());
+    a.signature = Some(sig.clone());
+    a.expires_at = Some(50_000_000);
+    s.accept(a.clone()).await.unwrap();
+    let mut b = msg("r2", KZ, to_ru());
+    b.signature = Some(sig.clone());
+    s.accept(b.clone()).await.unwrap();
+
+    // Claims are per destination: the local worker never sees a peer's entries.
+    assert!(
+        s.claim_outbox("w", "local", 10, 1_000_000, 2_000_000, true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let got = s
+        .claim_outbox("w", "RU", 10, 1_000_000, 2_000_000, true)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].expires_at, Some(50_000_000));
+    let out = s
+        .outbound(got.iter().map(|i| i.id).collect())
+        .await
+        .unwrap();
+    assert_eq!(out[0].envelope, a.envelope);
+    assert_eq!(
+        out[0].signature.as_ref(),
+        Some(&sig),
+        "signature and certificate kept"
+    );
+
+    // A failed attempt goes back with a later time and is not due before it.
+    assert!(
+        s.retry_later(got[0].id, "w", 9_000_000, "connection refused")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.retry_later(got[0].id, "other", 9_000_000, "x")
+            .await
+            .unwrap(),
+        "not its lease"
+    );
+    assert!(
+        s.complete_remote(
+            vec![RemoteDone {
+                item_id: got[1].id,
+                sent_at: 2_000_100,
+                detail: "RU rcv".into()
+            }],
+            "w",
+            2_000_200
+        )
+        .await
+        .unwrap()[0]
+    );
+    assert!(
+        s.claim_outbox("w2", "RU", 10, 1_000_000, 8_999_999, true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = s
+        .claim_outbox("w2", "RU", 10, 1_000_000, 9_000_000, true)
+        .await
+        .unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 2));
+
+    // Giving up: final state and the sender's notice commit together.
+    let mut notice = msg("r1-notice", "EAEU://KZ/SR/gate", local());
+    notice.recipient = KZ.into();
+    assert!(
+        s.fail_outbox(
+            again[0].id,
+            "w2",
+            store::state::EXPIRED,
+            "expired",
+            Some(notice.clone()),
+            60_000_000
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        s.claim_outbox("w2", "RU", 10, 1_000_000, 99_000_000, true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let states = |id: String| {
+        let s = s.clone();
+        async move {
+            s.history(&id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.state)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        states(a.message_id.clone()).await,
+        ["accepted", "queued", "expired"]
+    );
+    assert_eq!(
+        states(b.message_id.clone()).await,
+        ["accepted", "queued", "sent", "received_by_peer"]
+    );
+    assert_eq!(
+        states(notice.message_id.clone()).await,
+        ["accepted", "queued"]
+    );
+    s.close().await.unwrap();
+}
+
 async fn inbox_never_hands_out_acknowledged(f: Fixture) {
     let s = f.open();
     for i in 0..30 {
         s.accept(msg(&format!("c{i}"), KZ, local())).await.unwrap();
     }
     for it in s
-        .claim_outbox("w", 100, 1_000_000, 2_000_000)
+        .claim_outbox("w", "local", 100, 1_000_000, 2_000_000, true)
         .await
         .unwrap()
     {
@@ -261,16 +388,22 @@ async fn inbox_never_hands_out_acknowledged(f: Fixture) {
 async fn leases_fence_out_a_slow_worker(f: Fixture) {
     let s = f.open();
     s.accept(msg("d1", KZ, local())).await.unwrap();
-    let a = s.claim_outbox("A", 10, 1_000, 2_000_000).await.unwrap();
+    let a = s
+        .claim_outbox("A", "local", 10, 1_000, 2_000_000, true)
+        .await
+        .unwrap();
     assert_eq!(a.len(), 1);
     assert!(
-        s.claim_outbox("B", 10, 1_000, 2_000_500)
+        s.claim_outbox("B", "local", 10, 1_000, 2_000_500, true)
             .await
             .unwrap()
             .is_empty(),
         "lease still held"
     );
-    let b = s.claim_outbox("B", 10, 1_000, 2_001_001).await.unwrap();
+    let b = s
+        .claim_outbox("B", "local", 10, 1_000, 2_001_001, true)
+        .await
+        .unwrap();
     assert_eq!((b.len(), b[0].attempts), (1, 2));
     assert!(
         s.deliver_local(a[0].id, "A", 2_001_002)
@@ -470,6 +603,7 @@ macro_rules! conformance {
             case!(accept_keeps_bytes_and_deduplicates);
             case!(local_delivery_goes_through_outbox_and_inbox);
             case!(inbox_never_hands_out_acknowledged);
+            case!(remote_delivery_keeps_signature_retries_and_fails_with_notice);
             case!(leases_fence_out_a_slow_worker);
             case!(concurrent_writes_share_commits);
             case!(close_loses_nothing_that_was_answered);

@@ -9,6 +9,7 @@
 //! `x-ortaq-hop-certificate: <base64 DER>`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -64,7 +65,7 @@ pub enum HopError {
     UnknownIssuer,
     #[error("signing certificate is not valid at this time")]
     Expired,
-    #[error("signing certificate names segment {certificate}, but the TLS peer is {peer}")]
+    #[error("signing certificate names segment {certificate}, but the signer must be {peer}")]
     WrongSegment { certificate: Segment, peer: Segment },
     #[error("the signature says {named}, the certificate holds another kind of key")]
     AlgorithmMismatch { named: &'static str },
@@ -208,9 +209,25 @@ impl HopSignature {
 }
 
 /// Checks hop signatures against the federation root.
+///
+/// A certificate that passed the chain check is remembered (by its exact DER), so the
+/// per-message cost is one signature verification; validity is still checked every time.
 pub struct HopVerifier {
     root: Vec<u8>,
+    known: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Arc<Checked>>>,
 }
+
+/// What the chain check established about a signing certificate.
+struct Checked {
+    segment: Segment,
+    not_before: i64,
+    not_after: i64,
+    ed25519: bool,
+    public_key: Vec<u8>,
+}
+
+/// Signing certificates remembered at most; the federation has a handful of nodes.
+const KNOWN_MAX: usize = 1024;
 
 impl HopVerifier {
     pub fn from_root_file(path: &Path) -> Result<HopVerifier, HopError> {
@@ -219,51 +236,86 @@ impl HopVerifier {
         Ok(HopVerifier {
             root: trust::pki::pem_to_der(&pem)
                 .map_err(|e| HopError::BadCertificate(e.to_string()))?,
+            known: Default::default(),
         })
     }
 
-    /// Verifies `sig` over `bytes`, sent by a TLS peer of segment `peer`, at time `now`.
-    pub fn verify(
-        &self,
-        bytes: &[u8],
-        sig: &HopSignature,
-        peer: Segment,
-        now: OffsetDateTime,
-    ) -> Result<(), HopError> {
+    fn check_chain(&self, der: &[u8]) -> Result<Arc<Checked>, HopError> {
+        if let Some(c) = self
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(der)
+        {
+            return Ok(c.clone());
+        }
         let (_, root) = x509_parser::parse_x509_certificate(&self.root)
             .map_err(|e| HopError::BadCertificate(format!("federation root: {e}")))?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&sig.certificate)
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
             .map_err(|e| HopError::BadCertificate(e.to_string()))?;
         if cert.issuer() != root.subject()
             || cert.verify_signature(Some(root.public_key())).is_err()
         {
             return Err(HopError::UnknownIssuer);
         }
-        let t = now.unix_timestamp();
-        let v = cert.validity();
-        if t < v.not_before.timestamp() || t > v.not_after.timestamp() {
-            return Err(HopError::Expired);
-        }
-        let segment = trust::pki::segment_of(&sig.certificate)
-            .map_err(|e| HopError::BadCertificate(e.to_string()))?;
-        if segment != peer {
-            return Err(HopError::WrongSegment {
-                certificate: segment,
-                peer,
-            });
-        }
+        let segment =
+            trust::pki::segment_of(der).map_err(|e| HopError::BadCertificate(e.to_string()))?;
         let spki = cert.public_key();
         let key_alg = &spki.algorithm.algorithm;
-        let verifier: &dyn aws_lc_rs::signature::VerificationAlgorithm = match sig.algorithm {
-            HopAlgorithm::Ed25519 if *key_alg == OID_SIG_ED25519 => &ED25519,
-            HopAlgorithm::EcdsaP256Sha256 if *key_alg == OID_KEY_TYPE_EC_PUBLIC_KEY => {
-                &ECDSA_P256_SHA256_ASN1
-            }
-            a => {
-                return Err(HopError::AlgorithmMismatch { named: a.name() });
-            }
+        let ed25519 = if *key_alg == OID_SIG_ED25519 {
+            true
+        } else if *key_alg == OID_KEY_TYPE_EC_PUBLIC_KEY {
+            false
+        } else {
+            return Err(HopError::BadCertificate(format!(
+                "key algorithm {key_alg} is neither Ed25519 nor EC"
+            )));
         };
-        UnparsedPublicKey::new(verifier, spki.subject_public_key.data.as_ref())
+        let v = cert.validity();
+        let checked = Arc::new(Checked {
+            segment,
+            not_before: v.not_before.timestamp(),
+            not_after: v.not_after.timestamp(),
+            ed25519,
+            public_key: spki.subject_public_key.data.to_vec(),
+        });
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= KNOWN_MAX {
+            known.clear();
+        }
+        known.insert(der.to_vec(), checked.clone());
+        Ok(checked)
+    }
+
+    /// Verifies `sig` over `bytes` at time `now`, where the signer must be the node of segment
+    /// `signer` (the TLS peer for a direct hop; the sender's segment when a relay forwards it).
+    pub fn verify(
+        &self,
+        bytes: &[u8],
+        sig: &HopSignature,
+        signer: Segment,
+        now: OffsetDateTime,
+    ) -> Result<(), HopError> {
+        let c = self.check_chain(&sig.certificate)?;
+        let t = now.unix_timestamp();
+        if t < c.not_before || t > c.not_after {
+            return Err(HopError::Expired);
+        }
+        if c.segment != signer {
+            return Err(HopError::WrongSegment {
+                certificate: c.segment,
+                peer: signer,
+            });
+        }
+        let verifier: &dyn aws_lc_rs::signature::VerificationAlgorithm =
+            match (sig.algorithm, c.ed25519) {
+                (HopAlgorithm::Ed25519, true) => &ED25519,
+                (HopAlgorithm::EcdsaP256Sha256, false) => &ECDSA_P256_SHA256_ASN1,
+                (a, _) => {
+                    return Err(HopError::AlgorithmMismatch { named: a.name() });
+                }
+            };
+        UnparsedPublicKey::new(verifier, &c.public_key)
             .verify(bytes, &sig.value)
             .map_err(|_| HopError::BadSignature)
     }

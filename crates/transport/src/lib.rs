@@ -9,6 +9,7 @@
 //! The crypto provider (aws-lc-rs) is passed to every builder explicitly: no process-wide
 //! default is installed or needed.
 
+pub mod client;
 pub mod hop;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,804 @@
+//! The federation side of a node: routes to other segments, the mutual-TLS endpoint where
+//! peers hand over envelopes, and the delivery engine that sends the outbox to peers.
+//!
+//! Between nodes an envelope travels as its exact bytes plus the detached signature of the
+//! node that first accepted it (`transport::hop`). A relay (the EEC node) stores and forwards
+//! both unchanged, so the destination checks the origin's signature itself: a relay cannot
+//! alter what it relays. A receiving node checks, before storing anything, that the sender
+//! address belongs to the TLS peer (or to a segment that peer relays for), that the signature
+//! is the sender segment's node's and covers these bytes, and every header rule. It answers
+//! with a signed RCV only after its commit; a repeated MessageID gets the original RCV.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use envelope::{
+    Envelope, Fault, FaultCode, MessageKind, Origin, ParseOptions, Segment, Signal, SignalError,
+    SignalKind, UrnUuid,
+};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use store::{Accepted, NewMessage, NodeSignature, Outbound, RemoteDone, Route, StoreError};
+use tokio::sync::{Semaphore, watch};
+use transport::PeerIdentity;
+use transport::client::PeerClient;
+use transport::hop::{CERTIFICATE_HEADER, HopSignature, HopSigner, HopVerifier, SIGNATURE_HEADER};
+
+use crate::config::{DeliverySection, FederationSection};
+use crate::{Node, NodeError, from_micros, micros};
+
+/// Where peers post envelopes.
+pub const ENVELOPE_PATH: &str = "/v1/federation/envelope";
+const SOAP_CONTENT_TYPE: &str = "application/soap+xml; charset=utf-8";
+
+struct Peer {
+    client: PeerClient,
+    relays_for: HashSet<Segment>,
+}
+
+/// What a node needs to exchange with other nodes, loaded once at start.
+pub struct Federation {
+    pub listen: SocketAddr,
+    relay: bool,
+    signer: HopSigner,
+    verifier: HopVerifier,
+    server_tls: Arc<rustls::ServerConfig>,
+    peers: HashMap<Segment, Peer>,
+    routes: BTreeMap<String, Segment>,
+    delivery: DeliverySection,
+}
+
+fn startup(what: &str, e: impl std::fmt::Display) -> NodeError {
+    NodeError::Startup(format!("{what}: {e}"))
+}
+
+impl Federation {
+    pub fn open(f: &FederationSection, d: &DeliverySection) -> Result<Federation, NodeError> {
+        let files = transport::TlsFiles {
+            ca: f.root.clone(),
+            cert: f.tls_cert.clone(),
+            key: f.tls_key.clone(),
+        };
+        let client_tls = transport::client_config(&files).map_err(|e| startup("TLS client", e))?;
+        let timeout = Duration::from_secs(d.request_timeout_secs.max(1));
+        let mut peers = HashMap::new();
+        for p in &f.peers {
+            let seg = Segment::parse(&p.segment).map_err(|e| startup("peer", e))?;
+            let relays_for = p
+                .relays_for
+                .iter()
+                .map(|s| Segment::parse(s))
+                .collect::<Result<_, _>>()
+                .map_err(|e| startup("relays_for", e))?;
+            let client = PeerClient::new(client_tls.clone(), seg, &p.address, timeout)
+                .map_err(|e| startup("peer", e))?;
+            peers.insert(seg, Peer { client, relays_for });
+        }
+        let routes = f
+            .routes
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), Segment::parse(v)?)))
+            .collect::<Result<_, String>>()
+            .map_err(|e| startup("routes", e))?;
+        Ok(Federation {
+            listen: f.listen,
+            relay: f.relay,
+            signer: HopSigner::from_files(&f.signing_key, &f.signing_cert)
+                .map_err(|e| startup("signing key", e))?,
+            verifier: HopVerifier::from_root_file(&f.root)
+                .map_err(|e| startup("federation root", e))?,
+            server_tls: transport::server_config(&files).map_err(|e| startup("TLS server", e))?,
+            peers,
+            routes,
+            delivery: d.clone(),
+        })
+    }
+
+    pub fn peer_segments(&self) -> impl Iterator<Item = Segment> + '_ {
+        self.peers.keys().copied()
+    }
+
+    /// The peer to hand a message for segment `dest` to: an explicit route, else the peer
+    /// itself when it is one, else the default route (`*`).
+    pub fn next_hop(&self, dest: Segment) -> Option<Segment> {
+        let via = self
+            .routes
+            .get(dest.as_str())
+            .copied()
+            .or_else(|| self.peers.contains_key(&dest).then_some(dest))
+            .or_else(|| self.routes.get("*").copied())?;
+        self.peers.contains_key(&via).then_some(via)
+    }
+
+    /// Signs envelope bytes as this node; the result is stored and travels with them.
+    pub fn sign(&self, bytes: &[u8]) -> Result<NodeSignature, NodeError> {
+        let sig = self
+            .signer
+            .sign(bytes)
+            .map_err(|e| NodeError::Startup(format!("signing: {e}")))?;
+        Ok(NodeSignature {
+            header: sig.to_headers().0,
+            certificate: sig.certificate,
+        })
+    }
+
+    fn backoff(&self, attempts: i64) -> Duration {
+        let d = &self.delivery;
+        let exp = attempts.clamp(1, 30) as u32 - 1;
+        let ms = d
+            .retry_min_ms
+            .saturating_mul(1u64 << exp.min(20))
+            .min(d.retry_max_ms);
+        // Full jitter over the upper half: peers coming back are not hit by every node at once.
+        Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
+    }
+}
+
+/// A UUID derived from the parts, so a repeated answer carries the same identifiers.
+fn derived_id(parts: &[&str]) -> UrnUuid {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let d = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    UrnUuid::from_uuid(uuid::Builder::from_random_bytes(b).into_uuid())
+}
+
+// ---------------------------------------------------------------- receiving
+
+/// A peer's envelope refused: HTTP status and the SOAP Fault that explains it.
+pub struct Refusal {
+    pub status: StatusCode,
+    pub fault: Vec<u8>,
+    pub reason: String,
+}
+
+impl Refusal {
+    fn new(
+        status: StatusCode,
+        header: Option<&envelope::Header>,
+        sub: &str,
+        reason: String,
+    ) -> Self {
+        let code = if status.is_server_error() {
+            FaultCode::Receiver
+        } else {
+            FaultCode::Sender
+        };
+        let fault = Envelope::fault(
+            header,
+            Fault {
+                code,
+                subcode: Some(sub.into()),
+                reason_ru: format!("Конверт не принят: {reason}"),
+                problem_message: None,
+            },
+        );
+        Refusal {
+            status,
+            fault: fault.to_xml().into_bytes(),
+            reason,
+        }
+    }
+}
+
+/// The signed RCV a node answers with.
+pub struct Receipt {
+    pub rcv: Vec<u8>,
+    pub signature: (String, String),
+    pub duplicate: bool,
+}
+
+impl Node {
+    fn fed(&self) -> Option<&Federation> {
+        self.fed.as_ref()
+    }
+
+    /// Takes an envelope a peer handed over: checks, stores, answers RCV after the commit.
+    pub async fn receive_from_peer(
+        &self,
+        peer: Segment,
+        bytes: &[u8],
+        signature: Option<&str>,
+        certificate: Option<&str>,
+    ) -> Result<Receipt, Refusal> {
+        let r = self
+            .receive_inner(peer, bytes, signature, certificate)
+            .await;
+        match &r {
+            Ok(_) => self.metrics.received.increment(1),
+            Err(e) => {
+                self.metrics.refused.increment(1);
+                tracing::warn!(%peer, status = %e.status, reason = %e.reason, "envelope from peer refused");
+            }
+        }
+        r
+    }
+
+    async fn receive_inner(
+        &self,
+        peer: Segment,
+        bytes: &[u8],
+        signature: Option<&str>,
+        certificate: Option<&str>,
+    ) -> Result<Receipt, Refusal> {
+        use envelope::{SUBCODE_INTERNAL_ERROR as INTERNAL, SUBCODE_INVALID_HEADER as INVALID};
+        let forbidden = |h: Option<&envelope::Header>, reason: String| {
+            Refusal::new(StatusCode::FORBIDDEN, h, INVALID, reason)
+        };
+        let Some(fed) = self.fed() else {
+            return Err(forbidden(
+                None,
+                "this node takes no envelopes from peers".into(),
+            ));
+        };
+        let Some(link) = fed.peers.get(&peer) else {
+            return Err(forbidden(
+                None,
+                format!("node {peer} is not a peer of node {}", self.segment),
+            ));
+        };
+        let sig = HopSignature::from_headers(signature, certificate)
+            .map_err(|e| forbidden(None, format!("node signature: {e}")))?;
+        let opts = ParseOptions {
+            origin: Origin::Platform,
+            limits: self.limits(),
+        };
+        let env = envelope::parse_partial(bytes, &opts).map_err(|(e, h)| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                h.as_deref(),
+                INVALID,
+                e.to_string(),
+            )
+        })?;
+        let h = &env.header;
+        if h.kind() == MessageKind::Fault {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                Some(h),
+                INVALID,
+                "a Fault answers its sender and is never forwarded between nodes".into(),
+            ));
+        }
+        let Some(sender) = env.sender() else {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                Some(h),
+                INVALID,
+                "wsa:ReplyTo is missing".into(),
+            ));
+        };
+        let origin = sender.segment();
+        if origin != peer && !link.relays_for.contains(&origin) {
+            return Err(forbidden(
+                Some(h),
+                format!(
+                    "sender {sender} is in segment {origin}, which node {peer} does not speak for"
+                ),
+            ));
+        }
+        fed.verifier
+            .verify(bytes, &sig, origin, self.now())
+            .map_err(|e| forbidden(Some(h), format!("node signature: {e}")))?;
+        let to = h.to.clone().ok_or_else(|| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                Some(h),
+                INVALID,
+                "wsa:To is missing".into(),
+            )
+        })?;
+        let route = if to.segment() == self.segment {
+            self.route(&to)
+        } else if fed.relay {
+            self.route(&to)
+        } else {
+            Err(NodeError::NoRoute(format!(
+                "node {} does not relay to segment {}",
+                self.segment,
+                to.segment()
+            )))
+        }
+        .map_err(|e| {
+            Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(h),
+                INVALID,
+                e.to_string(),
+            )
+        })?;
+        if matches!(&route, Route::Outbox { destination } if destination == peer.as_str()) {
+            return Err(Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(h),
+                INVALID,
+                format!("the route to {} leads back to {peer}", to.segment()),
+            ));
+        }
+        // Microseconds, as stored: a repeated RCV must carry the very same time.
+        let now = from_micros(micros(self.now()));
+        let track = h
+            .integration
+            .as_ref()
+            .map(|i| i.track_id.to_string())
+            .unwrap_or_else(|| UrnUuid::new_v4().to_string());
+        let mut m = self.new_message(&env, bytes.to_vec(), track, now, route.clone());
+        m.direction = if to.segment() == self.segment {
+            "in"
+        } else {
+            "relay"
+        }
+        .into();
+        m.signature = Some(NodeSignature {
+            header: signature.unwrap_or_default().to_owned(),
+            certificate: sig.certificate.clone(),
+        });
+        let outcome = self.store.accept(m).await.map_err(|e| match e {
+            StoreError::Conflict(m) => Refusal::new(StatusCode::CONFLICT, Some(h), INVALID, m),
+            e => Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(h),
+                INTERNAL,
+                e.to_string(),
+            ),
+        })?;
+        let (accept_time, duplicate) = match outcome {
+            Accepted::New => {
+                if let Route::Outbox { destination } = &route {
+                    self.wake(destination);
+                }
+                (now, false)
+            }
+            Accepted::Duplicate { accept_time, .. } => {
+                self.metrics.duplicates.increment(1);
+                (from_micros(accept_time), true)
+            }
+        };
+        // The same RCV every time: its identifiers derive from the message and this node.
+        let mut signal = Signal::new(SignalKind::Rcv, accept_time);
+        signal.signal_id = derived_id(&[
+            "rcv-signal",
+            self.segment.as_str(),
+            &h.message_id.to_string(),
+        ]);
+        let mut rcv = Envelope::signal_for(h, self.gate.clone(), signal).map_err(|e| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(h),
+                INTERNAL,
+                e.to_string(),
+            )
+        })?;
+        rcv.header.message_id =
+            derived_id(&["rcv", self.segment.as_str(), &h.message_id.to_string()]);
+        let rcv = rcv.to_xml().into_bytes();
+        let sig = fed.signer.sign(&rcv).map_err(|e| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(h),
+                INTERNAL,
+                e.to_string(),
+            )
+        })?;
+        Ok(Receipt {
+            rcv,
+            signature: sig.to_headers(),
+            duplicate,
+        })
+    }
+
+    /// The store record for an envelope, as it will be forwarded.
+    pub(crate) fn new_message(
+        &self,
+        env: &Envelope,
+        bytes: Vec<u8>,
+        track_id: String,
+        accept_time: time::OffsetDateTime,
+        route: Route,
+    ) -> NewMessage {
+        let h = &env.header;
+        let kind = match h.kind() {
+            MessageKind::Application => "application",
+            MessageKind::Signal(_) => "signal",
+            MessageKind::Fault => "fault",
+        };
+        let cp = h.cp_action();
+        NewMessage {
+            message_id: h.message_id.to_string(),
+            track_id,
+            accept_time: micros(accept_time),
+            direction: "out".into(),
+            sender: h
+                .reply_to
+                .as_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            recipient: h.to.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+            action: h.action.to_string(),
+            kind: kind.into(),
+            conversation_id: h.conversation_id.map(|c| c.to_string()),
+            procedure_id: h.procedure_id.map(|c| c.to_string()),
+            relates_to: h.relates_to.as_ref().map(|r| r.id.to_string()),
+            process: cp.map(|a| a.process.to_string()),
+            transaction: cp.map(|a| a.transaction.clone()),
+            envelope: bytes,
+            received: None,
+            expires_at: self.expiry(&route, accept_time),
+            signature: None,
+            route,
+        }
+    }
+}
+
+async fn peer_envelope(
+    State(node): State<Arc<Node>>,
+    Extension(peer): Extension<PeerIdentity>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    match node
+        .receive_from_peer(
+            peer.segment,
+            &body,
+            h(SIGNATURE_HEADER),
+            h(CERTIFICATE_HEADER),
+        )
+        .await
+    {
+        Ok(r) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, SOAP_CONTENT_TYPE.to_owned()),
+                (
+                    header::HeaderName::from_static(SIGNATURE_HEADER),
+                    r.signature.0,
+                ),
+                (
+                    header::HeaderName::from_static(CERTIFICATE_HEADER),
+                    r.signature.1,
+                ),
+            ],
+            r.rcv,
+        )
+            .into_response(),
+        Err(r) => (
+            r.status,
+            [(header::CONTENT_TYPE, SOAP_CONTENT_TYPE)],
+            r.fault,
+        )
+            .into_response(),
+    }
+}
+
+/// Serves the peer endpoint over mutual TLS until `stop` turns true.
+pub async fn serve_peers(
+    node: Arc<Node>,
+    listener: tokio::net::TcpListener,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(fed) = node.fed() else { return };
+    let tls = fed.server_tls.clone();
+    let limit = node.config().limits.max_envelope_bytes + 64 * 1024;
+    let app = axum::Router::new()
+        .route(ENVELOPE_PATH, axum::routing::post(peer_envelope))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(node.clone());
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = transport::serve_mtls(listener, tls, app, shutdown).await {
+        tracing::error!(error = %e, "federation listener failed");
+    }
+}
+
+// ---------------------------------------------------------------- sending
+
+/// How one attempt ended.
+enum Attempt {
+    Confirmed(RemoteDone),
+    /// Worth another try later (peer down, timeout, overloaded, answer not verifiable).
+    Retry(String),
+    /// The peer refused the envelope for good.
+    Refused(String),
+}
+
+/// Sends `peer`'s outbox entries until `stop` turns true: claims as many as there are free
+/// request slots (the per-peer back-pressure), sends each, and records the outcome. While
+/// the peer is unreachable the loop pauses, so a dead peer costs no work and holds up no other.
+pub async fn run_peer(node: Arc<Node>, peer: Segment, mut stop: watch::Receiver<bool>) {
+    let Some(fed) = node.fed() else { return };
+    let slots = Arc::new(Semaphore::new(fed.delivery.max_in_flight));
+    let lease = (fed.delivery.request_timeout_secs.max(1) as i64 * 2 + 30) * 1_000_000;
+    let dest = peer.as_str().to_owned();
+    let owner = format!("{}>{dest}", node.worker_id);
+    let mut resume = true;
+    let pause = Arc::new(std::sync::Mutex::new(None::<tokio::time::Instant>));
+    while !*stop.borrow() {
+        let until = *pause.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = until.filter(|u| *u > tokio::time::Instant::now()) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        // Wait for at least one free slot, then take as many as are free.
+        let first = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.changed() => continue,
+        };
+        let free = slots.available_permits() + 1;
+        let now = micros(node.now());
+        let items = match node
+            .store
+            .claim_outbox(&owner, &dest, free.min(512) as i64, lease, now, resume)
+            .await
+        {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(error = %e, %peer, "outbox claim failed");
+                Vec::new()
+            }
+        };
+        resume = false;
+        if items.is_empty() {
+            drop(first);
+            tokio::select! {
+                _ = node.wakes[&dest].notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let outbound = match node
+            .store
+            .outbound(items.iter().map(|i| i.id).collect())
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, %peer, "outbox read failed; retried after the lease");
+                continue;
+            }
+        };
+        let mut first = Some(first);
+        for (item, ob) in items.into_iter().zip(outbound) {
+            let permit = match first.take() {
+                Some(p) => p,
+                None => match slots.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let (node, owner, pause) = (node.clone(), owner.clone(), pause.clone());
+            tokio::spawn(async move {
+                node.send_one(peer, item, ob, &owner, &pause).await;
+                drop(permit);
+            });
+        }
+    }
+    // Let requests in flight finish (each is bounded by the request timeout).
+    let _ = slots.acquire_many(fed.delivery.max_in_flight as u32).await;
+}
+
+impl Node {
+    async fn send_one(
+        &self,
+        peer: Segment,
+        item: store::OutboxItem,
+        ob: Outbound,
+        owner: &str,
+        pause: &std::sync::Mutex<Option<tokio::time::Instant>>,
+    ) {
+        let Some(fed) = self.fed() else { return };
+        let now = micros(self.now());
+        if item.expires_at.is_some_and(|e| e <= now) {
+            self.metrics.expired.increment(1);
+            let why = format!(
+                "not handed to node {peer} before it expired, after {} attempts",
+                item.attempts - 1
+            );
+            self.give_up(item.id, owner, store::state::EXPIRED, &ob, &why)
+                .await;
+            return;
+        }
+        let outcome = self.attempt(fed, peer, &ob).await;
+        let result = match outcome {
+            Attempt::Confirmed(done) => {
+                self.metrics.sent.increment(1);
+                self.store
+                    .complete_remote(vec![done], owner, micros(self.now()))
+                    .await
+                    .map(|_| ())
+            }
+            Attempt::Retry(why) => {
+                self.metrics.retried.increment(1);
+                let wait = fed.backoff(item.attempts);
+                // The whole link waits a little too: the next claim would only fail the same way.
+                *pause.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(tokio::time::Instant::now() + wait.min(Duration::from_secs(5)) / 2);
+                tracing::warn!(%peer, message = %ob.message_id, attempt = item.attempts, retry_in_ms = wait.as_millis() as u64, error = %why, "delivery attempt failed");
+                let next = micros(self.now()) + wait.as_micros() as i64;
+                self.store
+                    .retry_later(item.id, owner, next, &why)
+                    .await
+                    .map(|_| ())
+            }
+            Attempt::Refused(why) => {
+                self.metrics.failed.increment(1);
+                self.give_up(item.id, owner, store::state::FAILED, &ob, &why)
+                    .await;
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, message = %ob.message_id, "recording a delivery outcome failed; retried after the lease");
+        }
+    }
+
+    async fn attempt(&self, fed: &Federation, peer: Segment, ob: &Outbound) -> Attempt {
+        let Some(link) = fed.peers.get(&peer) else {
+            return Attempt::Retry(format!("{peer} is no longer a peer"));
+        };
+        let Some(sig) = &ob.signature else {
+            return Attempt::Refused("the stored message carries no node signature".into());
+        };
+        use base64::Engine as _;
+        let cert = base64::engine::general_purpose::STANDARD.encode(&sig.certificate);
+        let sent_at = micros(self.now());
+        let resp = match link
+            .client
+            .post(
+                ENVELOPE_PATH,
+                SOAP_CONTENT_TYPE,
+                &[
+                    (SIGNATURE_HEADER, sig.header.clone()),
+                    (CERTIFICATE_HEADER, cert),
+                ],
+                Bytes::from(ob.envelope.clone()),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(e.to_string()),
+        };
+        if resp.status != 200 {
+            let reason =
+                fault_reason(&resp.body).unwrap_or_else(|| format!("HTTP {}", resp.status));
+            // 4xx: the peer looked at the envelope and said no; sending it again changes nothing.
+            return if (400..500).contains(&resp.status) && resp.status != 408 && resp.status != 429
+            {
+                Attempt::Refused(format!("node {peer} refused it: {reason}"))
+            } else {
+                Attempt::Retry(format!("node {peer} answered {}: {reason}", resp.status))
+            };
+        }
+        match self.check_rcv(fed, peer, ob, &resp) {
+            Ok(rcv_id) => Attempt::Confirmed(RemoteDone {
+                item_id: ob.item_id,
+                sent_at,
+                detail: format!("{peer} RCV {rcv_id}"),
+            }),
+            Err(why) => Attempt::Retry(format!("node {peer} answered an unverifiable RCV: {why}")),
+        }
+    }
+
+    /// The peer's RCV must be signed by the peer and answer this very message.
+    fn check_rcv(
+        &self,
+        fed: &Federation,
+        peer: Segment,
+        ob: &Outbound,
+        resp: &transport::client::PeerResponse,
+    ) -> Result<UrnUuid, String> {
+        let h = |n: &str| resp.headers.get(n).and_then(|v| v.to_str().ok());
+        let sig = HopSignature::from_headers(h(SIGNATURE_HEADER), h(CERTIFICATE_HEADER))
+            .map_err(|e| e.to_string())?;
+        fed.verifier
+            .verify(&resp.body, &sig, peer, self.now())
+            .map_err(|e| e.to_string())?;
+        let env = envelope::parse(&resp.body, &ParseOptions::new(Origin::Any))
+            .map_err(|e| e.to_string())?;
+        let answers = env.header.relates_to.as_ref().map(|r| r.id.to_string());
+        if env.header.kind() != MessageKind::Signal(SignalKind::Rcv)
+            || answers.as_deref() != Some(ob.message_id.as_str())
+        {
+            return Err(format!("not an RCV for {}", ob.message_id));
+        }
+        Ok(env.header.message_id)
+    }
+
+    /// Ends an entry for good and tells the sending IS with an ERR signal from this node's
+    /// gate, routed like any message (locally, or back through the federation).
+    async fn give_up(
+        &self,
+        item_id: i64,
+        owner: &str,
+        state: &'static str,
+        ob: &Outbound,
+        why: &str,
+    ) {
+        tracing::warn!(message = %ob.message_id, state, reason = why, "delivery given up");
+        let notice = self.failure_notice(ob, why);
+        let dest = match &notice {
+            Some(m) => match &m.route {
+                Route::Outbox { destination } => Some(destination.clone()),
+                Route::None => None,
+            },
+            None => None,
+        };
+        match self
+            .store
+            .fail_outbox(item_id, owner, state, why, notice, micros(self.now()))
+            .await
+        {
+            Ok(true) => {
+                if let Some(d) = dest {
+                    self.wake(&d);
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "recording a failed delivery failed"),
+        }
+    }
+
+    fn failure_notice(&self, ob: &Outbound, why: &str) -> Option<NewMessage> {
+        let original = envelope::parse(&ob.envelope, &ParseOptions::new(Origin::Any)).ok()?;
+        let sender = original.sender()?.clone();
+        // A notice about a notice would bounce forever between two unreachable gates.
+        if sender.as_str().contains("/SR/gate") || original.header.kind() == MessageKind::Fault {
+            return None;
+        }
+        let now = self.now();
+        let mut sig = Signal::err(
+            now,
+            vec![SignalError {
+                code: envelope::ErrorCode::FatalError,
+                description: format!(
+                    "Сообщение {} не доставлено получателю {}: {why}",
+                    ob.message_id, ob.recipient
+                ),
+                details: Some(format!(
+                    "Message {} was not delivered to {}: {why}",
+                    ob.message_id, ob.recipient
+                )),
+                edoc_id: None,
+                reference: None,
+            }],
+        );
+        sig.signal_id = derived_id(&["notice-signal", self.segment.as_str(), &ob.message_id]);
+        let mut env = Envelope::signal_for(&original.header, self.gate.clone(), sig).ok()?;
+        env.header.message_id = derived_id(&["notice", self.segment.as_str(), &ob.message_id]);
+        let route = self.route(&sender).ok()?;
+        let track = UrnUuid::new_v4();
+        env.stamp(track, now);
+        let bytes = env.to_xml().into_bytes();
+        let mut m = self.new_message(&env, bytes, track.to_string(), now, route.clone());
+        m.direction = "notice".into();
+        if matches!(&route, Route::Outbox { destination } if destination != "local") {
+            m.signature = self.fed()?.sign(&m.envelope).ok();
+        }
+        Some(m)
+    }
+}
+
+/// The Russian reason of a SOAP Fault, for the history and the sender's notice.
+fn fault_reason(body: &[u8]) -> Option<String> {
+    let env = envelope::parse(body, &ParseOptions::new(Origin::Any)).ok()?;
+    match env.body {
+        envelope::Body::Fault(f) => Some(f.reason_ru),
+        _ => None,
+    }
+}

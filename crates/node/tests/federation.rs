@@ -1,0 +1,684 @@
+//! Nodes exchanging over real mutual TLS on loopback: KZ and RU reach each other through the
+//! EEC relay. What a user would notice: a message arrives once, with the sender node's
+//! signature still verifying at the destination; a repeated hand-over gets the original RCV;
+//! anything unsigned, tampered, from the wrong segment or from outside the federation is
+//! refused with nothing stored; a peer that is down gets the message once it is back; and a
+//! message that cannot be delivered comes back to its sender as an ERR signal.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use envelope::{
+    Address, ApplicationMessage, CpAction, Envelope, MessageKind, Origin, ParseOptions, Segment,
+    SignalKind, UrnUuid,
+};
+use node::config::{FederationSection, LimitsSection, NodeConfig, ParticipantConfig, StoreSection};
+use node::{Clock, Node, Submission};
+use transport::hop::{CERTIFICATE_HEADER, HopSignature, HopSigner, HopVerifier, SIGNATURE_HEADER};
+
+const SEGS: [&str; 3] = ["EEC", "KZ", "RU"];
+
+fn seg(s: &str) -> Segment {
+    Segment::parse(s).unwrap()
+}
+
+fn sender(s: &str) -> String {
+    format!("EAEU://{s}/CA/conformity-body")
+}
+
+fn registry(s: &str) -> String {
+    if s == "EEC" {
+        "EAEU://EEC/CP/P.TS.01/P.ACT.001".into()
+    } else {
+        format!("EAEU://{s}/CP/P.TS.01/P.TS.01.ACT.002")
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A clock the test can move forward.
+fn movable_clock() -> (Clock, Arc<AtomicI64>) {
+    let offset = Arc::new(AtomicI64::new(0));
+    let o = offset.clone();
+    let clock: Clock = Arc::new(move || {
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(o.load(Ordering::Relaxed))
+    });
+    (clock, offset)
+}
+
+struct Running {
+    node: Arc<Node>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), node::NodeError>>,
+}
+
+struct Federation {
+    dir: tempfile::TempDir,
+    pki: PathBuf,
+    addrs: BTreeMap<Segment, SocketAddr>,
+    running: HashMap<&'static str, Running>,
+    expire_after_secs: u64,
+}
+
+impl Federation {
+    fn new() -> Federation {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path().join("pki");
+        let segs: Vec<Segment> = SEGS.iter().map(|s| seg(s)).collect();
+        trust::pki::init(&pki, &segs, time::OffsetDateTime::now_utc()).unwrap();
+        Federation {
+            addrs: segs.iter().map(|s| (*s, free_addr())).collect(),
+            dir,
+            pki,
+            running: HashMap::new(),
+            expire_after_secs: 3600,
+        }
+    }
+
+    fn config(&self, s: &'static str) -> NodeConfig {
+        let mut cfg = NodeConfig {
+            segment: s.into(),
+            listen: free_addr(),
+            data_dir: self.dir.path().join(s),
+            store: StoreSection::default(),
+            participants: [sender(s), registry(s)]
+                .into_iter()
+                .map(|address| ParticipantConfig {
+                    address,
+                    name: String::new(),
+                })
+                .collect(),
+            limits: LimitsSection::default(),
+            checkpoint_every: 1000,
+            federation: FederationSection::star(&self.pki, seg(s), seg("EEC"), &self.addrs),
+            delivery: Default::default(),
+        };
+        cfg.delivery.retry_min_ms = 20;
+        cfg.delivery.retry_max_ms = 200;
+        cfg.delivery.request_timeout_secs = 5;
+        cfg.delivery.expire_after_secs = self.expire_after_secs;
+        cfg
+    }
+
+    async fn start_with(&mut self, s: &'static str, clock: Clock) -> Arc<Node> {
+        let cfg = self.config(s);
+        std::fs::create_dir_all(&cfg.data_dir).unwrap();
+        let listener = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
+        let node = Node::open(cfg, clock).unwrap();
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(node::serve(node.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        // The federation listener binds inside `serve`; wait until it takes connections.
+        let addr = self.addrs[&seg(s)];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(Instant::now() < deadline, "{s} federation listener not up");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.running.insert(
+            s,
+            Running {
+                node: node.clone(),
+                stop,
+                task,
+            },
+        );
+        node
+    }
+
+    async fn start(&mut self, s: &'static str) -> Arc<Node> {
+        self.start_with(s, node::system_clock()).await
+    }
+
+    async fn start_all(&mut self) {
+        for s in SEGS {
+            self.start(s).await;
+        }
+    }
+
+    fn node(&self, s: &str) -> Arc<Node> {
+        self.running[s].node.clone()
+    }
+
+    async fn stop(&mut self, s: &str) {
+        let r = self.running.remove(s).unwrap();
+        let _ = r.stop.send(());
+        r.task.await.unwrap().unwrap();
+    }
+
+    async fn stop_all(&mut self) {
+        for s in SEGS {
+            if self.running.contains_key(s) {
+                self.stop(s).await;
+            }
+        }
+    }
+}
+
+fn certificate_doc(n: &str) -> String {
+    format!(
+        "<tr:ConformityDocDetails xmlns:tr=\"urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1\"><tr:DocId>ЕАЭС {n}</tr:DocId></tr:ConformityDocDetails>"
+    )
+}
+
+fn submission(to: &str, n: &str) -> Submission {
+    Submission {
+        to: to.into(),
+        process: "P.TS.01".into(),
+        version: "1.0.1".into(),
+        procedure: "P.TS.01.PRC.001".into(),
+        transaction: "P.TS.01.TRN.001".into(),
+        message: "P.TS.01.MSG.001".into(),
+        body: certificate_doc(n),
+        ..Default::default()
+    }
+}
+
+/// Waits until `participant`'s inbox at `node` holds `n` messages, then returns them.
+async fn inbox(node: &Node, participant: &str, n: usize) -> Vec<store::InboxItem> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let items = node
+            .inbox(participant, 0, 1000, Duration::from_millis(200))
+            .await
+            .unwrap();
+        if items.len() >= n {
+            return items;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{participant} has {} of {n} messages",
+            items.len()
+        );
+    }
+}
+
+async fn states(node: &Node, participant: &str, id: &str) -> Vec<String> {
+    let (_, hist) = node.status(participant, id).await.unwrap();
+    hist.into_iter().map(|c| c.state).collect()
+}
+
+async fn wait_for_state(node: &Node, participant: &str, id: &str, state: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = states(node, participant, id).await;
+        if s.iter().any(|x| x == state) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id} never reached {state}: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_relay_once_with_the_senders_signature_intact() {
+    let mut fed = Federation::new();
+    fed.start_all().await;
+    let (kz, eec, ru) = (fed.node("KZ"), fed.node("EEC"), fed.node("RU"));
+
+    let r = kz
+        .submit(&sender("KZ"), submission(&registry("RU"), "KZ-1"))
+        .await
+        .unwrap();
+    let id = r.message_id.to_string();
+    let got = inbox(&ru, &registry("RU"), 1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].message_id, id);
+    assert_eq!(got[0].sender, sender("KZ"));
+
+    // The bytes at RU are the bytes KZ signed; the relay changed nothing.
+    let at_kz = kz.store().envelope(&id).await.unwrap().unwrap();
+    assert_eq!(got[0].envelope, at_kz);
+    let out = ru.store().signature(&id).await.unwrap().unwrap();
+    let sig = HopSignature::from_headers(Some(&out.header), Some(&base64_encode(&out.certificate)))
+        .unwrap();
+    let verifier = HopVerifier::from_root_file(&trust::pki::root_cert_path(&fed.pki)).unwrap();
+    verifier
+        .verify(
+            &got[0].envelope,
+            &sig,
+            seg("KZ"),
+            time::OffsetDateTime::now_utc(),
+        )
+        .expect("KZ's signature verifies at RU");
+    assert!(
+        verifier
+            .verify(
+                &got[0].envelope,
+                &sig,
+                seg("EEC"),
+                time::OffsetDateTime::now_utc()
+            )
+            .is_err(),
+        "and it is KZ's, not the relay's"
+    );
+
+    assert_eq!(
+        wait_for_state(&kz, &sender("KZ"), &id, "received_by_peer").await,
+        ["accepted", "queued", "sent", "received_by_peer"]
+    );
+    let relayed = eec.store().message(&id).await.unwrap().unwrap();
+    assert_eq!(relayed.direction, "relay");
+    let at_ru = ru.store().message(&id).await.unwrap().unwrap();
+    assert_eq!(at_ru.direction, "in");
+
+    // The answer travels back the same way: a PRS signal from RU's registry to KZ's IS.
+    let original = envelope::parse(&got[0].envelope, &ParseOptions::new(Origin::Any)).unwrap();
+    let prs = Envelope::signal_for(
+        &original.header,
+        Address::parse(&registry("RU")).unwrap(),
+        envelope::Signal::new(SignalKind::Prs, time::OffsetDateTime::now_utc()),
+    )
+    .unwrap();
+    ru.submit_envelope(&registry("RU"), prs.to_xml().as_bytes())
+        .await
+        .map_err(|(_, e)| e)
+        .unwrap();
+    ru.ack(&registry("RU"), &id).await.unwrap();
+    let back = inbox(&kz, &sender("KZ"), 1).await;
+    let signal = envelope::parse(&back[0].envelope, &ParseOptions::new(Origin::Platform)).unwrap();
+    assert_eq!(signal.header.kind(), MessageKind::Signal(SignalKind::Prs));
+    assert_eq!(signal.header.relates_to.unwrap().id.to_string(), id);
+
+    // Nothing was delivered twice anywhere.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        ru.inbox(&registry("RU"), 0, 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(inbox(&kz, &sender("KZ"), 1).await.len(), 1);
+    fed.stop_all().await;
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// KZ's credentials, to talk to the EEC node by hand.
+struct HandClient {
+    client: transport::client::PeerClient,
+    signer: HopSigner,
+}
+
+impl HandClient {
+    fn new(pki: &Path, me: &str, to: &str, addr: SocketAddr) -> HandClient {
+        let tls =
+            transport::client_config(&transport::TlsFiles::from_pki_dir(pki, seg(me))).unwrap();
+        let f = trust::pki::NodeFiles::in_dir(pki, seg(me));
+        HandClient {
+            client: transport::client::PeerClient::new(
+                tls,
+                seg(to),
+                &addr.to_string(),
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+            signer: HopSigner::from_files(&f.signing_key, &f.signing_cert).unwrap(),
+        }
+    }
+
+    async fn post(
+        &self,
+        body: &[u8],
+        headers: Vec<(&'static str, String)>,
+    ) -> transport::client::PeerResponse {
+        self.client
+            .post(
+                node::federation::ENVELOPE_PATH,
+                "application/soap+xml",
+                &headers,
+                Bytes::copy_from_slice(body),
+            )
+            .await
+            .unwrap()
+    }
+
+    fn signed(&self, body: &[u8]) -> Vec<(&'static str, String)> {
+        let (s, c) = self.signer.sign(body).unwrap().to_headers();
+        vec![(SIGNATURE_HEADER, s), (CERTIFICATE_HEADER, c)]
+    }
+}
+
+/// A platform envelope from `from` to `to`, stamped as a node would.
+fn platform_envelope(from: &str, to: &str, stamped: bool) -> (UrnUuid, Vec<u8>) {
+    let id = UrnUuid::new_v4();
+    let mut env = Envelope::application(
+        ApplicationMessage {
+            to: Address::parse(to).unwrap(),
+            reply_to: Address::parse(from).unwrap(),
+            action: CpAction::new(
+                "P.TS.01",
+                "1.0.1",
+                "P.TS.01.PRC.001",
+                "P.TS.01.TRN.001",
+                "P.TS.01.MSG.001",
+            )
+            .unwrap(),
+            message_id: id,
+            relates_to: None,
+            conversation_id: UrnUuid::new_v4(),
+            procedure_id: None,
+            document: certificate_doc("hand"),
+        },
+        Default::default(),
+    )
+    .unwrap();
+    if stamped {
+        env.stamp(UrnUuid::new_v4(), time::OffsetDateTime::now_utc());
+    }
+    (id, env.to_xml().into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_hand_over_gets_the_original_rcv_and_one_delivery() {
+    let mut fed = Federation::new();
+    fed.start("EEC").await;
+    let eec = fed.node("EEC");
+    let kz = HandClient::new(&fed.pki, "KZ", "EEC", fed.addrs[&seg("EEC")]);
+    let (id, body) = platform_envelope(&sender("KZ"), &registry("EEC"), true);
+    let first = kz.post(&body, kz.signed(&body)).await;
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let again = kz.post(&body, kz.signed(&body)).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(first.body, again.body, "the same RCV, byte for byte");
+    let rcv = envelope::parse(&first.body, &ParseOptions::new(Origin::Any)).unwrap();
+    assert_eq!(rcv.header.kind(), MessageKind::Signal(SignalKind::Rcv));
+    assert_eq!(rcv.header.relates_to.unwrap().id, id);
+    let got = inbox(&eec, &registry("EEC"), 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        eec.inbox(&registry("EEC"), 0, 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_unsigned_tampered_or_from_the_wrong_segment_is_refused_and_not_stored() {
+    let mut fed = Federation::new();
+    fed.start("EEC").await;
+    let eec = fed.node("EEC");
+    let kz = HandClient::new(&fed.pki, "KZ", "EEC", fed.addrs[&seg("EEC")]);
+    let ru_signer = {
+        let f = trust::pki::NodeFiles::in_dir(&fed.pki, seg("RU"));
+        HopSigner::from_files(&f.signing_key, &f.signing_cert).unwrap()
+    };
+
+    // Each case: what KZ's connection sends, and the status EEC must answer.
+    async fn check(
+        eec: &Node,
+        kz: &HandClient,
+        what: &str,
+        id: UrnUuid,
+        body: &[u8],
+        headers: Vec<(&'static str, String)>,
+        status: u16,
+        says: &str,
+    ) {
+        let r = kz.post(body, headers).await;
+        let text = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, status, "{what}: {text}");
+        assert!(
+            text.contains(says),
+            "{what}: the Fault should say {says:?}: {text}"
+        );
+        let fault = envelope::parse(&r.body, &ParseOptions::new(Origin::Any)).unwrap();
+        assert_eq!(fault.header.kind(), MessageKind::Fault, "{what}");
+        assert!(
+            eec.store()
+                .message(&id.to_string())
+                .await
+                .unwrap()
+                .is_none(),
+            "{what}: nothing may be stored"
+        );
+    }
+
+    let (id, body) = platform_envelope(&sender("KZ"), &registry("EEC"), true);
+    check(
+        &eec,
+        &kz,
+        "unsigned",
+        id,
+        &body,
+        vec![],
+        403,
+        "hop signature missing",
+    )
+    .await;
+
+    let mut tampered = body.clone();
+    let at = tampered
+        .windows(4)
+        .position(|w| w == "hand".as_bytes())
+        .unwrap();
+    tampered[at] = b'H';
+    check(
+        &eec,
+        &kz,
+        "tampered body",
+        id,
+        &tampered,
+        kz.signed(&body),
+        403,
+        "does not match",
+    )
+    .await;
+
+    let (id2, other) = platform_envelope(&sender("KZ"), &registry("EEC"), true);
+    check(
+        &eec,
+        &kz,
+        "signature of another envelope",
+        id2,
+        &other,
+        kz.signed(&body),
+        403,
+        "does not match",
+    )
+    .await;
+
+    let (id3, as_ru) = platform_envelope(&sender("RU"), &registry("EEC"), true);
+    check(
+        &eec,
+        &kz,
+        "sender from another segment",
+        id3,
+        &as_ru,
+        kz.signed(&as_ru),
+        403,
+        "does not speak for",
+    )
+    .await;
+    let (s, c) = ru_signer.sign(&as_ru).unwrap().to_headers();
+    check(
+        &eec,
+        &kz,
+        "RU's own signature, carried by KZ",
+        id3,
+        &as_ru,
+        vec![(SIGNATURE_HEADER, s), (CERTIFICATE_HEADER, c)],
+        403,
+        "does not speak for",
+    )
+    .await;
+
+    let (id4, unstamped) = platform_envelope(&sender("KZ"), &registry("EEC"), false);
+    check(
+        &eec,
+        &kz,
+        "header rule: no int:Integration",
+        id4,
+        &unstamped,
+        kz.signed(&unstamped),
+        400,
+        "Integration",
+    )
+    .await;
+
+    let (id5, nobody) = platform_envelope(&sender("KZ"), "EAEU://EEC/CA/nobody", true);
+    check(
+        &eec,
+        &kz,
+        "unknown recipient",
+        id5,
+        &nobody,
+        kz.signed(&nobody),
+        422,
+        "not a participant",
+    )
+    .await;
+
+    let doctype = b"<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>";
+    let r = kz.post(doctype, kz.signed(doctype)).await;
+    assert_eq!(r.status, 400, "DTD: {}", String::from_utf8_lossy(&r.body));
+
+    // A node from another federation does not get past the handshake.
+    let outsider = tempfile::tempdir().unwrap();
+    trust::pki::init(
+        outsider.path(),
+        &[seg("KZ")],
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let tls = transport::client_config(&transport::TlsFiles {
+        ca: trust::pki::root_cert_path(&fed.pki),
+        ..transport::TlsFiles::from_pki_dir(outsider.path(), seg("KZ"))
+    })
+    .unwrap();
+    let stranger = transport::client::PeerClient::new(
+        tls,
+        seg("EEC"),
+        &fed.addrs[&seg("EEC")].to_string(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let err = stranger
+        .post(
+            node::federation::ENVELOPE_PATH,
+            "application/soap+xml",
+            &[],
+            Bytes::from(body.clone()),
+        )
+        .await
+        .expect_err("a certificate from outside the federation is refused");
+    assert!(err.to_string().contains("EEC"), "{err}");
+    assert!(
+        eec.store()
+            .message(&id.to_string())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_was_down_gets_its_messages_when_it_returns() {
+    let mut fed = Federation::new();
+    fed.start("KZ").await;
+    fed.start("RU").await;
+    let (kz, ru) = (fed.node("KZ"), fed.node("RU"));
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let r = kz
+            .submit(
+                &sender("KZ"),
+                submission(&registry("RU"), &format!("down-{i}")),
+            )
+            .await
+            .unwrap();
+        ids.push(r.message_id.to_string());
+    }
+    // The EEC relay is down: attempts fail and are retried, nothing is lost.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        states(&kz, &sender("KZ"), &ids[0]).await,
+        ["accepted", "queued"]
+    );
+    fed.start("EEC").await;
+    let got = inbox(&ru, &registry("RU"), 20).await;
+    let mut seen: Vec<String> = got.into_iter().map(|i| i.message_id).collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids);
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeliverable_message_comes_back_to_its_sender_as_err() {
+    let mut fed = Federation::new();
+    fed.start_all().await;
+    let (kz, eec) = (fed.node("KZ"), fed.node("EEC"));
+
+    // RU has no such participant: RU refuses, the relay gives up and tells KZ's IS.
+    let r = kz
+        .submit(&sender("KZ"), submission("EAEU://RU/CA/nobody", "lost"))
+        .await
+        .unwrap();
+    let id = r.message_id.to_string();
+    let back = inbox(&kz, &sender("KZ"), 1).await;
+    let err = envelope::parse(&back[0].envelope, &ParseOptions::new(Origin::Platform)).unwrap();
+    assert_eq!(err.header.kind(), MessageKind::Signal(SignalKind::Err));
+    assert_eq!(err.header.relates_to.as_ref().unwrap().id.to_string(), id);
+    let text = String::from_utf8_lossy(&back[0].envelope);
+    assert!(
+        text.contains("Common:FatalError") && text.contains("not a participant"),
+        "{text}"
+    );
+    let relay_hist = eec.store().history(&id).await.unwrap();
+    assert_eq!(relay_hist.last().unwrap().state, "failed");
+    fed.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_outlives_its_expiry_is_expired_and_its_sender_told() {
+    let mut fed = Federation::new();
+    fed.expire_after_secs = 600;
+    let (clock, offset) = movable_clock();
+    let kz = fed.start_with("KZ", clock).await;
+    // No EEC node at all: every attempt fails.
+    let r = kz
+        .submit(&sender("KZ"), submission(&registry("RU"), "late"))
+        .await
+        .unwrap();
+    let id = r.message_id.to_string();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        states(&kz, &sender("KZ"), &id).await,
+        ["accepted", "queued"]
+    );
+    offset.store(601, Ordering::Relaxed);
+    let hist = wait_for_state(&kz, &sender("KZ"), &id, "expired").await;
+    assert_eq!(hist, ["accepted", "queued", "expired"]);
+    let back = inbox(&kz, &sender("KZ"), 1).await;
+    let text = String::from_utf8_lossy(&back[0].envelope);
+    assert!(text.contains("expired"), "{text}");
+    fed.stop_all().await;
+}
