@@ -1,33 +1,37 @@
-//! `ortaq demo`: a node for the Commission and for each member state, each with its own store,
-//! key and port, and a P.TS.01 exchange in every one of them that a newcomer can follow:
-//! a conformity body's IS submits a certificate to the registry IS of its segment, the registry
-//! takes it from its inbox, acknowledges it and answers with a PRS signal through the SOAP
-//! passthrough; a retry is recognised as a duplicate; a message breaking a Decision No. 5 rule
-//! is refused; finally every node's message log is verified.
+//! `ortaq demo`: the federation on one machine. A node for the Commission (EEC) and for each
+//! member state (AM, BY, KZ, KG, RU), each with its own store, keys and ports, exchanging over
+//! mutual TLS with signed envelopes, national nodes reaching each other through the EEC relay.
 //!
-//! Exchanges between nodes (over mutual TLS, through the EEC node) come with the federation
-//! work; until then each node's exchange stays inside its segment.
+//! The exchange a newcomer can follow: every state's conformity body submits a certificate to
+//! the Commission's registry (P.TS.01) and gets its PRS back; Kazakhstan's registry sends a
+//! document to Russia's through the EEC relay, and Russia checks that Kazakhstan's signature
+//! survived the relay; a retry is recognised as a duplicate; a message breaking a Decision
+//! No. 5 rule is refused; a message to a participant that does not exist comes back as an ERR
+//! signal; finally every node's message log is verified.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use envelope::{Origin, ParseOptions, Signal, SignalKind};
+use envelope::{Origin, ParseOptions, Segment, Signal, SignalKind};
 use node::Node;
 use node::client::{AdapterClient, ClientError, Outgoing};
-use node::config::{LimitsSection, NodeConfig, ParticipantConfig, StoreSection};
+use node::config::{FederationSection, LimitsSection, NodeConfig, ParticipantConfig, StoreSection};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
     /// Exit after the exchange, with status 0 only if every message was delivered exactly once.
     #[arg(long)]
     once: bool,
-    /// Port of the first node; the others take the next five.
+    /// Adapter API port of the first node; the others take the next five, and the federation
+    /// listeners the six after those.
     #[arg(long, default_value_t = 7100)]
     base_port: u16,
-    /// Folder for the nodes' stores and keys (a temporary folder if absent).
+    /// Folder for the nodes' stores, keys and the federation PKI (a temporary folder if absent).
     #[arg(long)]
     dir: Option<PathBuf>,
 }
@@ -53,22 +57,80 @@ fn certificate(seg: &str, n: u32) -> String {
         r#"<tr:ConformityDocDetails xmlns:tr="urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12">
   <csdo:EDocCode>R.TR.TS.01.001</csdo:EDocCode>
   <tr:DocId>ЕАЭС {seg}-{n:04}/2026</tr:DocId>
-  <csdo:UnifiedCountryCode codeListId="P.CLS.019">{country}</csdo:UnifiedCountryCode>
+  <csdo:UnifiedCountryCode codeListId="P.CLS.019">{seg}</csdo:UnifiedCountryCode>
   <tr:ProductName>Электродвигатели асинхронные</tr:ProductName>
   <tr:StartDate>2026-11-23</tr:StartDate>
-</tr:ConformityDocDetails>"#,
-        country = if seg == "EEC" { "KZ" } else { seg }
+</tr:ConformityDocDetails>"#
     )
 }
 
-struct Tally {
-    sent: usize,
-    delivered_once: usize,
-    problems: Vec<String>,
+fn message(to: &str, body: String) -> Outgoing {
+    Outgoing {
+        to: to.into(),
+        process: "P.TS.01".into(),
+        version: "1.0.1".into(),
+        procedure: "P.TS.01.PRC.001".into(),
+        transaction: "P.TS.01.TRN.001".into(),
+        message: "P.TS.01.MSG.001".into(),
+        body,
+        message_id: Some(format!("urn:uuid:{}", uuid::Uuid::new_v4())),
+        ..Default::default()
+    }
 }
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// One running node and its two ISs' clients.
+struct Member {
+    seg: &'static str,
+    node: Arc<Node>,
+    body: String,
+    registry: String,
+    ib: AdapterClient,
+    ir: AdapterClient,
+}
+
+/// Every message the demo sent, and how often its recipient saw it.
+#[derive(Default)]
+struct Tally {
+    sent: BTreeMap<String, String>,
+    seen: HashMap<String, usize>,
+    problems: Vec<String>,
+}
+
+impl Tally {
+    fn sent(&mut self, id: &str, what: String) {
+        self.sent.insert(id.to_owned(), what);
+    }
+
+    fn delivered_once(&self) -> usize {
+        self.sent
+            .keys()
+            .filter(|id| self.seen.get(*id) == Some(&1))
+            .count()
+    }
+}
+
+/// Takes one message from `who`'s inbox (long poll), checks it, acknowledges it.
+async fn receive(
+    c: &AdapterClient,
+    who: &str,
+    tally: &mut Tally,
+) -> anyhow::Result<node::api::InboxMessage> {
+    let page = c.inbox(0, 10, 20).await?;
+    let [m] = page.messages.as_slice() else {
+        bail!(
+            "{who}'s inbox holds {} messages, expected 1",
+            page.messages.len()
+        );
+    };
+    envelope::parse(m.envelope.as_bytes(), &ParseOptions::new(Origin::Platform))
+        .with_context(|| format!("the envelope delivered to {who} does not parse"))?;
+    c.ack(&m.message_id).await?;
+    *tally.seen.entry(m.message_id.clone()).or_default() += 1;
+    Ok(m.clone())
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -80,11 +142,33 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             tmp.path().to_owned()
         }
     };
-    println!("ortaq demo: one node per segment of the EAEU integrated information system");
+    println!("ortaq demo: the EAEU integrated information system on one machine");
     println!("data folder: {}\n", dir.display());
 
+    let segs: Vec<Segment> = SEGMENTS
+        .iter()
+        .map(|s| Segment::parse(s))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let pki = dir.join("pki");
+    if !trust::pki::root_cert_path(&pki).exists() {
+        trust::pki::init(&pki, &segs, time::OffsetDateTime::now_utc())?;
+        println!(
+            "federation PKI created in {}: a root, and per node a TLS and a signing certificate",
+            pki.display()
+        );
+    }
+    let fed_port = |i: usize| args.base_port + 6 + i as u16;
+    let addrs: BTreeMap<Segment, std::net::SocketAddr> = segs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (*s, ([127, 0, 0, 1], fed_port(i)).into()))
+        .collect();
+    let hub = segs[0];
+
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut nodes = Vec::new();
+    let http = reqwest::Client::new();
+    let mut members = Vec::new();
     let mut servers = Vec::new();
     let mut tokens_file = String::new();
     for (i, seg) in SEGMENTS.iter().enumerate() {
@@ -107,19 +191,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ],
             limits: LimitsSection::default(),
             checkpoint_every: 1000,
-            federation: None,
+            federation: FederationSection::star(&pki, segs[i], hub, &addrs),
             delivery: Default::default(),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
-        std::fs::write(
-            cfg.data_dir.join("node.toml"),
-            format!(
-                "segment = \"{seg}\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \".\"\n\n[[participants]]\naddress = \"{body}\"\nname = \"conformity body IS\"\n\n[[participants]]\naddress = \"{registry}\"\nname = \"registry IS\"\n"
-            ),
-        )?;
+        write_config(&cfg, &cfg.data_dir.join("node.toml"))?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("port {port} is taken; choose another with --base-port"))?;
+        if std::net::TcpListener::bind(addrs[&segs[i]]).is_err() {
+            bail!(
+                "port {} is taken; choose another with --base-port",
+                fed_port(i)
+            );
+        }
         let node = Node::open(cfg, node::system_clock())?;
         let t_body = node.issue_token(&body, "demo").await?;
         let t_reg = node.issue_token(&registry, "demo").await?;
@@ -135,8 +220,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 let _ = rx.changed().await;
             },
         )));
-        println!("  node {seg:<3} http://127.0.0.1:{port}   hosts {body} and {registry}");
-        nodes.push((seg.to_string(), port, node, body, registry, t_body, t_reg));
+        let role = if *seg == "EEC" {
+            "integration segment, relay"
+        } else {
+            "national segment"
+        };
+        println!(
+            "  node {seg:<3} adapter API http://127.0.0.1:{port}  federation https://{}:{} ({role})",
+            transport::node_host(segs[i]),
+            fed_port(i)
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        members.push(Member {
+            seg,
+            node,
+            ib: AdapterClient::with_http(http.clone(), &base, &t_body),
+            ir: AdapterClient::with_http(http.clone(), &base, &t_reg),
+            body,
+            registry,
+        });
     }
     let tokens_path = dir.join("tokens.txt");
     if tokens_path.exists() {
@@ -144,50 +246,81 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         std::fs::remove_file(&tokens_path)?;
     }
     trust::files::write_private(&tokens_path, tokens_file.as_bytes())?;
+    // Let every federation listener come up before the first hand-over.
+    for a in addrs.values() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(a).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("federation listener {a} did not come up");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     println!();
 
-    let http = reqwest::Client::new();
-    let mut tally = Tally {
-        sent: 0,
-        delivered_once: 0,
-        problems: Vec::new(),
-    };
+    let mut tally = Tally::default();
     let started = Instant::now();
-    for (seg, port, _, body, registry, t_body, t_reg) in &nodes {
-        let base = format!("http://127.0.0.1:{port}");
-        let ib = AdapterClient::with_http(http.clone(), &base, t_body);
-        let ir = AdapterClient::with_http(http.clone(), &base, t_reg);
-        if let Err(e) = exchange(seg, body, registry, &ib, &ir, &mut tally).await {
-            tally.problems.push(format!("{seg}: {e:#}"));
+    let (eec, states) = members.split_first().context("no nodes")?;
+    for m in states {
+        if let Err(e) = submit_to_registry(m, eec, &mut tally).await {
+            tally.problems.push(format!("{}: {e:#}", m.seg));
+        }
+    }
+    let by_seg = |s: &str| members.iter().find(|m| m.seg == s);
+    if let (Some(kz), Some(ru)) = (by_seg("KZ"), by_seg("RU")) {
+        if let Err(e) = across_the_relay(kz, ru, &pki, &mut tally).await {
+            tally.problems.push(format!("KZ -> RU: {e:#}"));
+        }
+    }
+    if let Some(by) = by_seg("BY") {
+        if let Err(e) = undeliverable(by, &mut tally).await {
+            tally.problems.push(format!("BY: {e:#}"));
         }
     }
     let elapsed = started.elapsed();
 
     println!("\nmessage logs:");
-    for (seg, _, node, ..) in &nodes {
-        node.store().checkpoint().await?;
-        let r = node.store().verify_log(node.verifying_key()).await?;
+    for m in &members {
+        m.node.store().checkpoint().await?;
+        let r = m.node.store().verify_log(m.node.verifying_key()).await?;
         match r.first_break {
             None => println!(
-                "  {seg:<3} intact: {} records, {} signed checkpoints",
-                r.records, r.checkpoints
+                "  {:<3} intact: {} records, {} signed checkpoints",
+                m.seg, r.records, r.checkpoints
             ),
             Some(b) => {
-                println!("  {seg:<3} BROKEN at record {}: {}", b.seq, b.reason);
-                tally.problems.push(format!("{seg}: log broken"));
+                println!("  {:<3} BROKEN at record {}: {}", m.seg, b.seq, b.reason);
+                tally.problems.push(format!("{}: log broken", m.seg));
+            }
+        }
+    }
+    for m in &members {
+        for c in [&m.ib, &m.ir] {
+            let left = c.inbox(0, 10, 0).await?.messages.len();
+            if left > 0 {
+                tally
+                    .problems
+                    .push(format!("{}: {left} messages never taken", m.seg));
             }
         }
     }
 
-    let ok = tally.problems.is_empty() && tally.delivered_once == tally.sent;
+    let once = tally.delivered_once();
+    let ok = tally.problems.is_empty() && once == tally.sent.len();
     println!(
         "\nsummary: {} nodes, {} messages sent, {} delivered exactly once, {} problems, {}",
-        nodes.len(),
-        tally.sent,
-        tally.delivered_once,
+        members.len(),
+        tally.sent.len(),
+        once,
         tally.problems.len(),
         ms(elapsed)
     );
+    for (id, what) in &tally.sent {
+        let n = tally.seen.get(id).copied().unwrap_or(0);
+        if n != 1 {
+            println!("  delivered {n} times: {what} ({id})");
+        }
+    }
     for p in &tally.problems {
         println!("  problem: {p}");
     }
@@ -211,124 +344,200 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn exchange(
-    seg: &str,
-    body: &str,
-    registry: &str,
-    ib: &AdapterClient,
-    ir: &AdapterClient,
-    tally: &mut Tally,
-) -> anyhow::Result<()> {
-    println!("[{seg}] P.TS.01: conformity body -> registry");
-    let mid = format!("urn:uuid:{}", uuid::Uuid::new_v4());
-    let out = Outgoing {
-        to: registry.into(),
-        process: "P.TS.01".into(),
-        version: "1.0.1".into(),
-        procedure: "P.TS.01.PRC.001".into(),
-        transaction: "P.TS.01.TRN.001".into(),
-        message: "P.TS.01.MSG.001".into(),
-        body: certificate(seg, 1),
-        message_id: Some(mid.clone()),
-        ..Default::default()
-    };
-    let t = Instant::now();
-    let receipt = ib.send(&out).await?;
-    tally.sent += 1;
+/// The node's configuration as a file an operator could start it from (`ortaq node serve`).
+fn write_config(cfg: &NodeConfig, path: &Path) -> anyhow::Result<()> {
+    let mut cfg = cfg.clone();
+    cfg.data_dir = ".".into();
+    std::fs::write(path, toml::to_string(&cfg)?)?;
+    Ok(())
+}
+
+/// A member state's conformity body submits a certificate to the Commission's registry, which
+/// takes it and answers PRS.
+async fn submit_to_registry(m: &Member, eec: &Member, tally: &mut Tally) -> anyhow::Result<()> {
     println!(
-        "  {body} sent P.TS.01.MSG.001 {}\n      accepted after durable commit in {}: TrackID {} AcceptTime {}",
-        receipt.message_id,
+        "[{} -> EEC] P.TS.01: conformity body submits a certificate to the Union registry",
+        m.seg
+    );
+    let out = message(&eec.registry, certificate(m.seg, 1));
+    let t = Instant::now();
+    let receipt = m.ib.send(&out).await?;
+    tally.sent(&receipt.message_id, format!("{} certificate to EEC", m.seg));
+    println!(
+        "  {} accepted it after a durable commit in {} (TrackID {})",
+        m.seg,
         ms(t.elapsed()),
-        receipt.track_id,
-        receipt.accept_time
+        receipt.track_id
     );
-
-    let t = Instant::now();
-    let again = ib.send(&out).await?;
-    if !again.duplicate || again.track_id != receipt.track_id {
-        bail!("a retry with the same MessageID was not recognised");
-    }
-    println!(
-        "  retry with the same MessageID answered with the original receipt ({}), stored once",
-        ms(t.elapsed())
-    );
-
-    let mut bad = out.clone();
-    bad.message_id = None;
-    bad.transaction = "P.MM.01.TRN.001".into();
-    match ib.send(&bad).await {
-        Err(ClientError::Api { status: 400, body }) => {
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            println!(
-                "  a message with a transaction of another process refused: 400 [{}] {}",
-                v["rule"].as_str().unwrap_or("?"),
-                v["detail"].as_str().unwrap_or("?")
-            );
-        }
-        other => bail!("a message breaking the Action rule was not refused: {other:?}"),
-    }
-
-    let t = Instant::now();
-    let page = ir.inbox(0, 10, 10).await?;
-    let [m] = page.messages.as_slice() else {
+    let got = receive(&eec.ir, &eec.registry, tally).await?;
+    if got.message_id != receipt.message_id {
         bail!(
-            "registry inbox holds {} messages, expected 1",
-            page.messages.len()
-        );
-    };
-    if m.message_id != receipt.message_id {
-        bail!(
-            "registry received {} instead of {}",
-            m.message_id,
+            "the registry received {} instead of {}",
+            got.message_id,
             receipt.message_id
         );
     }
-    let env = envelope::parse(m.envelope.as_bytes(), &ParseOptions::new(Origin::Platform))
-        .context("the delivered envelope does not parse")?;
     println!(
-        "  {registry} took it from its inbox after {} (long poll), envelope valid, ConversationID {}",
+        "  EEC registry took it from its inbox {} after submission: signed by node {}, verified over mutual TLS, acknowledged",
         ms(t.elapsed()),
-        m.conversation_id.as_deref().unwrap_or("-")
+        m.seg
     );
-    ir.ack(&m.message_id).await?;
-    if !ir.inbox(0, 10, 0).await?.messages.is_empty() {
-        bail!("an acknowledged message was handed out again");
+    if m.seg == "KZ" {
+        let again = m.ib.send(&out).await?;
+        if !again.duplicate || again.track_id != receipt.track_id {
+            bail!("a retry with the same MessageID was not recognised");
+        }
+        println!("  a retry with the same MessageID got the original receipt; nothing sent twice");
+        let mut bad = message(&eec.registry, certificate(m.seg, 2));
+        bad.transaction = "P.MM.01.TRN.001".into();
+        match m.ib.send(&bad).await {
+            Err(ClientError::Api { status: 400, body }) => {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                println!(
+                    "  a message naming a transaction of another process was refused: 400 [{}] {}",
+                    v["rule"].as_str().unwrap_or("?"),
+                    v["detail"].as_str().unwrap_or("?")
+                );
+            }
+            other => bail!("a message breaking the Action rule was not refused: {other:?}"),
+        }
     }
-    tally.delivered_once += 1;
-    println!("  registry acknowledged it; the inbox never hands it out again");
-
+    let env = envelope::parse(
+        got.envelope.as_bytes(),
+        &ParseOptions::new(Origin::Platform),
+    )?;
     let prs = envelope::Envelope::signal_for(
         &env.header,
-        envelope::Address::parse(registry)?,
+        envelope::Address::parse(&eec.registry)?,
         Signal::new(SignalKind::Prs, time::OffsetDateTime::now_utc()),
     )?;
     let t = Instant::now();
-    let rcv = ir.send_envelope(&prs.to_xml()).await?;
-    tally.sent += 1;
-    let rcv = envelope::parse(rcv.as_bytes(), &ParseOptions::new(Origin::Any))?;
-    println!(
-        "  registry sent signal PRS «Принято в обработку» through the SOAP passthrough; gateway answered {:?} in {}",
-        rcv.header.kind(),
-        ms(t.elapsed())
+    eec.ir.send_envelope(&prs.to_xml()).await?;
+    tally.sent(
+        &prs.header.message_id.to_string(),
+        format!("EEC PRS to {}", m.seg),
     );
-
-    let page = ib.inbox(0, 10, 10).await?;
-    let [s] = page.messages.as_slice() else {
+    let back = receive(&m.ib, &m.body, tally).await?;
+    if !back.action.ends_with("/PRS") {
         bail!(
-            "body inbox holds {} messages, expected the PRS",
-            page.messages.len()
+            "the conformity body received {} instead of the PRS",
+            back.action
         );
-    };
-    if !s.action.ends_with("/PRS") {
-        bail!("body received {} instead of the PRS", s.action);
     }
-    ib.ack(&s.message_id).await?;
-    tally.delivered_once += 1;
-    let st = ib.status(&receipt.message_id).await?;
+    // The peer's RCV is recorded just after the hand-over; give it a moment to land.
+    let mut st = m.ib.status(&receipt.message_id).await?;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !st.history.iter().any(|h| h.state == "received_by_peer") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        st = m.ib.status(&receipt.message_id).await?;
+    }
     let path: Vec<&str> = st.history.iter().map(|h| h.state.as_str()).collect();
     println!(
-        "  body received the PRS and acknowledged it; its message went {}\n",
+        "  the registry answered PRS «Принято в обработку»; it reached {} in {}\n  history at {}: {}\n",
+        m.seg,
+        ms(t.elapsed()),
+        m.seg,
         path.join(" -> ")
+    );
+    Ok(())
+}
+
+/// Kazakhstan's registry sends to Russia's; the EEC node relays; Russia checks the signature.
+async fn across_the_relay(
+    kz: &Member,
+    ru: &Member,
+    pki: &Path,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    println!(
+        "[KZ -> EEC -> RU] a certificate issued in Kazakhstan, sent to Russia's registry through the EEC relay"
+    );
+    let t = Instant::now();
+    let receipt = kz
+        .ir
+        .send(&message(&ru.registry, certificate("KZ", 7)))
+        .await?;
+    tally.sent(&receipt.message_id, "KZ registry to RU registry".into());
+    let got = receive(&ru.ir, &ru.registry, tally).await?;
+    let sig = ru
+        .node
+        .store()
+        .signature(&got.message_id)
+        .await?
+        .context("RU kept no signature")?;
+    use base64::Engine as _;
+    let hop = transport::hop::HopSignature::from_headers(
+        Some(&sig.header),
+        Some(&base64::engine::general_purpose::STANDARD.encode(&sig.certificate)),
+    )?;
+    let verifier = transport::hop::HopVerifier::from_root_file(&trust::pki::root_cert_path(pki))?;
+    let kz_seg = Segment::parse("KZ").map_err(anyhow::Error::msg)?;
+    verifier.verify(
+        got.envelope.as_bytes(),
+        &hop,
+        kz_seg,
+        time::OffsetDateTime::now_utc(),
+    )?;
+    println!(
+        "  RU registry received it {} after submission; the envelope still carries node KZ's {} signature, which verifies at RU: the relay could not alter it",
+        ms(t.elapsed()),
+        hop.algorithm.name()
+    );
+    let env = envelope::parse(
+        got.envelope.as_bytes(),
+        &ParseOptions::new(Origin::Platform),
+    )?;
+    let prs = envelope::Envelope::signal_for(
+        &env.header,
+        envelope::Address::parse(&ru.registry)?,
+        Signal::new(SignalKind::Prs, time::OffsetDateTime::now_utc()),
+    )?;
+    let t = Instant::now();
+    ru.ir.send_envelope(&prs.to_xml()).await?;
+    tally.sent(
+        &prs.header.message_id.to_string(),
+        "RU PRS to KZ registry".into(),
+    );
+    receive(&kz.ir, &kz.registry, tally).await?;
+    println!(
+        "  RU answered PRS; it came back to KZ through the relay in {}\n",
+        ms(t.elapsed())
+    );
+    Ok(())
+}
+
+/// A message to a participant that does not exist: the destination refuses it, and the sender
+/// hears about it as an ERR signal instead of silence.
+async fn undeliverable(by: &Member, tally: &mut Tally) -> anyhow::Result<()> {
+    println!("[BY -> EEC -> AM] a message to a participant Armenia's node does not host");
+    let t = Instant::now();
+    let receipt = by
+        .ib
+        .send(&message(
+            "EAEU://AM/CA/no-such-authority",
+            certificate("BY", 9),
+        ))
+        .await?;
+    let back = receive(&by.ib, &by.body, tally).await?;
+    tally.sent(&back.message_id, "ERR notice to BY".into());
+    let env = envelope::parse(
+        back.envelope.as_bytes(),
+        &ParseOptions::new(Origin::Platform),
+    )?;
+    let reason = match &env.body {
+        envelope::Body::Signal(s) if s.kind == SignalKind::Err => s
+            .errors
+            .first()
+            .map(|e| format!("{}: {}", e.code.as_str(), e.description))
+            .unwrap_or_default(),
+        _ => bail!("BY received {} instead of an ERR", back.action),
+    };
+    if env.header.relates_to.map(|r| r.id.to_string()) != Some(receipt.message_id.clone()) {
+        bail!("the ERR does not answer {}", receipt.message_id);
+    }
+    println!(
+        "  AM refused it; the EEC relay gave up and BY's IS got an ERR in {}:\n    {reason}\n",
+        ms(t.elapsed())
     );
     Ok(())
 }

@@ -25,6 +25,25 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 impl NodeProcess {
+    /// Writes `dir/node.toml` from `cfg`, whose relative paths are taken from `dir`. Nothing
+    /// is started yet.
+    pub fn with_config(
+        exe: &Path,
+        dir: &Path,
+        cfg: &node::NodeConfig,
+    ) -> anyhow::Result<NodeProcess> {
+        std::fs::create_dir_all(dir)?;
+        let config = dir.join("node.toml");
+        std::fs::write(&config, toml::to_string(cfg)?)?;
+        Ok(NodeProcess {
+            exe: exe.to_owned(),
+            dir: dir.to_owned(),
+            config,
+            base: format!("http://{}", cfg.listen),
+            child: None,
+        })
+    }
+
     /// Writes `dir/node.toml` (SQLite in `dir/data`) for a KZ node hosting SENDER and
     /// RECIPIENT. Nothing is started yet.
     pub fn configure(exe: &Path, dir: &Path) -> anyhow::Result<NodeProcess> {
