@@ -617,11 +617,14 @@ impl Node {
         let outcome = self.attempt(fed, peer, &ob).await;
         let result = match outcome {
             Attempt::Confirmed(done) => {
-                self.metrics.sent.increment(1);
-                self.store
+                let r = self
+                    .store
                     .complete_remote(vec![done], owner, micros(self.now()))
-                    .await
-                    .map(|_| ())
+                    .await;
+                if r.is_ok() {
+                    self.metrics.sent.increment(1);
+                }
+                r.map(|_| ())
             }
             Attempt::Retry(why) => {
                 self.metrics.retried.increment(1);

@@ -1,6 +1,14 @@
-//! `ortaq bench submit`: a real node process on the embedded store, many concurrent ISs
-//! submitting 2 KB e-documents over HTTP; prints accepted messages/s, latency percentiles, how
-//! many submissions shared each commit, and the node's memory idle and under load.
+//! Benchmarks with real node processes.
+//!
+//! `ortaq bench submit`: one node on the embedded store, many concurrent ISs submitting 2 KB
+//! e-documents over HTTP; prints accepted messages/s, latency percentiles, how many
+//! submissions shared each commit, and the node's memory idle and under load.
+//!
+//! `ortaq bench exchange`: two nodes on loopback; an IS at KZ submits 2 KB e-documents for an
+//! IS at RU; each envelope is signed by KZ, sent over mutual TLS, verified and durably
+//! committed by RU, whose signed RCV KZ verifies and records. Prints envelopes/s at full load,
+//! latency at a fixed 1,000 envelopes/s, and, with `--rabbitmq`, RabbitMQ with persistent
+//! messages and publisher confirms on the same payloads side by side.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,6 +33,27 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2048)]
         size: usize,
     },
+    /// Envelopes/s and latency between two nodes over mutual TLS, against RabbitMQ.
+    Exchange {
+        /// Envelopes for the full-load run (after a warm-up of 1,000).
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// Concurrent submitting clients in the full-load run.
+        #[arg(long, default_value_t = 128)]
+        concurrency: usize,
+        /// Size of each e-document in bytes.
+        #[arg(long, default_value_t = 2048)]
+        size: usize,
+        /// Rate of the latency run, envelopes/s, held for `--seconds`.
+        #[arg(long, default_value_t = 1000)]
+        rate: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: usize,
+        /// A Python with `pika` to run the RabbitMQ baseline (`scripts/bench-exchange.sh` makes
+        /// one); the broker is `amqp://guest:guest@127.0.0.1:5672`.
+        #[arg(long)]
+        rabbitmq: Option<std::path::PathBuf>,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -34,6 +63,14 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             concurrency,
             size,
         } => submit(messages, concurrency, size).await,
+        BenchCommand::Exchange {
+            messages,
+            concurrency,
+            size,
+            rate,
+            seconds,
+            rabbitmq,
+        } => exchange(messages, concurrency, size, rate, seconds, rabbitmq).await,
     }
 }
 
@@ -46,9 +83,9 @@ fn document(size: usize, i: usize) -> String {
     format!("{head}{}{tail}", "Ә".repeat(fill / 2))
 }
 
-fn outgoing(size: usize, i: usize) -> Outgoing {
+fn outgoing_to(to: &str, size: usize, i: usize) -> Outgoing {
     Outgoing {
-        to: RECIPIENT.into(),
+        to: to.into(),
         process: "P.TS.01".into(),
         version: "1.0.1".into(),
         procedure: "P.TS.01.PRC.001".into(),
@@ -102,8 +139,16 @@ impl Load {
 
 /// Request bodies for messages `range`, serialised ahead of time.
 fn bodies(range: std::ops::Range<usize>, size: usize) -> anyhow::Result<Vec<bytes::Bytes>> {
+    bodies_to(RECIPIENT, range, size)
+}
+
+fn bodies_to(
+    to: &str,
+    range: std::ops::Range<usize>,
+    size: usize,
+) -> anyhow::Result<Vec<bytes::Bytes>> {
     Ok(range
-        .map(|i| serde_json::to_vec(&outgoing(size, i)).map(bytes::Bytes::from))
+        .map(|i| serde_json::to_vec(&outgoing_to(to, size, i)).map(bytes::Bytes::from))
         .collect::<Result<_, _>>()?)
 }
 
@@ -235,6 +280,260 @@ async fn submit(messages: usize, concurrency: usize, size: usize) -> anyhow::Res
     );
     println!("  (clients and node share this machine's cores)");
     Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+const REMOTE: &str = "EAEU://RU/CP/P.TS.01/P.TS.01.ACT.002";
+
+/// Two node processes, KZ and RU, peers of each other over mutual TLS.
+fn exchange_pair(root: &std::path::Path) -> anyhow::Result<(NodeProcess, NodeProcess)> {
+    use envelope::Segment;
+    use node::config::{FederationSection, NodeConfig, ParticipantConfig};
+    let seg = |s: &str| Segment::parse(s).map_err(anyhow::Error::msg);
+    let (kz, ru) = (seg("KZ")?, seg("RU")?);
+    let pki = root.join("pki");
+    trust::pki::init(&pki, &[kz, ru], time::OffsetDateTime::now_utc())?;
+    let addrs = [kz, ru]
+        .into_iter()
+        .map(|s| Ok((s, ([127, 0, 0, 1], ortaq::process::free_port()?).into())))
+        .collect::<anyhow::Result<std::collections::BTreeMap<_, std::net::SocketAddr>>>()?;
+    let make = |me: Segment, participant: &str| -> anyhow::Result<NodeProcess> {
+        let cfg = NodeConfig {
+            segment: me.as_str().into(),
+            listen: ([127, 0, 0, 1], ortaq::process::free_port()?).into(),
+            data_dir: "data".into(),
+            store: Default::default(),
+            participants: vec![ParticipantConfig {
+                address: participant.into(),
+                name: String::new(),
+            }],
+            limits: Default::default(),
+            checkpoint_every: 1000,
+            // Two nodes, each the other's only peer: a direct link.
+            federation: FederationSection::star(&pki, me, ru, &addrs),
+            delivery: Default::default(),
+        };
+        NodeProcess::with_config(&std::env::current_exe()?, &root.join(me.as_str()), &cfg)
+    };
+    Ok((make(kz, SENDER)?, make(ru, REMOTE)?))
+}
+
+async fn counter(base: &str, name: &str) -> anyhow::Result<f64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await?
+        .text()
+        .await?;
+    Ok(metric(&text, name))
+}
+
+/// Waits until the sender's node has recorded `n` RCVs from its peer in total.
+async fn until_confirmed(base: &str, n: f64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while counter(base, "ortaq_peer_sent_total").await? < n {
+        anyhow::ensure!(Instant::now() < deadline, "the exchange stalled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// Sorted (RCV recorded − accepted) per message, from the sender's store, in the window
+/// of accept times [from, to).
+async fn exchange_latencies(
+    dir: &std::path::Path,
+    from: i64,
+    to: i64,
+) -> anyhow::Result<Vec<Duration>> {
+    let store = store::Store::open(store::StoreConfig::new(store::Engine::Sqlite(
+        dir.join("data").join("node.db"),
+    )))?;
+    let mut lat = store
+        .read(move |c| {
+            c.query(
+                "SELECT a.at, r.at FROM message_states a JOIN message_states r ON r.msg = a.msg \
+                 WHERE a.state = 'accepted' AND r.state = 'received_by_peer' AND a.at >= $1 AND a.at < $2",
+                &[store::conn::Value::I64(from), store::conn::Value::I64(to)],
+            )?
+            .iter()
+            .map(|r| Ok(Duration::from_micros((r.i64(1)? - r.i64(0)?).max(0) as u64)))
+            .collect::<Result<Vec<_>, store::StoreError>>()
+        })
+        .await?;
+    store.close().await?;
+    lat.sort();
+    Ok(lat)
+}
+
+/// Sends `bodies` at a fixed rate (open loop: a slow answer does not slow the schedule).
+async fn paced(load: &Load, bodies: Vec<bytes::Bytes>, rate: usize) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    for b in bodies {
+        tick.tick().await;
+        let load = load.clone();
+        tasks.spawn(async move { load.send(b).await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+fn now_micros() -> i64 {
+    store::system_micros()
+}
+
+struct Figures {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    paced_p50: f64,
+    paced_p99: f64,
+}
+
+async fn exchange(
+    messages: usize,
+    concurrency: usize,
+    size: usize,
+    rate: usize,
+    seconds: usize,
+    rabbitmq: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::Builder::new()
+        .prefix("ortaq-bench-x-")
+        .tempdir()?;
+    let (mut kz, mut ru) = exchange_pair(dir.path())?;
+    let ts = kz.token(SENDER)?;
+    ru.start().await?;
+    kz.start().await?;
+    let load = Load::new(&kz.base, &ts)?;
+    burst(&load, bodies_to(REMOTE, 0..1000, size)?, concurrency)
+        .await
+        .context("warm-up")?;
+    until_confirmed(&kz.base, 1000.0).await?;
+
+    // Full load: as fast as the two nodes go.
+    let full = bodies_to(REMOTE, 1000..1000 + messages, size)?;
+    let (kz_cpu0, ru_cpu0, me0) = (kz.cpu_seconds(), ru.cpu_seconds(), cpu_seconds_of("self"));
+    let from = now_micros();
+    let t = Instant::now();
+    burst(&load, full, concurrency).await?;
+    let submitted = t.elapsed();
+    until_confirmed(&kz.base, (1000 + messages) as f64).await?;
+    let elapsed = t.elapsed();
+    let to = now_micros();
+    let (kz_cpu, ru_cpu, me) = (
+        kz.cpu_seconds() - kz_cpu0,
+        ru.cpu_seconds() - ru_cpu0,
+        cpu_seconds_of("self") - me0,
+    );
+
+    // Fixed rate, for latency.
+    let n_paced = rate * seconds;
+    let paced_bodies = bodies_to(REMOTE, 2_000_000..2_000_000 + n_paced, size)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let p_from = now_micros();
+    paced(&load, paced_bodies, rate).await?;
+    until_confirmed(&kz.base, (1000 + messages + n_paced) as f64).await?;
+    let p_to = now_micros();
+    let peak = (kz.memory_kib("VmHWM:"), ru.memory_kib("VmHWM:"));
+    let received = counter(&ru.base, "ortaq_peer_received_total").await?;
+    let (a, b) = (kz.terminate()?, ru.terminate()?);
+    let full_lat = exchange_latencies(&kz.dir, from, to).await?;
+    let paced_lat = exchange_latencies(&kz.dir, p_from, p_to).await?;
+    let ours = Figures {
+        rate: messages as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&full_lat, 0.5),
+        p99: percentile(&full_lat, 0.99),
+        paced_p50: percentile(&paced_lat, 0.5),
+        paced_p99: percentile(&paced_lat, 0.99),
+    };
+
+    println!(
+        "ortaq bench exchange: node KZ -> node RU over mutual TLS on loopback, {size} B e-documents, SQLite (WAL, synchronous=FULL) on both"
+    );
+    println!(
+        "  each envelope: accepted and committed at KZ, signed (Ed25519), sent, signature and header rules checked at RU, committed at RU, signed RCV returned, verified and recorded at KZ"
+    );
+    println!(
+        "  full load ({messages} envelopes, {concurrency} clients): {:.0} envelopes/s end to end ({:.2} s; submissions took {:.2} s)",
+        ours.rate,
+        elapsed.as_secs_f64(),
+        submitted.as_secs_f64()
+    );
+    println!(
+        "    accept -> RCV recorded at KZ: p50 {:.1} ms, p99 {:.1} ms ({} envelopes)",
+        ours.p50,
+        ours.p99,
+        full_lat.len()
+    );
+    println!(
+        "  fixed rate {rate}/s for {seconds} s: accept -> RCV recorded: p50 {:.1} ms, p99 {:.1} ms ({} envelopes)",
+        ours.paced_p50,
+        ours.paced_p99,
+        paced_lat.len()
+    );
+    let per = |cpu: f64| cpu / messages as f64 * 1e6;
+    println!(
+        "  CPU per envelope (full load): KZ {:.0} us, RU {:.0} us, load generator {:.0} us; peak memory KZ {:.1} MiB, RU {:.1} MiB",
+        per(kz_cpu),
+        per(ru_cpu),
+        per(me),
+        peak.0 as f64 / 1024.0,
+        peak.1 as f64 / 1024.0
+    );
+    println!("  RU took {received:.0} envelopes from KZ in all (warm-up included)");
+    let ok = a.success() && b.success();
+
+    if let Some(python) = rabbitmq {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../scripts/rabbitmq_baseline.py");
+        let out = std::process::Command::new(&python)
+            .arg(&script)
+            .args([
+                "--messages",
+                &messages.to_string(),
+                "--concurrency",
+                &concurrency.min(64).to_string(),
+                "--size",
+                &size.to_string(),
+                "--rate",
+                &rate.to_string(),
+                "--seconds",
+                &seconds.to_string(),
+            ])
+            .output()
+            .with_context(|| format!("running {}", python.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        print!("{text}");
+        if !out.status.success() {
+            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+            anyhow::bail!("the RabbitMQ baseline failed");
+        }
+        let field = |k: &str| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(k))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        };
+        if let Some(r) = field("rate=") {
+            println!(
+                "  ratio at full load: ortaq {:.0}/s vs RabbitMQ {:.0}/s = {:.2}x (ortaq does two durable commits, two signatures and TLS per envelope; RabbitMQ one broker fsync)",
+                ours.rate,
+                r,
+                ours.rate / r
+            );
+        }
+        if let Some(p) = field("paced_p99_ms=") {
+            println!(
+                "  p99 at {rate}/s: ortaq {:.1} ms vs RabbitMQ {p:.1} ms",
+                ours.paced_p99
+            );
+        }
+    }
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
