@@ -299,9 +299,8 @@ impl Node {
                 "wsa:To is missing".into(),
             )
         })?;
-        let route = if to.segment() == self.segment {
-            self.route(&to)
-        } else if fed.relay {
+        // Only a relay forwards; anyone else takes only what is addressed to its segment.
+        let route = if to.segment() == self.segment || fed.relay {
             self.route(&to)
         } else {
             Err(NodeError::NoRoute(format!(

@@ -267,15 +267,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let by_seg = |s: &str| members.iter().find(|m| m.seg == s);
-    if let (Some(kz), Some(ru)) = (by_seg("KZ"), by_seg("RU")) {
-        if let Err(e) = across_the_relay(kz, ru, &pki, &mut tally).await {
-            tally.problems.push(format!("KZ -> RU: {e:#}"));
-        }
+    if let (Some(kz), Some(ru)) = (by_seg("KZ"), by_seg("RU"))
+        && let Err(e) = across_the_relay(kz, ru, &pki, &mut tally).await
+    {
+        tally.problems.push(format!("KZ -> RU: {e:#}"));
     }
-    if let Some(by) = by_seg("BY") {
-        if let Err(e) = undeliverable(by, &mut tally).await {
-            tally.problems.push(format!("BY: {e:#}"));
-        }
+    if let Some(by) = by_seg("BY")
+        && let Err(e) = undeliverable(by, &mut tally).await
+    {
+        tally.problems.push(format!("BY: {e:#}"));
     }
     let elapsed = started.elapsed();
 
