@@ -507,8 +507,12 @@ pub async fn serve_peers(
 /// How one attempt ended.
 enum Attempt {
     Confirmed(RemoteDone),
-    /// Worth another try later (peer down, timeout, overloaded, answer not verifiable).
-    Retry(String),
+    /// Worth another try later (peer down, timeout, overloaded, answer not verifiable);
+    /// `link_down` when the peer could not be reached at all.
+    Retry {
+        why: String,
+        link_down: bool,
+    },
     /// The peer refused the envelope for good.
     Refused(String),
 }
@@ -625,12 +629,15 @@ impl Node {
                 }
                 r.map(|_| ())
             }
-            Attempt::Retry(why) => {
+            Attempt::Retry { why, link_down } => {
                 self.metrics.retried.increment(1);
                 let wait = fed.backoff(item.attempts);
-                // The whole link waits a little too: the next claim would only fail the same way.
-                *pause.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(tokio::time::Instant::now() + wait.min(Duration::from_secs(5)) / 2);
+                // An unreachable peer pauses the whole link a little: the next claim would only
+                // fail the same way. One failed request does not hold up the others.
+                if link_down {
+                    *pause.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(tokio::time::Instant::now() + wait.min(Duration::from_secs(5)) / 2);
+                }
                 tracing::warn!(%peer, message = %ob.message_id, attempt = item.attempts, retry_in_ms = wait.as_millis() as u64, error = %why, "delivery attempt failed");
                 let next = micros(self.now()) + wait.as_micros() as i64;
                 self.store
@@ -652,7 +659,10 @@ impl Node {
 
     async fn attempt(&self, fed: &Federation, peer: Segment, ob: &Outbound) -> Attempt {
         let Some(link) = fed.peers.get(&peer) else {
-            return Attempt::Retry(format!("{peer} is no longer a peer"));
+            return Attempt::Retry {
+                why: format!("{peer} is no longer a peer"),
+                link_down: true,
+            };
         };
         let Some(sig) = &ob.signature else {
             return Attempt::Refused("the stored message carries no node signature".into());
@@ -674,7 +684,12 @@ impl Node {
             .await
         {
             Ok(r) => r,
-            Err(e) => return Attempt::Retry(e.to_string()),
+            Err(e) => {
+                return Attempt::Retry {
+                    link_down: e.peer_unreachable(),
+                    why: e.to_string(),
+                };
+            }
         };
         if resp.status != 200 {
             let reason =
@@ -684,7 +699,10 @@ impl Node {
             {
                 Attempt::Refused(format!("node {peer} refused it: {reason}"))
             } else {
-                Attempt::Retry(format!("node {peer} answered {}: {reason}", resp.status))
+                Attempt::Retry {
+                    why: format!("node {peer} answered {}: {reason}", resp.status),
+                    link_down: false,
+                }
             };
         }
         match self.check_rcv(fed, peer, ob, &resp) {
@@ -693,7 +711,10 @@ impl Node {
                 sent_at,
                 detail: format!("{peer} RCV {rcv_id}"),
             }),
-            Err(why) => Attempt::Retry(format!("node {peer} answered an unverifiable RCV: {why}")),
+            Err(why) => Attempt::Retry {
+                why: format!("node {peer} answered an unverifiable RCV: {why}"),
+                link_down: false,
+            },
         }
     }
 

@@ -432,8 +432,7 @@ async fn what_is_unsigned_tampered_or_from_the_wrong_segment_is_refused_and_not_
 
     // Each case: what KZ's connection sends, and the status EEC must answer.
     async fn check(
-        eec: &Node,
-        kz: &HandClient,
+        (eec, kz): (&Node, &HandClient),
         what: &str,
         id: UrnUuid,
         body: &[u8],
@@ -462,8 +461,7 @@ async fn what_is_unsigned_tampered_or_from_the_wrong_segment_is_refused_and_not_
 
     let (id, body) = platform_envelope(&sender("KZ"), &registry("EEC"), true);
     check(
-        &eec,
-        &kz,
+        (&eec, &kz),
         "unsigned",
         id,
         &body,
@@ -480,8 +478,7 @@ async fn what_is_unsigned_tampered_or_from_the_wrong_segment_is_refused_and_not_
         .unwrap();
     tampered[at] = b'H';
     check(
-        &eec,
-        &kz,
+        (&eec, &kz),
         "tampered body",
         id,
         &tampered,
@@ -493,8 +490,7 @@ async fn what_is_unsigned_tampered_or_from_the_wrong_segment_is_refused_and_not_
 
     let (id2, other) = platform_envelope(&sender("KZ"), &registry("EEC"), true);
     check(
-        &eec,
-        &kz,
+        (&eec, &kz),
         "signature of another envelope",
         id2,
         &other,
@@ -506,8 +502,7 @@ async fn what_is_unsigned_tampered_or_from_the_wrong_segment_is_refused_and_not_
 
     let (id3, as_ru) = platform_envelope(&sender("RU"), &registry("EEC"), true);
     check(
-        &eec,
-        &kz,
+        (&eec, &kz),
         "sender from another segment",
         id3,
         &as_ru,
@@ -518,8 +513,7 @@ async fn what_is_unsigned_tampered_or_from_the_wrong_segment_is_refused_and_not_
     .await;
     let (s, c) = ru_signer.sign(&as_ru).unwrap().to_headers();
     check(
-        &eec,
-        &kz,
+        (&eec, &kz),
         "RU's own signature, carried by KZ",
         id3,
         &as_ru,
@@ -531,8 +525,7 @@ async fn what_is_unsigned_tampered_or_from_the_wrong_segment_is_refused_and_not_
 
     let (id4, unstamped) = platform_envelope(&sender("KZ"), &registry("EEC"), false);
     check(
-        &eec,
-        &kz,
+        (&eec, &kz),
         "header rule: no int:Integration",
         id4,
         &unstamped,
@@ -544,8 +537,7 @@ async fn what_is_unsigned_tampered_or_from_the_wrong_segment_is_refused_and_not_
 
     let (id5, nobody) = platform_envelope(&sender("KZ"), "EAEU://EEC/CA/nobody", true);
     check(
-        &eec,
-        &kz,
+        (&eec, &kz),
         "unknown recipient",
         id5,
         &nobody,

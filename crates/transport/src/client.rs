@@ -40,6 +40,8 @@ pub enum SendError {
     Tls { peer: Segment, message: String },
     #[error("request to {peer} failed: {message}")]
     Request { peer: Segment, message: String },
+    #[error("answer from {peer} broke off: {message}")]
+    Response { peer: Segment, message: String },
     #[error("{peer} did not answer within {seconds} s")]
     Timeout { peer: Segment, seconds: u64 },
 }
@@ -76,6 +78,51 @@ impl PeerClient {
 
     pub fn peer(&self) -> Segment {
         self.peer
+    }
+
+    async fn exchange(
+        &self,
+        mut sender: SendRequest<Full<Bytes>>,
+        path: &str,
+        content_type: &str,
+        headers: &[(&'static str, String)],
+        body: Bytes,
+    ) -> Result<PeerResponse, SendError> {
+        let failed = |message: String| SendError::Request {
+            peer: self.peer,
+            message,
+        };
+        let mut req = hyper::Request::post(path)
+            .header(hyper::header::HOST, node_host(self.peer))
+            .header(hyper::header::CONTENT_TYPE, content_type);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| failed(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let (parts, body) = resp.into_parts();
+        let body = Limited::new(body, RESPONSE_MAX)
+            .collect()
+            .await
+            .map_err(|e| SendError::Response {
+                peer: self.peer,
+                message: e.to_string(),
+            })?
+            .to_bytes();
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_MAX {
+            idle.push(sender);
+        }
+        Ok(PeerResponse {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        })
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
@@ -130,6 +177,10 @@ impl PeerClient {
     }
 
     /// POSTs `body` to `path` with `headers` and reads the whole answer.
+    ///
+    /// A kept connection the peer closed meanwhile fails without the request having been
+    /// processed; that case is retried once at once on a fresh connection. (Every request a
+    /// node makes is safe to repeat: the receiver deduplicates by MessageID.)
     pub async fn post(
         &self,
         path: &str,
@@ -138,43 +189,20 @@ impl PeerClient {
         body: Bytes,
     ) -> Result<PeerResponse, SendError> {
         let work = async {
-            let mut sender = match self.take_idle() {
-                Some(s) => s,
-                None => self.connect().await?,
-            };
-            let mut req = hyper::Request::post(path)
-                .header(hyper::header::HOST, node_host(self.peer))
-                .header(hyper::header::CONTENT_TYPE, content_type);
-            for (k, v) in headers {
-                req = req.header(*k, v);
+            if let Some(sender) = self.take_idle() {
+                match self
+                    .exchange(sender, path, content_type, headers, body.clone())
+                    .await
+                {
+                    Err(SendError::Request { message, .. }) => {
+                        tracing::debug!(peer = %self.peer, error = %message, "kept connection failed; reconnecting");
+                    }
+                    other => return other,
+                }
             }
-            let req = req.body(Full::new(body)).map_err(|e| SendError::Request {
-                peer: self.peer,
-                message: e.to_string(),
-            })?;
-            let failed = |message: String| SendError::Request {
-                peer: self.peer,
-                message,
-            };
-            let resp = sender
-                .send_request(req)
+            let sender = self.connect().await?;
+            self.exchange(sender, path, content_type, headers, body)
                 .await
-                .map_err(|e| failed(e.to_string()))?;
-            let (parts, body) = resp.into_parts();
-            let body = Limited::new(body, RESPONSE_MAX)
-                .collect()
-                .await
-                .map_err(|e| failed(e.to_string()))?
-                .to_bytes();
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < IDLE_MAX {
-                idle.push(sender);
-            }
-            Ok(PeerResponse {
-                status: parts.status.as_u16(),
-                headers: parts.headers,
-                body,
-            })
         };
         tokio::time::timeout(self.timeout, work)
             .await
@@ -182,5 +210,15 @@ impl PeerClient {
                 peer: self.peer,
                 seconds: self.timeout.as_secs(),
             })?
+    }
+}
+
+impl SendError {
+    /// True when the peer cannot be reached at all (as opposed to one request failing).
+    pub fn peer_unreachable(&self) -> bool {
+        matches!(
+            self,
+            SendError::Connect { .. } | SendError::Tls { .. } | SendError::Timeout { .. }
+        )
     }
 }

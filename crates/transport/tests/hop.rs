@@ -167,3 +167,29 @@ fn forged_misrouted_or_stale_envelopes_are_refused() {
         Err(HopError::BadCertificate(_))
     ));
 }
+
+proptest::proptest! {
+    /// Headers and certificates are outside bytes: any of them gets an answer, never a panic,
+    /// and a signature parsed from what we wrote reads back the same.
+    #[test]
+    fn any_header_or_certificate_gets_an_answer(sig in ".{0,200}", cert in ".{0,200}", der in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+        let _ = HopSignature::from_headers(Some(&sig), Some(&cert));
+        let dir = shared_pki();
+        let v = HopVerifier::from_root_file(&pki::root_cert_path(dir)).unwrap();
+        let s = HopSignature { algorithm: HopAlgorithm::Ed25519, value: der.clone(), certificate: der };
+        proptest::prop_assert!(v.verify(b"x", &s, seg("KZ"), OffsetDateTime::now_utc()).is_err());
+        let (h, c) = s.to_headers();
+        proptest::prop_assert_eq!(HopSignature::from_headers(Some(&h), Some(&c)), Ok(s));
+    }
+}
+
+/// One federation root for the property test (made once: key generation is not what it tests).
+fn shared_pki() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        pki::init(d.path(), &[seg("KZ")], OffsetDateTime::now_utc()).unwrap();
+        d
+    })
+    .path()
+}
