@@ -8,14 +8,14 @@
 
 mod codes;
 mod error;
-mod escape;
+pub mod escape;
 mod fault;
 mod ids;
 mod model;
 mod parse;
 mod signal;
 mod write;
-mod xml;
+pub mod xml;
 
 pub use codes::{
     Action, Address, AddressKind, CpAction, ProcessCode, Segment, SignalKind, Step,
