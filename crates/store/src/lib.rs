@@ -833,6 +833,117 @@ impl Store {
         .await
     }
 
+    // ------------------------------------------------------------ reference data
+
+    /// Publishes `content` (canonical bytes) as the next version of `code`, unless the latest
+    /// version already has this hash. Returns the version and whether it is new.
+    pub async fn nsi_publish(
+        &self,
+        code: &str,
+        kind: &str,
+        sha256: &str,
+        content: Vec<u8>,
+        now: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        let (code, kind, sha) = (code.to_owned(), kind.to_owned(), sha256.to_owned());
+        self.write(move |tx| {
+            let latest = tx.conn.query_one(
+                "SELECT version, sha256 FROM nsi_versions WHERE code = $1 ORDER BY version DESC LIMIT 1",
+                &[(&code).into()],
+            )?;
+            let next = match latest {
+                Some(r) if r.text(1)? == sha => return Ok((r.i64(0)?, false)),
+                Some(r) => r.i64(0)? + 1,
+                None => 1,
+            };
+            tx.conn.execute(
+                "INSERT INTO nsi_versions (code, version, kind, sha256, published_at, content) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[(&code).into(), Value::I64(next), (&kind).into(), (&sha).into(), Value::I64(now), Value::Blob(content.clone())],
+            )?;
+            Ok((next, true))
+        })
+        .await
+    }
+
+    /// Stores a version published elsewhere under its publisher's number. Idempotent; a
+    /// different hash under a number already held is a conflict.
+    pub async fn nsi_put(&self, v: NsiVersion) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let have = tx.conn.query_one(
+                "SELECT sha256 FROM nsi_versions WHERE code = $1 AND version = $2",
+                &[(&v.code).into(), Value::I64(v.version)],
+            )?;
+            match have {
+                Some(r) if r.text(0)? == v.sha256 => Ok(false),
+                Some(_) => Err(StoreError::Conflict(format!(
+                    "{} version {} is already held with another hash",
+                    v.code, v.version
+                ))),
+                None => {
+                    tx.conn.execute(
+                        "INSERT INTO nsi_versions (code, version, kind, sha256, published_at, content) VALUES ($1, $2, $3, $4, $5, $6)",
+                        &[(&v.code).into(), Value::I64(v.version), (&v.kind).into(), (&v.sha256).into(), Value::I64(v.published_at), Value::Blob(v.content.clone())],
+                    )?;
+                    Ok(true)
+                }
+            }
+        })
+        .await
+    }
+
+    /// The latest version of every resource and crosswalk.
+    pub async fn nsi_latest(&self) -> Result<Vec<NsiVersion>, StoreError> {
+        self.read(|c| {
+            c.query(
+                "SELECT v.code, v.version, v.kind, v.sha256, v.published_at, v.content FROM nsi_versions v \
+                 WHERE v.version = (SELECT MAX(w.version) FROM nsi_versions w WHERE w.code = v.code) ORDER BY v.code",
+                &[],
+            )?
+            .iter()
+            .map(nsi_version)
+            .collect()
+        })
+        .await
+    }
+
+    /// One version of `code` (the latest if `version` is None).
+    pub async fn nsi_version(
+        &self,
+        code: &str,
+        version: Option<i64>,
+    ) -> Result<Option<NsiVersion>, StoreError> {
+        let code = code.to_owned();
+        self.read(move |c| {
+            let r = match version {
+                Some(v) => c.query_one(
+                    "SELECT code, version, kind, sha256, published_at, content FROM nsi_versions WHERE code = $1 AND version = $2",
+                    &[code.into(), Value::I64(v)],
+                )?,
+                None => c.query_one(
+                    "SELECT code, version, kind, sha256, published_at, content FROM nsi_versions WHERE code = $1 ORDER BY version DESC LIMIT 1",
+                    &[code.into()],
+                )?,
+            };
+            r.as_ref().map(nsi_version).transpose()
+        })
+        .await
+    }
+
+    /// (version, sha256, published_at) of every version of `code`, oldest first.
+    pub async fn nsi_versions(&self, code: &str) -> Result<Vec<(i64, String, i64)>, StoreError> {
+        let code = code.to_owned();
+        self.read(move |c| {
+            c.query(
+                "SELECT version, sha256, published_at FROM nsi_versions WHERE code = $1 ORDER BY version",
+                &[code.into()],
+            )?
+            .iter()
+            .map(|r| Ok((r.i64(0)?, r.text(1)?, r.i64(2)?)))
+            .collect()
+        })
+        .await
+    }
+
     // ------------------------------------------------------------ log
 
     /// Signs a checkpoint of the log head now (if anything was logged since the last one).
@@ -945,6 +1056,30 @@ impl Store {
         })
         .await
     }
+}
+
+/// A stored version of a resource or crosswalk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NsiVersion {
+    pub code: String,
+    pub version: i64,
+    /// `resource` or `crosswalk`.
+    pub kind: String,
+    pub sha256: String,
+    pub published_at: i64,
+    /// Canonical JSON.
+    pub content: Vec<u8>,
+}
+
+fn nsi_version(r: &Row) -> Result<NsiVersion, StoreError> {
+    Ok(NsiVersion {
+        code: r.text(0)?,
+        version: r.i64(1)?,
+        kind: r.text(2)?,
+        sha256: r.text(3)?,
+        published_at: r.i64(4)?,
+        content: r.blob(5)?,
+    })
 }
 
 fn message_record(r: &Row) -> Result<MessageRecord, StoreError> {

@@ -27,6 +27,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_federation.sql"),
         postgres: include_str!("../migrations/postgres/0002_federation.sql"),
     },
+    Migration {
+        version: 3,
+        name: "nsi",
+        sqlite: include_str!("../migrations/sqlite/0003_nsi.sql"),
+        postgres: include_str!("../migrations/postgres/0003_nsi.sql"),
+    },
 ];
 
 pub fn run(conn: &mut dyn Conn) -> Result<(), StoreError> {

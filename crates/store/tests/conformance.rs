@@ -349,6 +349,60 @@ async fn remote_delivery_keeps_signature_retries_and_fails_with_notice(f: Fixtur
     s.close().await.unwrap();
 }
 
+async fn nsi_versions_are_numbered_immutable_and_deduplicated(f: Fixture) {
+    let s = f.open();
+    assert_eq!(
+        s.nsi_publish("P.CLS.019", "resource", "aa", b"{1}".to_vec(), 10)
+            .await
+            .unwrap(),
+        (1, true)
+    );
+    assert_eq!(
+        s.nsi_publish("P.CLS.019", "resource", "aa", b"{1}".to_vec(), 11)
+            .await
+            .unwrap(),
+        (1, false),
+        "same content, same version"
+    );
+    assert_eq!(
+        s.nsi_publish("P.CLS.019", "resource", "bb", b"{2}".to_vec(), 12)
+            .await
+            .unwrap(),
+        (2, true)
+    );
+    assert_eq!(
+        s.nsi_publish("X.1", "crosswalk", "cc", b"{x}".to_vec(), 13)
+            .await
+            .unwrap(),
+        (1, true)
+    );
+    let latest = s.nsi_latest().await.unwrap();
+    assert_eq!(
+        latest
+            .iter()
+            .map(|v| (v.code.as_str(), v.version))
+            .collect::<Vec<_>>(),
+        [("P.CLS.019", 2), ("X.1", 1)]
+    );
+    assert_eq!(
+        s.nsi_version("P.CLS.019", Some(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .content,
+        b"{1}"
+    );
+    assert_eq!(s.nsi_versions("P.CLS.019").await.unwrap().len(), 2);
+    // A version received from the publisher keeps its number; a different hash under it is refused.
+    let mut v = s.nsi_version("X.1", None).await.unwrap().unwrap();
+    v.version = 7;
+    assert!(s.nsi_put(v.clone()).await.unwrap());
+    assert!(!s.nsi_put(v.clone()).await.unwrap());
+    v.sha256 = "dd".into();
+    assert!(matches!(s.nsi_put(v).await, Err(StoreError::Conflict(_))));
+    s.close().await.unwrap();
+}
+
 async fn inbox_never_hands_out_acknowledged(f: Fixture) {
     let s = f.open();
     for i in 0..30 {
@@ -603,6 +657,7 @@ macro_rules! conformance {
             case!(accept_keeps_bytes_and_deduplicates);
             case!(local_delivery_goes_through_outbox_and_inbox);
             case!(inbox_never_hands_out_acknowledged);
+            case!(nsi_versions_are_numbered_immutable_and_deduplicated);
             case!(remote_delivery_keeps_signature_retries_and_fails_with_notice);
             case!(leases_fence_out_a_slow_worker);
             case!(concurrent_writes_share_commits);
