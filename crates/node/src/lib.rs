@@ -12,6 +12,7 @@ pub mod config;
 pub mod federation;
 pub mod keys;
 pub mod metrics;
+pub mod reference;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};

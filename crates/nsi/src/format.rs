@@ -137,6 +137,16 @@ fn read_csv(bytes: &[u8], base: Option<&Content>) -> Result<Read, Vec<Problem>> 
                 let known = matches!(h, "code" | "parent" | "valid_from" | "valid_to" | "act")
                     || h.starts_with("name:")
                     || h.starts_with("attr:");
+                if let Some(l) = h.strip_prefix("name:")
+                    && !crate::model::known_language(l)
+                {
+                    problems.push(Problem {
+                        at: "line 1".into(),
+                        message: format!(
+                            "column {h:?}: unknown language {l:?} (ISO 639-1 expected)"
+                        ),
+                    });
+                }
                 if !known {
                     problems.push(Problem { at: "line 1".into(), message: format!("unknown column {h:?} (code, parent, valid_from, valid_to, act, name:<lang>, attr:<name>)") });
                 }

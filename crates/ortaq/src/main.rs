@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod nsi;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,8 @@ enum Command {
         #[command(subcommand)]
         command: PkiCommand,
     },
+    /// Reference data: look up, search, translate, import, version and export.
+    Nsi(nsi::NsiArgs),
     /// Start nodes for EEC, AM, BY, KZ, KG and RU on this machine and run an exchange.
     Demo(demo::DemoArgs),
     /// Measure throughput and latency.
@@ -139,6 +142,7 @@ fn main() -> ExitCode {
 
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
+        Command::Nsi(args) => nsi::run(args).await,
         Command::Node {
             command: NodeCommand::Serve { config },
         } => {
