@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use node::client::Outgoing;
 use ortaq::process::{NodeProcess, RECIPIENT, SENDER, cpu_seconds_of};
+use rand::SeedableRng as _;
+use rand::seq::SliceRandom as _;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -32,6 +34,12 @@ pub enum BenchCommand {
         /// Size of each e-document in bytes.
         #[arg(long, default_value_t = 2048)]
         size: usize,
+    },
+    /// Reference data: validity lookups per second on one core, and import time of HS.
+    Nsi {
+        /// Lookups to time.
+        #[arg(long, default_value_t = 20_000_000)]
+        lookups: usize,
     },
     /// Envelopes/s and latency between two nodes over mutual TLS, against RabbitMQ.
     Exchange {
@@ -63,6 +71,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             concurrency,
             size,
         } => submit(messages, concurrency, size).await,
+        BenchCommand::Nsi { lookups } => nsi_bench(lookups).await,
         BenchCommand::Exchange {
             messages,
             concurrency,
@@ -538,4 +547,93 @@ async fn exchange(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Lookups of the validation hook and imports of the largest shipped resources.
+async fn nsi_bench(lookups: usize) -> anyhow::Result<ExitCode> {
+    use nsi::format::{self, Format};
+    let dir = crate::nsi::shipped_dir(None);
+    let hs_bytes = std::fs::read(dir.join("hs.json"))?;
+    let cn_bytes = std::fs::read(dir.join("cn.json"))?;
+    println!("ortaq bench nsi: shipped data in {}", dir.display());
+
+    // Import: parse, check everything, canonical form and hash; then publish into a store.
+    for (name, bytes) in [("WCO.HS.2022", &hs_bytes), ("EU.CN.2023", &cn_bytes)] {
+        let t = Instant::now();
+        let read =
+            format::read(bytes, Format::Json, None).map_err(|p| anyhow::anyhow!("{}", p[0]))?;
+        anyhow::ensure!(read.check().is_empty(), "{name} has problems");
+        let canonical = read.content.canonical();
+        let sha = nsi::Content::sha256_of(&canonical);
+        let checked = t.elapsed();
+        let tmp = tempfile::tempdir()?;
+        let store = store::Store::open(store::StoreConfig::new(store::Engine::Sqlite(
+            tmp.path().join("node.db"),
+        )))?;
+        let t2 = Instant::now();
+        store
+            .nsi_publish(name, "resource", &sha, canonical, 0)
+            .await?;
+        let published = t2.elapsed();
+        let t3 = Instant::now();
+        let idx = node::reference::load(&store).await?;
+        let loaded = t3.elapsed();
+        store.close().await?;
+        let n = idx.resource(name).map_or(0, |r| r.items().len());
+        println!(
+            "  import {name} ({n} items, {:.1} MB JSON): read and checked {:.0} ms, published {:.0} ms, loaded and indexed {:.0} ms",
+            bytes.len() as f64 / 1e6,
+            checked.as_secs_f64() * 1e3,
+            published.as_secs_f64() * 1e3,
+            loaded.as_secs_f64() * 1e3
+        );
+    }
+
+    // The validation hook: is this code valid in this resource on this day? Half the codes
+    // exist, half do not, in a fixed shuffled order.
+    let idx = crate::nsi::load_shipped(&dir)?;
+    let cn = idx
+        .resource("EU.CN.2023")
+        .context("EU.CN.2023 not shipped")?;
+    let mut codes: Vec<String> = cn.items().iter().map(|i| i.code.clone()).collect();
+    codes.extend(cn.items().iter().map(|i| format!("{}9", &i.code[..7])));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261123);
+    codes.shuffle(&mut rng);
+    let day = time::OffsetDateTime::now_utc().date().to_julian_day();
+    let t = Instant::now();
+    let mut valid = 0usize;
+    for i in 0..lookups {
+        let code = &codes[i % codes.len()];
+        if idx.is_valid("EU.CN.2023", code, day) == Some(true) {
+            valid += 1;
+        }
+    }
+    let el = t.elapsed();
+    println!(
+        "  is_valid(resource, code, day): {:.1} M lookups/s on one core ({lookups} lookups, {valid} valid, {:.0} ns each, no allocation)",
+        lookups as f64 / el.as_secs_f64() / 1e6,
+        el.as_nanos() as f64 / lookups as f64
+    );
+    let t = Instant::now();
+    let n_search = 2000;
+    for i in 0..n_search {
+        let q = [
+            "Қазақстан",
+            "казахстан",
+            "horses",
+            "portable computer",
+            "Belarus",
+        ][i % 5];
+        let r = if i % 5 < 2 || i % 5 == 4 {
+            "P.CLS.019"
+        } else {
+            "WCO.HS.2022"
+        };
+        std::hint::black_box(idx.resource(r).map(|x| x.search(q, None, 10)));
+    }
+    println!(
+        "  search (countries and HS, five queries in turn): {:.0} searches/s",
+        n_search as f64 / t.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
