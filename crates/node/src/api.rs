@@ -35,6 +35,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/inbox", get(inbox))
         .route("/v1/inbox/{message_id}/ack", post(ack))
         .route("/v1/soap", post(soap))
+        .route("/v1/nsi", get(nsi_list))
+        .route("/v1/nsi/{resource}/items/{code}", get(nsi_lookup))
+        .route("/v1/nsi/{resource}/search", get(nsi_search))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -49,9 +52,9 @@ pub fn router(node: Arc<Node>) -> Router {
         description = "How an authority's information system exchanges Decision No. 5 e-documents through its node of the EAEU integrated information system.",
         version = "1"
     ),
-    paths(submit, status, envelope_bytes, inbox, ack, soap, health),
+    paths(submit, status, envelope_bytes, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, health),
     modifiers(&BearerAuth),
-    tags((name = "messages"), (name = "inbox"), (name = "operations"))
+    tags((name = "messages"), (name = "inbox"), (name = "reference data"), (name = "operations"))
 )]
 pub struct ApiDoc;
 
@@ -490,4 +493,170 @@ async fn metrics(State(node): State<AppState>) -> Response {
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+}
+
+// ---------------------------------------------------------------- reference data
+
+/// A resource or crosswalk this node holds.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NsiEntry {
+    pub code: String,
+    /// `directory`, `classifier` or `crosswalk`.
+    pub kind: String,
+    pub version: i64,
+    pub sha256: String,
+    /// Items or mappings.
+    pub size: usize,
+    pub names: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NsiCatalogue {
+    pub resources: Vec<NsiEntry>,
+    /// How this node's copy stands against its publisher.
+    pub sync: crate::reference::SyncStatus,
+}
+
+/// One item as of a date, with its path to the root of the hierarchy.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NsiItem {
+    pub resource: String,
+    pub version: i64,
+    pub as_of: String,
+    pub code: String,
+    pub names: std::collections::BTreeMap<String, String>,
+    pub attributes: std::collections::BTreeMap<String, String>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    /// Codes from this item up to the root.
+    pub path: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AsOf {
+    /// The date to answer for (YYYY-MM-DD); today if absent.
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SearchQuery {
+    /// Words in any language; Kazakh, Belarusian and Kyrgyz letters match their Russian neighbours.
+    pub q: String,
+    pub as_of: Option<String>,
+    pub limit: Option<usize>,
+}
+
+fn as_of(s: &Option<String>) -> Result<time::Date, ApiError> {
+    match s {
+        Some(s) => nsi::model::parse_date(s)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid-date", e, None)),
+        None => Ok(time::OffsetDateTime::now_utc().date()),
+    }
+}
+
+fn nsi_item(r: &nsi::ResourceIndex, it: &nsi::Item, on: time::Date) -> NsiItem {
+    NsiItem {
+        resource: r.header.code.clone(),
+        version: r.version,
+        as_of: nsi::model::format_date(on),
+        code: it.code.clone(),
+        names: it.names.clone(),
+        attributes: it.attributes.clone(),
+        valid_from: it.valid_from.map(nsi::model::format_date),
+        valid_to: it.valid_to.map(nsi::model::format_date),
+        path: r
+            .path(&it.code, on)
+            .iter()
+            .map(|i| i.code.clone())
+            .collect(),
+    }
+}
+
+/// The reference data this node holds, and how old its copy is.
+#[utoipa::path(get, path = "/v1/nsi", tag = "reference data",
+    responses((status = 200, body = NsiCatalogue)))]
+async fn nsi_list(State(node): State<AppState>) -> Response {
+    let idx = node.reference();
+    let mut resources: Vec<NsiEntry> = idx
+        .resources()
+        .map(|r| NsiEntry {
+            code: r.header.code.clone(),
+            kind: r.header.kind.as_str().into(),
+            version: r.version,
+            sha256: r.sha256.clone(),
+            size: r.items().len(),
+            names: r.header.names.clone(),
+        })
+        .collect();
+    resources.extend(idx.crosswalks().map(|c| NsiEntry {
+        code: c.header.code.clone(),
+        kind: "crosswalk".into(),
+        version: c.version,
+        sha256: c.sha256.clone(),
+        size: c.len(),
+        names: c.header.names.clone(),
+    }));
+    Json(NsiCatalogue {
+        resources,
+        sync: node.sync_status(),
+    })
+    .into_response()
+}
+
+/// One code of a resource as of a date.
+#[utoipa::path(get, path = "/v1/nsi/{resource}/items/{code}", tag = "reference data",
+    params(("resource" = String, Path), ("code" = String, Path), AsOf),
+    responses((status = 200, body = NsiItem),
+        (status = 404, description = "No such resource, or the code is not valid on that date", body = Problem, content_type = "application/problem+json")))]
+async fn nsi_lookup(
+    State(node): State<AppState>,
+    Path((resource, code)): Path<(String, String)>,
+    Query(q): Query<AsOf>,
+) -> Result<Json<NsiItem>, ApiError> {
+    let on = as_of(&q.as_of)?;
+    let idx = node.reference();
+    let not_found = |d: String| ApiError(StatusCode::NOT_FOUND, "not-found", d, None);
+    let r = idx
+        .resource(&resource)
+        .ok_or_else(|| not_found(format!("no resource {resource}")))?;
+    let it = r.lookup(&code, on).ok_or_else(|| {
+        not_found(format!(
+            "{code} is not a code of {resource} valid on {}",
+            nsi::model::format_date(on)
+        ))
+    })?;
+    Ok(Json(nsi_item(r, it, on)))
+}
+
+/// Codes whose names match, best first.
+#[utoipa::path(get, path = "/v1/nsi/{resource}/search", tag = "reference data",
+    params(("resource" = String, Path), SearchQuery),
+    responses((status = 200, body = Vec<NsiItem>),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json")))]
+async fn nsi_search(
+    State(node): State<AppState>,
+    Path(resource): Path<String>,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<Vec<NsiItem>>, ApiError> {
+    let on = as_of(&q.as_of)?;
+    let idx = node.reference();
+    let r = idx.resource(&resource).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no resource {resource}"),
+            None,
+        )
+    })?;
+    let found = r.search(
+        &q.q,
+        q.as_of.as_ref().map(|_| on),
+        q.limit.unwrap_or(10).min(100),
+    );
+    Ok(Json(
+        found
+            .into_iter()
+            .map(|(_, it)| nsi_item(r, it, on))
+            .collect(),
+    ))
 }

@@ -30,6 +30,28 @@ pub struct NodeConfig {
     pub federation: Option<FederationSection>,
     #[serde(default)]
     pub delivery: DeliverySection,
+    /// Reference data distribution (P.CC.10-style); absent: the node only serves what it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nsi: Option<NsiSection>,
+}
+
+/// `[nsi]`: the EEC node lists `subscribers` and tells them of every new version; a national
+/// node names its `publisher` and fetches from it. Either way the node's own reference-data
+/// service is `EAEU://<segment>/SR/nsi`, hosted automatically.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NsiSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribers: Vec<String>,
+    /// How often a subscriber asks the publisher for its catalogue, besides notifications.
+    #[serde(default = "default_refresh")]
+    pub refresh_secs: u64,
+}
+
+fn default_refresh() -> u64 {
+    3600
 }
 
 /// `[federation]`: the mutual-TLS listener for peers, the PKI files, the peers and the routes.
@@ -295,6 +317,11 @@ impl NodeConfig {
                 }
             }
         }
+        if let Some(n) = &self.nsi {
+            for a in n.publisher.iter().chain(&n.subscribers) {
+                Address::parse(a).map_err(|e| format!("nsi: {e}"))?;
+            }
+        }
         let d = &self.delivery;
         if d.max_in_flight == 0 || d.retry_min_ms == 0 || d.retry_max_ms < d.retry_min_ms {
             return Err("delivery: max_in_flight and retry_min_ms must be positive, retry_max_ms at least retry_min_ms".into());
@@ -311,6 +338,13 @@ impl NodeConfig {
             (Some("postgres"), Some(c)) => store::Engine::Postgres(c.clone()),
             _ => store::Engine::Sqlite(self.data_dir.join("node.db")),
         }
+    }
+
+    /// The address of this node's reference-data service, when `[nsi]` is configured.
+    pub fn nsi_service(&self) -> Option<String> {
+        self.nsi
+            .as_ref()
+            .map(|_| format!("EAEU://{}/SR/nsi", self.segment))
     }
 
     pub fn key_path(&self) -> PathBuf {

@@ -132,6 +132,9 @@ pub struct Node {
     /// One wake-up per outbox destination (`local` and each peer).
     wakes: HashMap<String, Notify>,
     fed: Option<federation::Federation>,
+    /// The latest verified version of every resource and crosswalk this node holds.
+    reference: RwLock<Arc<nsi::Index>>,
+    sync: Mutex<reference::SyncStatus>,
     tokens: RwLock<HashMap<String, String>>,
     worker_id: String,
     metrics: metrics::NodeMetrics,
@@ -162,7 +165,14 @@ impl Node {
             wakes.insert(p.as_str().to_owned(), Notify::new());
         }
         Ok(Arc::new(Node {
-            hosted: cfg.participants.iter().map(|p| p.address.clone()).collect(),
+            hosted: cfg
+                .participants
+                .iter()
+                .map(|p| p.address.clone())
+                .chain(cfg.nsi_service())
+                .collect(),
+            reference: RwLock::new(Arc::new(nsi::Index::default())),
+            sync: Mutex::new(reference::SyncStatus::default()),
             metrics: metrics::NodeMetrics::new(segment.as_str()),
             // Stable across restarts (see Store::claim_outbox); unique per listener on a host.
             worker_id: format!("{segment}@{}:{}", hostname(), cfg.listen.port()),
@@ -659,10 +669,19 @@ pub async fn serve(
 ) -> Result<(), NodeError> {
     metrics::handle();
     let (stop_tx, stop_rx) = watch::channel(false);
+    node.reload_reference()
+        .await
+        .map_err(|e| NodeError::Startup(format!("reference data: {e}")))?;
     let mut workers = vec![
         tokio::spawn(node.clone().run_delivery(stop_rx.clone())),
         tokio::spawn(node.clone().run_checkpoints(stop_rx.clone())),
     ];
+    if node.cfg.nsi.is_some() {
+        workers.push(tokio::spawn(reference::run_service(
+            node.clone(),
+            stop_rx.clone(),
+        )));
+    }
     if let Some(f) = &node.fed {
         let peer_listener = tokio::net::TcpListener::bind(f.listen)
             .await

@@ -128,3 +128,400 @@ pub async fn import(
         entries,
     })
 }
+
+// ---------------------------------------------------------------- distribution
+
+/// How the reference data of a subscribing node stands against its publisher.
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct SyncStatus {
+    /// The publisher this node fetches from (none on the publishing node).
+    pub publisher: Option<String>,
+    /// When the publisher last answered, RFC 3339.
+    pub last_success: Option<String>,
+    /// Seconds since then: how old this node's copy may be.
+    pub age_seconds: Option<i64>,
+    pub last_error: Option<String>,
+    /// Versions received and stored since the node started.
+    pub received: u64,
+    /// Versions refused (hash mismatch, wrong sender, unreadable), newest last.
+    pub refused: Vec<String>,
+    #[serde(skip)]
+    last_success_us: Option<i64>,
+}
+
+/// The common process the distribution is modeled on: P.CC.10 «получение сведений,
+/// содержащихся в классификаторе». Codes of procedure, transactions and messages are ours.
+const PROCESS: &str = "P.CC.10";
+const PROCESS_VERSION: &str = "1.0.0";
+const PROCEDURE: &str = "P.CC.10.PRC.001";
+const TRN_REQUEST: &str = "P.CC.10.TRN.002";
+const MSG_REQUEST: &str = "P.CC.10.MSG.003";
+const MSG_RESPONSE: &str = "P.CC.10.MSG.004";
+const TRN_NOTICE: &str = "P.CC.10.TRN.003";
+const MSG_NOTICE: &str = "P.CC.10.MSG.005";
+const NS: &str = nsi::format::XML_NS;
+
+impl crate::Node {
+    /// The latest verified reference data this node holds.
+    pub fn reference(&self) -> std::sync::Arc<nsi::Index> {
+        self.reference
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Rebuilds the index from the store (after a publication or a received version).
+    pub async fn reload_reference(&self) -> Result<(), ReferenceError> {
+        let idx = std::sync::Arc::new(load(&self.store).await?);
+        *self.reference.write().unwrap_or_else(|p| p.into_inner()) = idx;
+        Ok(())
+    }
+
+    pub fn sync_status(&self) -> SyncStatus {
+        let mut s = self.sync.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        s.publisher = self.cfg.nsi.as_ref().and_then(|n| n.publisher.clone());
+        if let Some(t) = s.last_success_us {
+            s.age_seconds = Some(((crate::micros(self.now()) - t) / 1_000_000).max(0));
+        }
+        s
+    }
+
+    fn note(&self, f: impl FnOnce(&mut SyncStatus)) {
+        f(&mut self.sync.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+fn submission(
+    to: &str,
+    transaction: &str,
+    message: &str,
+    body: String,
+    answers: Option<&store::InboxItem>,
+) -> crate::Submission {
+    crate::Submission {
+        to: to.into(),
+        process: PROCESS.into(),
+        version: PROCESS_VERSION.into(),
+        procedure: PROCEDURE.into(),
+        transaction: transaction.into(),
+        message: message.into(),
+        body,
+        relates_to: answers.map(|a| a.message_id.clone()),
+        conversation_id: answers.and_then(|a| a.conversation_id.clone()),
+        ..Default::default()
+    }
+}
+
+fn attr(s: &str) -> String {
+    envelope::escape::attr(s).into_owned()
+}
+
+fn request(code: &str, version: Option<i64>) -> String {
+    let v = version
+        .map(|v| format!(" version=\"{v}\""))
+        .unwrap_or_default();
+    format!(
+        "<nsi:ClassifierRequest xmlns:nsi=\"{NS}\" code=\"{}\"{v}/>",
+        attr(code)
+    )
+}
+
+fn entry_attrs(v: &NsiVersion) -> String {
+    format!(
+        "code=\"{}\" kind=\"{}\" version=\"{}\" sha256=\"{}\" publishedAt=\"{}\"",
+        attr(&v.code),
+        attr(&v.kind),
+        v.version,
+        attr(&v.sha256),
+        v.published_at
+    )
+}
+
+/// The reference-data service of a node, a built-in IS on the adapter path like any other:
+/// on the publishing node it answers requests and tells subscribers of new versions; on a
+/// subscribing node it asks for the catalogue (at start, every `refresh_secs`, and when told)
+/// and fetches, verifies and stores what is newer.
+pub async fn run_service(
+    node: std::sync::Arc<crate::Node>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let (Some(me), Some(cfg)) = (node.cfg.nsi_service(), node.cfg.nsi.clone()) else {
+        return;
+    };
+    let refresh = std::time::Duration::from_secs(cfg.refresh_secs.max(1));
+    let mut next_refresh = tokio::time::Instant::now();
+    let mut next_poll = tokio::time::Instant::now();
+    let mut known: std::collections::HashMap<String, i64> = match node.store.nsi_latest().await {
+        Ok(v) => v.into_iter().map(|v| (v.code, v.version)).collect(),
+        Err(_) => Default::default(),
+    };
+    let mut expected: std::collections::HashMap<(String, i64), String> = Default::default();
+    while !*stop.borrow() {
+        let now = tokio::time::Instant::now();
+        if let Some(p) = &cfg.publisher
+            && now >= next_refresh
+        {
+            next_refresh = now + refresh;
+            let s = submission(p, TRN_REQUEST, MSG_REQUEST, request("*", None), None);
+            if let Err(e) = node.submit(&me, s).await {
+                node.note(|st| st.last_error = Some(format!("asking {p} for its catalogue: {e}")));
+            }
+        }
+        if !cfg.subscribers.is_empty() && now >= next_poll {
+            next_poll = now + std::time::Duration::from_secs(2);
+            publish_news(&node, &me, &cfg.subscribers, &mut known).await;
+        }
+        let items = tokio::select! {
+            r = node.inbox(&me, 0, 20, std::time::Duration::from_secs(1)) => r,
+            _ = stop.changed() => break,
+        };
+        let items = match items {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(error = %e, "reference service inbox");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for it in items {
+            handle(&node, &me, cfg.publisher.as_deref(), &it, &mut expected).await;
+            if let Err(e) = node.ack(&me, &it.message_id).await {
+                tracing::error!(error = %e, "reference service ack");
+            }
+        }
+    }
+}
+
+/// On the publisher: tells every subscriber of versions published since the last look (an
+/// import by `ortaq nsi import` goes straight to the store).
+async fn publish_news(
+    node: &crate::Node,
+    me: &str,
+    subscribers: &[String],
+    known: &mut std::collections::HashMap<String, i64>,
+) {
+    let Ok(latest) = node.store.nsi_latest().await else {
+        return;
+    };
+    let news: Vec<&NsiVersion> = latest
+        .iter()
+        .filter(|v| known.get(&v.code).is_none_or(|k| *k < v.version))
+        .collect();
+    if news.is_empty() {
+        return;
+    }
+    if let Err(e) = node.reload_reference().await {
+        tracing::error!(error = %e, "reference data reload");
+        return;
+    }
+    for v in news {
+        let body = format!(
+            "<nsi:VersionPublished xmlns:nsi=\"{NS}\" {}/>",
+            entry_attrs(v)
+        );
+        for s in subscribers {
+            if let Err(e) = node
+                .submit(
+                    me,
+                    submission(s, TRN_NOTICE, MSG_NOTICE, body.clone(), None),
+                )
+                .await
+            {
+                tracing::warn!(subscriber = %s, error = %e, "version notice not sent");
+            }
+        }
+        known.insert(v.code.clone(), v.version);
+    }
+}
+
+async fn handle(
+    node: &crate::Node,
+    me: &str,
+    publisher: Option<&str>,
+    it: &store::InboxItem,
+    expected: &mut std::collections::HashMap<(String, i64), String>,
+) {
+    let refuse = |why: String| {
+        tracing::warn!(reason = %why, "reference data refused");
+        node.note(|s| {
+            s.refused.push(why.clone());
+            s.last_error = Some(why);
+        });
+    };
+    let env = match envelope::parse(
+        &it.envelope,
+        &envelope::ParseOptions::new(envelope::Origin::Any),
+    ) {
+        Ok(e) => e,
+        Err(e) => return refuse(format!("message {}: {e}", it.message_id)),
+    };
+    let envelope::Body::Document(doc) = &env.body else {
+        // Signals (an ERR about our request, say) only get noted.
+        if let envelope::Body::Signal(s) = &env.body
+            && let Some(e) = s.errors.first()
+        {
+            node.note(|st| st.last_error = Some(format!("{}: {}", e.code.as_str(), e.description)));
+        }
+        return;
+    };
+    let root = match envelope::xml::read_text(doc, envelope::Limits::default()) {
+        Ok(r) if r.ns.as_deref() == Some(NS) => r,
+        Ok(r) => {
+            return refuse(format!(
+                "message {}: unexpected document {}",
+                it.message_id,
+                r.qname()
+            ));
+        }
+        Err(e) => return refuse(format!("message {}: {e}", it.message_id)),
+    };
+    let a = |n: &str| root.attr(None, n).unwrap_or_default().to_owned();
+    let from_publisher = publisher == Some(it.sender.as_str());
+    let now = crate::micros(node.now());
+    match root.local.as_str() {
+        "ClassifierRequest" => {
+            let (code, version) = (a("code"), a("version").parse::<i64>().ok());
+            let body = if code == "*" {
+                match node.store.nsi_latest().await {
+                    Ok(all) => {
+                        let entries: String = all
+                            .iter()
+                            .map(|v| format!("<nsi:Entry {}/>", entry_attrs(v)))
+                            .collect();
+                        format!("<nsi:Catalogue xmlns:nsi=\"{NS}\">{entries}</nsi:Catalogue>")
+                    }
+                    Err(e) => return tracing::error!(error = %e, "catalogue"),
+                }
+            } else {
+                match node.store.nsi_version(&code, version).await {
+                    Ok(Some(v)) => {
+                        use base64::Engine as _;
+                        format!(
+                            "<nsi:ClassifierVersion xmlns:nsi=\"{NS}\" {}>{}</nsi:ClassifierVersion>",
+                            entry_attrs(&v),
+                            base64::engine::general_purpose::STANDARD.encode(&v.content)
+                        )
+                    }
+                    Ok(None) => format!(
+                        "<nsi:NotFound xmlns:nsi=\"{NS}\" code=\"{}\"/>",
+                        attr(&code)
+                    ),
+                    Err(e) => return tracing::error!(error = %e, "classifier version"),
+                }
+            };
+            if let Err(e) = node
+                .submit(
+                    me,
+                    submission(&it.sender, TRN_REQUEST, MSG_RESPONSE, body, Some(it)),
+                )
+                .await
+            {
+                tracing::warn!(to = %it.sender, error = %e, "reference data answer not sent");
+            }
+        }
+        "Catalogue" | "VersionPublished" | "ClassifierVersion" | "NotFound" if !from_publisher => {
+            refuse(format!(
+                "{} from {}, which is not this node's publisher",
+                root.local, it.sender
+            ));
+        }
+        "Catalogue" | "VersionPublished" => {
+            node.note(|s| {
+                s.last_success_us = Some(now);
+                s.last_success = Some(crate::from_micros(now).to_string());
+            });
+            let entries: Vec<&envelope::xml::Element> = if root.local == "Catalogue" {
+                root.children.iter().filter(|c| c.is(NS, "Entry")).collect()
+            } else {
+                vec![&root]
+            };
+            for e in entries {
+                let code = e.attr(None, "code").unwrap_or_default();
+                let Ok(version) = e.attr(None, "version").unwrap_or_default().parse::<i64>() else {
+                    continue;
+                };
+                let have = match node.store.nsi_version(code, None).await {
+                    Ok(v) => v.map_or(0, |v| v.version),
+                    Err(_) => 0,
+                };
+                if have >= version {
+                    continue;
+                }
+                expected.insert(
+                    (code.to_owned(), version),
+                    e.attr(None, "sha256").unwrap_or_default().to_owned(),
+                );
+                let s = submission(
+                    &it.sender,
+                    TRN_REQUEST,
+                    MSG_REQUEST,
+                    request(code, Some(version)),
+                    None,
+                );
+                if let Err(e) = node.submit(me, s).await {
+                    node.note(|st| {
+                        st.last_error = Some(format!("requesting {code} v{version}: {e}"))
+                    });
+                }
+            }
+        }
+        "ClassifierVersion" => {
+            use base64::Engine as _;
+            let (code, version, sha) = (
+                a("code"),
+                a("version").parse::<i64>().unwrap_or(0),
+                a("sha256"),
+            );
+            let content = match base64::engine::general_purpose::STANDARD.decode(root.text.trim()) {
+                Ok(c) => c,
+                Err(e) => return refuse(format!("{code} v{version}: content is not base64: {e}")),
+            };
+            let actual = Content::sha256_of(&content);
+            if actual != sha {
+                return refuse(format!(
+                    "{code} v{version}: content hash {actual} does not match the announced {sha}"
+                ));
+            }
+            if let Some(want) = expected.get(&(code.clone(), version))
+                && !want.is_empty()
+                && *want != sha
+            {
+                return refuse(format!(
+                    "{code} v{version}: hash {sha} is not the catalogue's {want}"
+                ));
+            }
+            let v = NsiVersion {
+                code: code.clone(),
+                version,
+                kind: a("kind"),
+                sha256: sha,
+                published_at: a("publishedAt").parse().unwrap_or(now),
+                content,
+            };
+            match decode(&v) {
+                Ok(c) if c.code() == code => {}
+                Ok(c) => return refuse(format!("{code} v{version}: the content is {}", c.code())),
+                Err(e) => return refuse(e.to_string()),
+            }
+            match node.store.nsi_put(v).await {
+                Ok(_) => {
+                    expected.remove(&(code.clone(), version));
+                    node.note(|s| {
+                        s.received += 1;
+                        s.last_success_us = Some(now);
+                        s.last_success = Some(crate::from_micros(now).to_string());
+                    });
+                    if let Err(e) = node.reload_reference().await {
+                        tracing::error!(error = %e, "reference data reload");
+                    }
+                    tracing::info!(%code, version, "reference data version received");
+                }
+                Err(e) => refuse(format!("{code} v{version}: {e}")),
+            }
+        }
+        "NotFound" => {
+            node.note(|s| s.last_error = Some(format!("the publisher has no {}", a("code"))))
+        }
+        other => tracing::debug!(element = other, "reference service ignored a document"),
+    }
+}

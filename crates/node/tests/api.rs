@@ -43,6 +43,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         checkpoint_every: 1000,
         federation: None,
         delivery: Default::default(),
+        nsi: None,
     }
 }
 
@@ -562,4 +563,56 @@ async fn a_node_on_postgresql_keeps_the_same_promises() {
     let (rec, _) = node.status(B, &r.message_id).await.unwrap();
     assert_eq!(rec.state, "acknowledged");
     node.store().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_data_is_served_as_of_a_date_and_searchable() {
+    let t = start().await;
+    let countries = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/nsi/countries.json"),
+    )
+    .unwrap();
+    let idx = t.node.reference();
+    node::reference::import(
+        t.node.store(),
+        &idx,
+        &countries,
+        nsi::format::Format::Json,
+        None,
+        false,
+        1,
+    )
+    .await
+    .unwrap();
+    t.node.reload_reference().await.unwrap();
+    let get = |path: &str| {
+        let url = format!("{}{path}", t.base);
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, by) = get("/v1/nsi/P.CLS.019/items/BY?as_of=2026-11-23").await;
+    assert_eq!(status, 200, "{by}");
+    assert_eq!(by["names"]["kk"], "Беларусь");
+    assert_eq!(by["attributes"]["alpha3"], "BLR");
+    let (status, found) =
+        get("/v1/nsi/P.CLS.019/search?q=%D2%9A%D0%B0%D0%B7%D0%B0%D2%9B%D1%81%D1%82%D0%B0%D0%BD")
+            .await;
+    assert_eq!(status, 200);
+    assert_eq!(found[0]["code"], "KZ", "Қазақстан: {found}");
+    let (status, p) = get("/v1/nsi/P.CLS.019/items/XX").await;
+    assert_eq!(
+        (status, p["type"].as_str()),
+        (404, Some("https://ortaq.dev/problems/not-found"))
+    );
+    let (status, p) = get("/v1/nsi/P.CLS.019/items/BY?as_of=23.11.2026").await;
+    assert_eq!(status, 400, "{p}");
+    let (_, list) = get("/v1/nsi").await;
+    assert_eq!(list["resources"][0]["code"], "P.CLS.019");
+    assert_eq!(list["resources"][0]["version"], 1);
+    t.stop().await;
 }

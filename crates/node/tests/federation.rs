@@ -68,6 +68,8 @@ struct Federation {
     addrs: BTreeMap<Segment, SocketAddr>,
     running: HashMap<&'static str, Running>,
     expire_after_secs: u64,
+    /// Reference data distribution: EEC publishes to the national nodes.
+    nsi: bool,
 }
 
 impl Federation {
@@ -82,6 +84,7 @@ impl Federation {
             pki,
             running: HashMap::new(),
             expire_after_secs: 3600,
+            nsi: false,
         }
     }
 
@@ -102,11 +105,26 @@ impl Federation {
             checkpoint_every: 1000,
             federation: FederationSection::star(&self.pki, seg(s), seg("EEC"), &self.addrs),
             delivery: Default::default(),
+            nsi: None,
         };
         cfg.delivery.retry_min_ms = 20;
         cfg.delivery.retry_max_ms = 200;
         cfg.delivery.request_timeout_secs = 5;
         cfg.delivery.expire_after_secs = self.expire_after_secs;
+        if self.nsi {
+            cfg.nsi = Some(if s == "EEC" {
+                node::config::NsiSection {
+                    subscribers: vec!["EAEU://KZ/SR/nsi".into(), "EAEU://RU/SR/nsi".into()],
+                    ..Default::default()
+                }
+            } else {
+                node::config::NsiSection {
+                    publisher: Some("EAEU://EEC/SR/nsi".into()),
+                    refresh_secs: 1,
+                    ..Default::default()
+                }
+            });
+        }
         cfg
     }
 
@@ -672,5 +690,166 @@ async fn a_message_that_outlives_its_expiry_is_expired_and_its_sender_told() {
     let back = inbox(&kz, &sender("KZ"), 1).await;
     let text = String::from_utf8_lossy(&back[0].envelope);
     assert!(text.contains("expired"), "{text}");
+    fed.stop_all().await;
+}
+
+async fn publish(
+    node: &Node,
+    bytes: &[u8],
+    format: nsi::format::Format,
+    code: Option<&str>,
+) -> (i64, bool) {
+    let idx = node.reference();
+    node::reference::import(node.store(), &idx, bytes, format, code, false, 1)
+        .await
+        .unwrap()
+        .version
+        .unwrap()
+}
+
+async fn wait_for_version(node: &Node, code: &str, version: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while node.reference().resource(code).map(|r| r.version) != Some(version) {
+        assert!(
+            Instant::now() < deadline,
+            "{code} v{version} never arrived: {:?}",
+            node.sync_status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_data_reaches_national_nodes_verified_and_survives_the_publisher_going_away() {
+    let mut fed = Federation::new();
+    fed.nsi = true;
+    let eec = fed.start("EEC").await;
+    let countries =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/nsi/countries.json"))
+            .unwrap();
+    assert_eq!(
+        publish(&eec, &countries, nsi::format::Format::Json, None).await,
+        (1, true)
+    );
+    let kz = fed.start("KZ").await;
+    fed.start("RU").await;
+    let ru = fed.node("RU");
+
+    // At start each subscriber asks for the catalogue and fetches what it lacks.
+    wait_for_version(&kz, "P.CLS.019", 1).await;
+    wait_for_version(&ru, "P.CLS.019", 1).await;
+    let today = time::OffsetDateTime::now_utc().date();
+    assert_eq!(
+        kz.reference()
+            .resource("P.CLS.019")
+            .unwrap()
+            .lookup("BY", today)
+            .unwrap()
+            .names["kk"],
+        "Беларусь"
+    );
+
+    // A new version: the publisher tells its subscribers, they fetch it.
+    let csv = nsi::format::write(
+        &node::reference::decode(
+            &eec.store()
+                .nsi_version("P.CLS.019", None)
+                .await
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap(),
+        nsi::format::Format::Csv,
+    );
+    let edited = String::from_utf8(csv)
+        .unwrap()
+        .replacen("Belarus,", "Republic of Belarus,", 1);
+    assert_eq!(
+        publish(
+            &eec,
+            edited.as_bytes(),
+            nsi::format::Format::Csv,
+            Some("P.CLS.019")
+        )
+        .await,
+        (2, true)
+    );
+    wait_for_version(&kz, "P.CLS.019", 2).await;
+    assert_eq!(
+        kz.reference()
+            .resource("P.CLS.019")
+            .unwrap()
+            .lookup("BY", today)
+            .unwrap()
+            .names["en"],
+        "Republic of Belarus"
+    );
+
+    // A version whose content does not match its hash is refused; KZ keeps version 2.
+    let v2 = eec
+        .store()
+        .nsi_version("P.CLS.019", None)
+        .await
+        .unwrap()
+        .unwrap();
+    let tampered = String::from_utf8(v2.content.clone())
+        .unwrap()
+        .replace("Беларусь", "Белоруссия");
+    let body = format!(
+        "<nsi:ClassifierVersion xmlns:nsi=\"urn:ortaq:nsi:v1\" code=\"P.CLS.019\" kind=\"resource\" version=\"3\" sha256=\"{}\" publishedAt=\"1\">{}</nsi:ClassifierVersion>",
+        v2.sha256,
+        base64_encode(tampered.as_bytes())
+    );
+    eec.submit(
+        "EAEU://EEC/SR/nsi",
+        Submission {
+            to: "EAEU://KZ/SR/nsi".into(),
+            process: "P.CC.10".into(),
+            version: "1.0.0".into(),
+            procedure: "P.CC.10.PRC.001".into(),
+            transaction: "P.CC.10.TRN.002".into(),
+            message: "P.CC.10.MSG.004".into(),
+            body,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while kz.sync_status().refused.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the tampered version was not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        kz.sync_status().refused[0].contains("does not match"),
+        "{:?}",
+        kz.sync_status()
+    );
+    assert_eq!(kz.reference().resource("P.CLS.019").unwrap().version, 2);
+    assert!(
+        kz.store()
+            .nsi_version("P.CLS.019", Some(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The publisher goes away: KZ keeps answering from its last verified copy and says how old.
+    fed.stop("EEC").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let st = kz.sync_status();
+    assert!(st.age_seconds.unwrap() >= 2, "{st:?}");
+    assert_eq!(
+        kz.reference()
+            .resource("P.CLS.019")
+            .unwrap()
+            .lookup("KZ", today)
+            .unwrap()
+            .names["kk"],
+        "Қазақстан"
+    );
     fed.stop_all().await;
 }

@@ -324,6 +324,7 @@ fn exchange_pair(root: &std::path::Path) -> anyhow::Result<(NodeProcess, NodePro
             // Two nodes, each the other's only peer: a direct link.
             federation: FederationSection::star(&pki, me, ru, &addrs),
             delivery: Default::default(),
+            nsi: None,
         };
         NodeProcess::with_config(&std::env::current_exe()?, &root.join(me.as_str()), &cfg)
     };

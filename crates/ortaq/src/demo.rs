@@ -193,6 +193,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             checkpoint_every: 1000,
             federation: FederationSection::star(&pki, segs[i], hub, &addrs),
             delivery: Default::default(),
+            nsi: None,
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;

@@ -74,6 +74,7 @@ fn configure(root: &Path) -> BTreeMap<&'static str, NodeProcess> {
             checkpoint_every: 1000,
             federation: FederationSection::star(&pki, seg(name), seg("EEC"), &addrs),
             delivery: Default::default(),
+            nsi: None,
         };
         // Quick retries, so the test spends its time delivering rather than waiting.
         cfg.delivery.retry_min_ms = 50;
