@@ -38,6 +38,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/nsi", get(nsi_list))
         .route("/v1/nsi/{resource}/items/{code}", get(nsi_lookup))
         .route("/v1/nsi/{resource}/search", get(nsi_search))
+        .route("/v1/nsi/{resource}/versions", get(nsi_versions))
+        .route("/v1/nsi/{resource}/versions/{version}", get(nsi_export))
+        .route("/v1/nsi/{resource}/diff", get(nsi_diff))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -52,7 +55,7 @@ pub fn router(node: Arc<Node>) -> Router {
         description = "How an authority's information system exchanges Decision No. 5 e-documents through its node of the EAEU integrated information system.",
         version = "1"
     ),
-    paths(submit, status, envelope_bytes, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, health),
+    paths(submit, status, envelope_bytes, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, nsi_versions, nsi_export, nsi_diff, health),
     modifiers(&BearerAuth),
     tags((name = "messages"), (name = "inbox"), (name = "reference data"), (name = "operations"))
 )]
@@ -659,4 +662,148 @@ async fn nsi_search(
             .map(|(_, it)| nsi_item(r, it, on))
             .collect(),
     ))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NsiVersionInfo {
+    pub version: i64,
+    pub sha256: String,
+    pub published_at: String,
+}
+
+fn nsi_store_error(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "reference data read failed");
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the node could not read its reference data".into(),
+        None,
+    )
+}
+
+/// Every version of a resource or crosswalk held here, oldest first.
+#[utoipa::path(get, path = "/v1/nsi/{resource}/versions", tag = "reference data",
+    params(("resource" = String, Path)),
+    responses((status = 200, body = Vec<NsiVersionInfo>),
+        (status = 404, description = "Nothing published under this code", body = Problem, content_type = "application/problem+json")))]
+async fn nsi_versions(
+    State(node): State<AppState>,
+    Path(resource): Path<String>,
+) -> Result<Json<Vec<NsiVersionInfo>>, ApiError> {
+    let v = node
+        .store()
+        .nsi_versions(&resource)
+        .await
+        .map_err(nsi_store_error)?;
+    if v.is_empty() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("nothing is published as {resource}"),
+            None,
+        ));
+    }
+    Ok(Json(
+        v.into_iter()
+            .map(|(version, sha256, at)| NsiVersionInfo {
+                version,
+                sha256,
+                published_at: rfc3339(from_micros(at)),
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ExportQuery {
+    /// `json` (default), `csv` or `xml`.
+    pub format: Option<String>,
+}
+
+/// One version, exported as JSON, CSV or XML.
+#[utoipa::path(get, path = "/v1/nsi/{resource}/versions/{version}", tag = "reference data",
+    params(("resource" = String, Path), ("version" = i64, Path), ExportQuery),
+    responses((status = 200, description = "The version in the format asked for"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json")))]
+async fn nsi_export(
+    State(node): State<AppState>,
+    Path((resource, version)): Path<(String, i64)>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let fmt = nsi::format::Format::parse(q.format.as_deref().unwrap_or("json"))
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid-format", e, None))?;
+    let v = node
+        .store()
+        .nsi_version(&resource, Some(version))
+        .await
+        .map_err(nsi_store_error)?
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("{resource} has no version {version}"),
+                None,
+            )
+        })?;
+    let content = crate::reference::decode(&v).map_err(nsi_store_error)?;
+    let ct = match fmt {
+        nsi::format::Format::Json => "application/json",
+        nsi::format::Format::Csv => "text/csv; charset=utf-8",
+        nsi::format::Format::Xml => "application/xml",
+    };
+    Ok((
+        [(header::CONTENT_TYPE, ct)],
+        nsi::format::write(&content, fmt),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DiffQuery {
+    pub from: i64,
+    pub to: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NsiDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub header_changed: bool,
+}
+
+/// What changed between two versions.
+#[utoipa::path(get, path = "/v1/nsi/{resource}/diff", tag = "reference data",
+    params(("resource" = String, Path), DiffQuery),
+    responses((status = 200, body = NsiDiff),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json")))]
+async fn nsi_diff(
+    State(node): State<AppState>,
+    Path(resource): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<NsiDiff>, ApiError> {
+    let mut got = Vec::new();
+    for v in [q.from, q.to] {
+        let x = node
+            .store()
+            .nsi_version(&resource, Some(v))
+            .await
+            .map_err(nsi_store_error)?
+            .ok_or_else(|| {
+                ApiError(
+                    StatusCode::NOT_FOUND,
+                    "not-found",
+                    format!("{resource} has no version {v}"),
+                    None,
+                )
+            })?;
+        got.push(crate::reference::decode(&x).map_err(nsi_store_error)?);
+    }
+    let d = nsi::diff::diff(Some(&got[0]), &got[1]);
+    Ok(Json(NsiDiff {
+        added: d.added,
+        removed: d.removed,
+        changed: d.changed,
+        header_changed: d.header_changed,
+    }))
 }

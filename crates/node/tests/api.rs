@@ -611,6 +611,26 @@ async fn reference_data_is_served_as_of_a_date_and_searchable() {
     );
     let (status, p) = get("/v1/nsi/P.CLS.019/items/BY?as_of=23.11.2026").await;
     assert_eq!(status, 400, "{p}");
+    let (status, versions) = get("/v1/nsi/P.CLS.019/versions").await;
+    assert_eq!((status, versions[0]["version"].as_i64()), (200, Some(1)));
+    let (status, d) = get("/v1/nsi/P.CLS.019/diff?from=1&to=1").await;
+    assert_eq!(
+        (status, d["changed"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    let csv = reqwest::get(format!("{}/v1/nsi/P.CLS.019/versions/1?format=csv", t.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.starts_with("code,parent,valid_from,valid_to,act,") && csv.contains("BY,,,,,"),
+        "{}",
+        &csv[..200]
+    );
+    let (status, _) = get("/v1/nsi/P.CLS.019/versions/9").await;
+    assert_eq!(status, 404);
     let (_, list) = get("/v1/nsi").await;
     assert_eq!(list["resources"][0]["code"], "P.CLS.019");
     assert_eq!(list["resources"][0]["version"], 1);
