@@ -283,11 +283,16 @@ pub async fn run_service(
                 continue;
             }
         };
+        let mut stored = false;
         for it in items {
-            handle(&node, &me, cfg.publisher.as_deref(), &it, &mut expected).await;
+            stored |= handle(&node, &me, cfg.publisher.as_deref(), &it, &mut expected).await;
             if let Err(e) = node.ack(&me, &it.message_id).await {
                 tracing::error!(error = %e, "reference service ack");
             }
+        }
+        // One rebuild of the index for everything a batch brought.
+        if stored && let Err(e) = node.reload_reference().await {
+            tracing::error!(error = %e, "reference data reload");
         }
     }
 }
@@ -340,13 +345,15 @@ async fn handle(
     publisher: Option<&str>,
     it: &store::InboxItem,
     expected: &mut std::collections::HashMap<(String, i64), String>,
-) {
-    let refuse = |why: String| {
+) -> bool {
+    // Notes the refusal; `false`: nothing was stored.
+    let refuse = |why: String| -> bool {
         tracing::warn!(reason = %why, "reference data refused");
         node.note(|s| {
             s.refused.push(why.clone());
             s.last_error = Some(why);
         });
+        false
     };
     let env = match envelope::parse(
         &it.envelope,
@@ -362,7 +369,7 @@ async fn handle(
         {
             node.note(|st| st.last_error = Some(format!("{}: {}", e.code.as_str(), e.description)));
         }
-        return;
+        return false;
     };
     let root = match envelope::xml::read_text(doc, envelope::Limits::default()) {
         Ok(r) if r.ns.as_deref() == Some(NS) => r,
@@ -390,7 +397,10 @@ async fn handle(
                             .collect();
                         format!("<nsi:Catalogue xmlns:nsi=\"{NS}\">{entries}</nsi:Catalogue>")
                     }
-                    Err(e) => return tracing::error!(error = %e, "catalogue"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "catalogue");
+                        return false;
+                    }
                 }
             } else {
                 match node.store.nsi_version(&code, version).await {
@@ -406,7 +416,10 @@ async fn handle(
                         "<nsi:NotFound xmlns:nsi=\"{NS}\" code=\"{}\"/>",
                         attr(&code)
                     ),
-                    Err(e) => return tracing::error!(error = %e, "classifier version"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "classifier version");
+                        return false;
+                    }
                 }
             };
             if let Err(e) = node
@@ -511,12 +524,12 @@ async fn handle(
                         s.last_success_us = Some(now);
                         s.last_success = Some(crate::from_micros(now).to_string());
                     });
-                    if let Err(e) = node.reload_reference().await {
-                        tracing::error!(error = %e, "reference data reload");
-                    }
                     tracing::info!(%code, version, "reference data version received");
+                    return true;
                 }
-                Err(e) => refuse(format!("{code} v{version}: {e}")),
+                Err(e) => {
+                    refuse(format!("{code} v{version}: {e}"));
+                }
             }
         }
         "NotFound" => {
@@ -524,4 +537,5 @@ async fn handle(
         }
         other => tracing::debug!(element = other, "reference service ignored a document"),
     }
+    false
 }

@@ -20,7 +20,9 @@ use anyhow::{Context as _, bail};
 use envelope::{Origin, ParseOptions, Segment, Signal, SignalKind};
 use node::Node;
 use node::client::{AdapterClient, ClientError, Outgoing};
-use node::config::{FederationSection, LimitsSection, NodeConfig, ParticipantConfig, StoreSection};
+use node::config::{
+    FederationSection, LimitsSection, NodeConfig, NsiSection, ParticipantConfig, StoreSection,
+};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -193,7 +195,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             checkpoint_every: 1000,
             federation: FederationSection::star(&pki, segs[i], hub, &addrs),
             delivery: Default::default(),
-            nsi: None,
+            nsi: Some(if *seg == "EEC" {
+                NsiSection {
+                    subscribers: SEGMENTS[1..]
+                        .iter()
+                        .map(|s| format!("EAEU://{s}/SR/nsi"))
+                        .collect(),
+                    ..Default::default()
+                }
+            } else {
+                NsiSection {
+                    publisher: Some("EAEU://EEC/SR/nsi".into()),
+                    ..Default::default()
+                }
+            }),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;
@@ -207,6 +222,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let node = Node::open(cfg, node::system_clock())?;
+        if *seg == "EEC" {
+            publish_reference_data(&node).await?;
+        }
         let t_body = node.issue_token(&body, "demo").await?;
         let t_reg = node.issue_token(&registry, "demo").await?;
         let _ = writeln!(
@@ -261,6 +279,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let mut tally = Tally::default();
     let started = Instant::now();
+    if let Err(e) = reference_data(&members, &http, args.base_port).await {
+        tally.problems.push(format!("reference data: {e:#}"));
+    }
     let (eec, states) = members.split_first().context("no nodes")?;
     for m in states {
         if let Err(e) = submit_to_registry(m, eec, &mut tally).await {
@@ -539,6 +560,125 @@ async fn undeliverable(by: &Member, tally: &mut Tally) -> anyhow::Result<()> {
     println!(
         "  AM refused it; the EEC relay gave up and BY's IS got an ERR in {}:\n    {reason}\n",
         ms(t.elapsed())
+    );
+    Ok(())
+}
+
+/// The shipped resources the Commission's node publishes at start (a re-run with `--dir`
+/// finds them identical and publishes nothing new).
+const PUBLISHED: [&str; 4] = [
+    "countries.json",
+    "currencies.json",
+    "languages.json",
+    "hs.json",
+];
+
+async fn publish_reference_data(eec: &Node) -> anyhow::Result<()> {
+    let dir = crate::nsi::shipped_dir(None);
+    for f in PUBLISHED {
+        let bytes = std::fs::read(dir.join(f)).with_context(|| format!("shipped data {f}"))?;
+        let idx = eec.reference();
+        node::reference::import(
+            eec.store(),
+            &idx,
+            &bytes,
+            nsi::format::Format::Json,
+            None,
+            false,
+            store::system_micros(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Waits until every national node holds the Commission's reference data, then asks two of
+/// them questions over their REST API.
+async fn reference_data(
+    members: &[Member],
+    http: &reqwest::Client,
+    base_port: u16,
+) -> anyhow::Result<()> {
+    println!(
+        "[EEC -> all] reference data (P.CC.10): the Commission's node publishes, national nodes fetch and verify"
+    );
+    let t = Instant::now();
+    let eec = members.first().context("no EEC node")?.node.reference();
+    let wanted: Vec<(String, i64, String)> = eec
+        .resources()
+        .map(|r| (r.header.code.clone(), r.version, r.sha256.clone()))
+        .collect();
+    for m in &members[1..] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let idx = m.node.reference();
+            let done = wanted.iter().all(|(c, v, sha)| {
+                idx.resource(c)
+                    .is_some_and(|r| r.version == *v && &r.sha256 == sha)
+            });
+            if done {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not receive the reference data: {:?}",
+                    m.seg,
+                    m.node.sync_status()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let list: Vec<String> = wanted.iter().map(|(c, v, _)| format!("{c} v{v}")).collect();
+    println!(
+        "  {} reached AM, BY, KZ, KG and RU in {}, every version's SHA-256 checked on arrival",
+        list.join(", "),
+        ms(t.elapsed())
+    );
+    let get = |port: u16, path: &str| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        async move {
+            anyhow::Ok(
+                http.get(url)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json::<serde_json::Value>()
+                    .await?,
+            )
+        }
+    };
+    let kz = base_port + 3;
+    let by = get(kz, "/v1/nsi/P.CLS.019/items/BY").await?;
+    println!(
+        "  KZ node, GET /v1/nsi/P.CLS.019/items/BY: kk «{}», ru «{}», alpha3 {}",
+        by["names"]["kk"].as_str().unwrap_or("?"),
+        by["names"]["ru"].as_str().unwrap_or("?"),
+        by["attributes"]["alpha3"].as_str().unwrap_or("?")
+    );
+    let ru = base_port + 5;
+    let hs = get(ru, "/v1/nsi/WCO.HS.2022/items/847130").await?;
+    let path: Vec<&str> = hs["path"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    println!(
+        "  RU node, HS 847130 (portable computers): path {}",
+        path.join(" -> ")
+    );
+    let found = get(
+        ru,
+        "/v1/nsi/P.CLS.019/search?q=%D2%9A%D0%B0%D0%B7%D0%B0%D2%9B%D1%81%D1%82%D0%B0%D0%BD&limit=1",
+    )
+    .await?;
+    println!(
+        "  RU node, search «Қазақстан» in P.CLS.019: {} ({})\n",
+        found[0]["code"].as_str().unwrap_or("-"),
+        found[0]["names"]["ru"].as_str().unwrap_or("-")
+    );
+    anyhow::ensure!(
+        path.get(2) == Some(&"84") && found[0]["code"] == "KZ",
+        "unexpected answers"
     );
     Ok(())
 }
