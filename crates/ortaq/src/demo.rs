@@ -2,7 +2,9 @@
 //! member state (AM, BY, KZ, KG, RU), each with its own store, keys and ports, exchanging over
 //! mutual TLS with signed envelopes, national nodes reaching each other through the EEC relay.
 //!
-//! The exchange a newcomer can follow: every state's conformity body submits a certificate to
+//! First the Commission's node publishes the shipped reference data (countries, currencies,
+//! languages, the Harmonized System) and every national node fetches and verifies it.
+//! Then the exchange a newcomer can follow: every state's conformity body submits a certificate to
 //! the Commission's registry (P.TS.01) and gets its PRS back; Kazakhstan's registry sends a
 //! document to Russia's through the EEC relay, and Russia checks that Kazakhstan's signature
 //! survived the relay; a retry is recognised as a duplicate; a message breaking a Decision
