@@ -676,12 +676,6 @@ pub async fn serve(
         tokio::spawn(node.clone().run_delivery(stop_rx.clone())),
         tokio::spawn(node.clone().run_checkpoints(stop_rx.clone())),
     ];
-    if node.cfg.nsi.is_some() {
-        workers.push(tokio::spawn(reference::run_service(
-            node.clone(),
-            stop_rx.clone(),
-        )));
-    }
     if let Some(f) = &node.fed {
         let peer_listener = tokio::net::TcpListener::bind(f.listen)
             .await
@@ -698,6 +692,13 @@ pub async fn serve(
                 stop_rx.clone(),
             )));
         }
+    }
+    // Last, so that its first requests find the peer listener up for the answers.
+    if node.cfg.nsi.is_some() {
+        workers.push(tokio::spawn(reference::run_service(
+            node.clone(),
+            stop_rx.clone(),
+        )));
     }
     let app = api::router(node.clone());
     let result = axum::serve(listener, app)
