@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod nsi;
+mod processes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ enum Command {
     },
     /// Reference data: look up, search, translate, import, version and export.
     Nsi(nsi::NsiArgs),
+    /// Common-process packages: list, show, check.
+    Process(processes::ProcessArgs),
     /// Start nodes for EEC, AM, BY, KZ, KG and RU on this machine and run an exchange.
     Demo(demo::DemoArgs),
     /// Measure throughput and latency.
@@ -143,6 +146,7 @@ fn main() -> ExitCode {
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Nsi(args) => nsi::run(args).await,
+        Command::Process(args) => processes::run(args),
         Command::Node {
             command: NodeCommand::Serve { config },
         } => {

@@ -1,0 +1,158 @@
+//! `ortaq process list|show|check`: the process packages a node would load (by default the
+//! ones shipped in `processes/`), printed and checked.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use process::Package;
+
+#[derive(clap::Args)]
+pub struct ProcessArgs {
+    /// Folder of packages (one sub-folder per process); default: `processes` here or in the
+    /// source tree.
+    #[arg(long, global = true)]
+    dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: ProcessCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum ProcessCommand {
+    /// The packages, with their transactions and messages counted.
+    List,
+    /// One process: roles, transactions with pattern and limits, messages and structures, rules.
+    Show { code: String },
+    /// Loads every package (or the one in PATH) and reports every problem.
+    Check { path: Option<PathBuf> },
+}
+
+fn packages_dir(dir: Option<&Path>) -> PathBuf {
+    if let Some(d) = dir {
+        return d.to_owned();
+    }
+    let here = PathBuf::from("processes");
+    if here.is_dir() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processes")
+}
+
+fn name(n: &process::package::Names) -> &str {
+    n.get("ru")
+        .or(n.get("en"))
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+fn secs(s: Option<u64>) -> String {
+    s.map_or("-".into(), |s| format!("{s} s"))
+}
+
+pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
+    let dir = packages_dir(args.dir.as_deref());
+    match args.command {
+        ProcessCommand::List => {
+            for p in process::package::load_all(&dir)? {
+                println!(
+                    "{} {:<7} {} transactions, {} messages, {} structures, {} rules  {}",
+                    p.process.code,
+                    p.process.version,
+                    p.transactions.len(),
+                    p.messages.len(),
+                    p.structures.len(),
+                    p.rules.len(),
+                    name(&p.process.names)
+                );
+            }
+        }
+        ProcessCommand::Show { code } => {
+            let p = process::package::load_all(&dir)?
+                .into_iter()
+                .find(|p| p.process.code == code)
+                .with_context(|| format!("no package {code} in {}", dir.display()))?;
+            println!(
+                "{} {}  {}",
+                p.process.code,
+                p.process.version,
+                name(&p.process.names)
+            );
+            if !p.process.modeled_on.is_empty() {
+                println!("  modeled on {}", p.process.modeled_on);
+            }
+            println!("roles:");
+            for r in &p.roles {
+                println!("  {:<18} {}", r.code, name(&r.names));
+            }
+            println!("transactions:");
+            for t in &p.transactions {
+                println!(
+                    "  {:<18} {:<24} {} -> {}  {}",
+                    t.code,
+                    t.pattern.name(),
+                    t.initiator,
+                    t.responder,
+                    name(&t.names)
+                );
+                println!(
+                    "      {} -> [{}]; RCV {}, PRS {}, response {}, retries {}",
+                    t.message,
+                    t.responses.join(", "),
+                    secs(t.receipt_secs),
+                    secs(t.processing_secs),
+                    secs(t.response_secs),
+                    t.retries
+                );
+            }
+            println!("messages:");
+            for m in &p.messages {
+                let ns = p
+                    .structure(&m.structure, &m.structure_version)
+                    .map(|s| s.namespace.as_str())
+                    .unwrap_or("?");
+                println!(
+                    "  {:<18} {} {} ({ns})  {}",
+                    m.code,
+                    m.structure,
+                    m.structure_version,
+                    name(&m.names)
+                );
+            }
+            if !p.rules.is_empty() {
+                println!("filling rules:");
+                for r in &p.rules {
+                    println!("  {:<22} {:?} at {}", r.id, r.check, r.path);
+                }
+            }
+        }
+        ProcessCommand::Check { path } => {
+            let dirs: Vec<PathBuf> = match path {
+                Some(p) => vec![p],
+                None => std::fs::read_dir(&dir)?
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.join("process.toml").is_file())
+                    .collect(),
+            };
+            let mut failed = false;
+            for d in dirs {
+                match Package::load(&d) {
+                    Ok(p) => println!(
+                        "{}: {} {} is consistent",
+                        d.display(),
+                        p.process.code,
+                        p.process.version
+                    ),
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("{e}");
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
