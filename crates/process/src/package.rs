@@ -73,6 +73,22 @@ pub struct TransactionDef {
     /// The business entity the transaction produces, and its state on success.
     #[serde(default)]
     pub result: Option<String>,
+    /// What answers an initiating document that fails validation.
+    #[serde(default)]
+    pub on_invalid: OnInvalid,
+}
+
+/// How a transaction answers an invalid document (Decision No. 5 allows both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnInvalid {
+    /// The receiving node answers ERR `Common:DataError` with the diagnostics and does not
+    /// deliver the document.
+    #[default]
+    ErrorSignal,
+    /// The document reaches the responding IS, which answers with a processing result
+    /// (R.006) listing the diagnostics.
+    ProcessingResult,
 }
 
 impl TransactionDef {
@@ -130,6 +146,9 @@ pub struct Rule {
     /// The rule applies only when this path is present.
     #[serde(default)]
     pub when_present: Option<String>,
+    /// The rule applies only when the element at `path` has the text `equals`.
+    #[serde(default)]
+    pub when: Option<Condition>,
     /// What is wrong when the rule fails, in Russian and English.
     pub text: Names,
 }
@@ -148,6 +167,19 @@ pub enum RuleCheck {
     /// The element's text must be a code of this NSI resource valid on the document date
     /// (the date is read at `date_path`).
     InResource { resource: String, date_path: String },
+    /// The element's date must not be before the date at `other` (e.g. an end date).
+    NotBefore { other: String },
+    /// The element's text must be a key of this business entity in the common resource the
+    /// process keeps (e.g. a status change names a document already in the registry).
+    Registered { entity: String },
+}
+
+/// A condition on another element of the same document.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub path: String,
+    pub equals: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -364,7 +396,30 @@ impl Package {
                     r.id, r.message
                 ));
             }
-            for path in std::iter::once(&r.path).chain(&r.when_present) {
+            if let RuleCheck::Registered { entity } = &r.check
+                && !ents.contains(entity.as_str())
+            {
+                out.push(format!(
+                    "rule {}: business entity {entity} is not defined",
+                    r.id
+                ));
+            }
+            let extra = match &r.check {
+                RuleCheck::InResource { date_path, .. } => Some(date_path),
+                RuleCheck::NotBefore { other } => Some(other),
+                _ => None,
+            };
+            for path in std::iter::once(&r.path)
+                .chain(&r.when_present)
+                .chain(r.when.as_ref().map(|c| &c.path))
+                .chain(extra)
+            {
+                if !path.starts_with('/') {
+                    out.push(format!(
+                        "rule {}: path {path} must be absolute (start with /)",
+                        r.id
+                    ));
+                }
                 for step in path.split('/').filter(|s| !s.is_empty()) {
                     let step = step.trim_start_matches('@');
                     if let Some((prefix, _)) = step.split_once(':')

@@ -1,0 +1,299 @@
+//! EDocHeader checks and filling rules, evaluated over a read-only DOM: absolute element paths
+//! with the package's prefixes, an optional final `@attribute`.
+
+use std::collections::BTreeMap;
+
+use process::package::{Condition, Rule, RuleCheck};
+use roxmltree::{Document, Node};
+use time::{Date, OffsetDateTime};
+
+use crate::{Context, Diagnostic};
+
+/// A rule path resolved against the package's namespaces.
+#[derive(Debug, Clone)]
+pub(crate) struct Path {
+    text: String,
+    steps: Vec<(String, String)>,
+    attribute: Option<String>,
+}
+
+impl Path {
+    pub(crate) fn parse(text: &str, ns: &BTreeMap<String, String>) -> Result<Path, String> {
+        let mut steps = Vec::new();
+        let mut attribute = None;
+        let parts: Vec<&str> = text.split('/').skip(1).collect();
+        if !text.starts_with('/') || parts.is_empty() {
+            return Err(format!("path {text:?} must be absolute"));
+        }
+        for (i, part) in parts.iter().enumerate() {
+            if let Some(a) = part.strip_prefix('@') {
+                if i + 1 != parts.len() || a.is_empty() {
+                    return Err(format!(
+                        "path {text:?}: an attribute may only be the last step"
+                    ));
+                }
+                attribute = Some(a.to_owned());
+                continue;
+            }
+            let (uri, local) = match part.split_once(':') {
+                Some((p, l)) => (
+                    ns.get(p)
+                        .ok_or_else(|| format!("path {text:?}: prefix {p:?} is not declared"))?
+                        .clone(),
+                    l,
+                ),
+                None => (String::new(), *part),
+            };
+            if local.is_empty() {
+                return Err(format!("path {text:?} has an empty step"));
+            }
+            steps.push((uri, local.to_owned()));
+        }
+        if steps.is_empty() {
+            return Err(format!("path {text:?} names no element"));
+        }
+        Ok(Path {
+            text: text.to_owned(),
+            steps,
+            attribute,
+        })
+    }
+
+    fn matches(n: &Node, (uri, local): &(String, String)) -> bool {
+        n.is_element()
+            && n.tag_name().name() == local
+            && n.tag_name().namespace().unwrap_or("") == uri
+    }
+
+    /// The elements at this path (for an attribute path: the elements carrying it).
+    fn select<'a, 'i>(&self, doc: &'a Document<'i>) -> Vec<Node<'a, 'i>> {
+        let root = doc.root_element();
+        if !Path::matches(&root, &self.steps[0]) {
+            return Vec::new();
+        }
+        let mut cur = vec![root];
+        for step in &self.steps[1..] {
+            cur = cur
+                .iter()
+                .flat_map(|n| n.children().filter(|c| Path::matches(c, step)))
+                .collect();
+        }
+        if let Some(a) = &self.attribute {
+            cur.retain(|n| n.has_attribute(a.as_str()));
+        }
+        cur
+    }
+
+    fn value<'a>(&self, n: &Node<'a, '_>) -> &'a str {
+        match &self.attribute {
+            Some(a) => n.attribute(a.as_str()).unwrap_or(""),
+            None => n.text().unwrap_or("").trim(),
+        }
+    }
+}
+
+/// A filling rule with its paths resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Compiled {
+    rule: Rule,
+    path: Path,
+    when_present: Option<Path>,
+    when: Option<(Path, String)>,
+    other: Option<Path>,
+}
+
+impl Compiled {
+    pub(crate) fn new(rule: &Rule, ns: &BTreeMap<String, String>) -> Result<Compiled, String> {
+        let p = |t: &str| Path::parse(t, ns).map_err(|e| format!("rule {}: {e}", rule.id));
+        Ok(Compiled {
+            path: p(&rule.path)?,
+            when_present: rule.when_present.as_deref().map(p).transpose()?,
+            when: rule
+                .when
+                .as_ref()
+                .map(|Condition { path, equals }| Ok::<_, String>((p(path)?, equals.clone())))
+                .transpose()?,
+            other: match &rule.check {
+                RuleCheck::InResource { date_path, .. } => Some(p(date_path)?),
+                RuleCheck::NotBefore { other } => Some(p(other)?),
+                _ => None,
+            },
+            rule: rule.clone(),
+        })
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.rule.id
+    }
+
+    /// Every diagnostic this rule finds in `doc`.
+    pub(crate) fn check(&self, doc: &Document, ctx: &Context, out: &mut Vec<Diagnostic>) {
+        if let Some(w) = &self.when_present
+            && w.select(doc).is_empty()
+        {
+            return;
+        }
+        if let Some((w, eq)) = &self.when
+            && !w.select(doc).iter().any(|n| w.value(n) == eq)
+        {
+            return;
+        }
+        let nodes = self.path.select(doc);
+        let diag = |node: Option<&Node>, ru: String, en: String| Diagnostic {
+            rule: self.rule.id.clone(),
+            xpath: match node {
+                Some(n) => xpath(n, self.path.attribute.as_deref()),
+                None => self.path.text.clone(),
+            },
+            line: node.map(|n| line(doc, n)),
+            ru,
+            en,
+        };
+        let text = |lang: &str| self.rule.text.get(lang).cloned().unwrap_or_default();
+        match &self.rule.check {
+            RuleCheck::Present => {
+                if nodes.is_empty() {
+                    out.push(diag(None, text("ru"), text("en")));
+                }
+            }
+            RuleCheck::Absent => {
+                for n in &nodes {
+                    out.push(diag(Some(n), text("ru"), text("en")));
+                }
+            }
+            RuleCheck::Fixed { value } => {
+                for n in &nodes {
+                    let v = self.path.value(n);
+                    if v != value {
+                        out.push(diag(
+                            Some(n),
+                            format!("{} (указано «{v}»)", text("ru")),
+                            format!("{} (found {v:?})", text("en")),
+                        ));
+                    }
+                }
+            }
+            RuleCheck::CodeListId { resource } => {
+                for n in &nodes {
+                    let v = n.attribute("codeListId").unwrap_or("");
+                    if v != resource {
+                        out.push(diag(
+                            Some(n),
+                            format!("{} (codeListId «{v}»)", text("ru")),
+                            format!("{} (codeListId {v:?})", text("en")),
+                        ));
+                    }
+                }
+            }
+            RuleCheck::InResource { resource, .. } => {
+                let on = self
+                    .other
+                    .as_ref()
+                    .and_then(|o| o.select(doc).first().map(|n| o.value(n).to_owned()))
+                    .and_then(|d| parse_date(&d))
+                    .unwrap_or(ctx.now.date());
+                for n in &nodes {
+                    let code = self.path.value(n);
+                    match ctx.nsi.is_valid(resource, code, on.to_julian_day()) {
+                        Some(true) => {}
+                        Some(false) => out.push(diag(
+                            Some(n),
+                            format!(
+                                "{}: код «{code}» не действует в {resource} на {on}",
+                                text("ru")
+                            ),
+                            format!(
+                                "{}: code {code:?} is not valid in {resource} on {on}",
+                                text("en")
+                            ),
+                        )),
+                        None => out.push(diag(
+                            Some(n),
+                            format!(
+                                "{}: справочник {resource} недоступен на этом узле, код «{code}» не проверен",
+                                text("ru")
+                            ),
+                            format!(
+                                "{}: resource {resource} is not available on this node, so code {code:?} cannot be checked",
+                                text("en")
+                            ),
+                        )),
+                    }
+                }
+            }
+            RuleCheck::NotBefore { .. } => {
+                let Some(o) = &self.other else { return };
+                let Some(other) = o.select(doc).first().and_then(|n| parse_date(o.value(n))) else {
+                    return;
+                };
+                for n in &nodes {
+                    if let Some(d) = parse_date(self.path.value(n))
+                        && d < other
+                    {
+                        out.push(diag(
+                            Some(n),
+                            format!("{} ({d} раньше {other})", text("ru")),
+                            format!("{} ({d} is before {other})", text("en")),
+                        ));
+                    }
+                }
+            }
+            RuleCheck::Registered { entity } => {
+                // Only the IS that keeps the common resource can answer this one.
+                let Some(common) = ctx.common else { return };
+                for n in &nodes {
+                    let key = self.path.value(n);
+                    if !common.contains(entity, key) {
+                        out.push(diag(
+                            Some(n),
+                            format!("{} («{key}» нет в реестре)", text("ru")),
+                            format!("{} ({key:?} is not in the registry)", text("en")),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `xs:date` (with or without a zone) or the date of an `xs:dateTime`.
+pub(crate) fn parse_date(s: &str) -> Option<Date> {
+    let d = s.trim().get(..10)?;
+    Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok()
+}
+
+pub(crate) fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// `/p:A/p:B[2]/@x`-style path of an element, with the document's own prefixes and a position
+/// only where same-named siblings exist (as libxml2's `xmlGetNodePath` writes them).
+pub(crate) fn xpath(n: &Node, attribute: Option<&str>) -> String {
+    let mut parts = Vec::new();
+    for a in n.ancestors().filter(|a| a.is_element()) {
+        let tag = a.tag_name();
+        let name = match tag.namespace().and_then(|u| a.lookup_prefix(u)) {
+            Some(p) if !p.is_empty() => format!("{p}:{}", tag.name()),
+            _ => tag.name().to_owned(),
+        };
+        let same = |s: &Node| s.is_element() && s.tag_name() == tag;
+        let count = a.parent().map_or(1, |p| p.children().filter(same).count());
+        if count > 1 {
+            let pos = a.prev_siblings().filter(same).count();
+            parts.push(format!("{name}[{pos}]"));
+        } else {
+            parts.push(name);
+        }
+    }
+    parts.reverse();
+    let mut s = format!("/{}", parts.join("/"));
+    if let Some(a) = attribute {
+        s.push_str("/@");
+        s.push_str(a);
+    }
+    s
+}
+
+pub(crate) fn line(doc: &Document, n: &Node) -> u32 {
+    doc.text_pos_at(n.range().start).row
+}
