@@ -420,19 +420,21 @@ fn header(doc: &roxmltree::Document, s: &StructureEntry, ctx: &Context, report: 
         && let Some(t) = rules::parse_datetime(&value(&n))
         && t > ctx.now + CLOCK_SKEW
     {
+        let now = ctx
+            .now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
         push(
             Some(n),
             "HDR.005",
             "",
             format!(
-                "Дата и время документа {} позже текущего времени {}",
-                value(&n),
-                ctx.now
+                "Дата и время документа {} позже текущего времени {now}",
+                value(&n)
             ),
             format!(
-                "The document's date and time {} is later than now ({})",
-                value(&n),
-                ctx.now
+                "The document's date and time {} is later than now ({now})",
+                value(&n)
             ),
         );
     }

@@ -190,7 +190,7 @@ fn header_checks() {
     // Made a day after "now" (the clock of the test).
     check(
         &[(
-            "<csdo:EDocDateTime>2026-11-23T09:00:00Z<",
+            "<csdo:EDocDateTime>2026-11-20T14:00:00+05:00<",
             "<csdo:EDocDateTime>2026-11-24T12:00:00Z<",
         )],
         &[("HDR.005", "/tr:ConformityDocDetails/csdo:EDocDateTime")],
@@ -198,7 +198,7 @@ fn header_checks() {
     // Within the five minutes of clock skew.
     check(
         &[(
-            "<csdo:EDocDateTime>2026-11-23T09:00:00Z<",
+            "<csdo:EDocDateTime>2026-11-20T14:00:00+05:00<",
             "<csdo:EDocDateTime>2026-11-23T12:04:00Z<",
         )],
         &[],

@@ -41,6 +41,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20_000_000)]
         lookups: usize,
     },
+    /// E-document validation on one core: a 5 KB P.TS.01 document through XSD, EDocHeader,
+    /// filling rules and code lists.
+    Validate {
+        /// Documents to validate in each run.
+        #[arg(long, default_value_t = 20_000)]
+        docs: usize,
+    },
     /// Envelopes/s and latency between two nodes over mutual TLS, against RabbitMQ.
     Exchange {
         /// Envelopes for the full-load run (after a warm-up of 1,000).
@@ -72,6 +79,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             size,
         } => submit(messages, concurrency, size).await,
         BenchCommand::Nsi { lookups } => nsi_bench(lookups).await,
+        BenchCommand::Validate { docs } => validate_bench(docs),
         BenchCommand::Exchange {
             messages,
             concurrency,
@@ -551,6 +559,75 @@ async fn exchange(
 }
 
 /// Lookups of the validation hook and imports of the largest shipped resources.
+/// Validated documents per second on this thread (one core): the shipped 5 KB sample of
+/// P.TS.01.MSG.001 (7 products: 10 code-list lookups, 9 filling rules), valid and broken.
+fn validate_bench(docs: usize) -> anyhow::Result<ExitCode> {
+    let dir = crate::processes::packages_dir(None);
+    let packages = process::package::load_all(&dir)?;
+    let t = Instant::now();
+    let v = edoc::Validator::new(&packages, edoc::Limits::default())
+        .map_err(|p| anyhow::anyhow!("{}", p.join("; ")))?;
+    let compiled = t.elapsed();
+    let t = Instant::now();
+    let idx = crate::nsi::load_shipped(&crate::nsi::shipped_dir(None))?;
+    let loaded = t.elapsed();
+    let sample = std::fs::read(dir.join("P.TS.01/samples/MSG.001.xml"))?;
+    let broken = String::from_utf8(sample.clone())?
+        .replacen(
+            "<tr:DocKindCode>certificate<",
+            "<tr:DocKindCode>licence<",
+            1,
+        )
+        .replacen(">850153<", ">123456<", 1)
+        .replacen("<tr:EndDate>2031-11-22", "<tr:EndDate>2020-01-01", 1)
+        .into_bytes();
+    println!(
+        "ortaq bench validate: {} packages, schemas and rules compiled in {:.0} ms, reference data loaded in {:.0} ms",
+        packages.len(),
+        compiled.as_secs_f64() * 1e3,
+        loaded.as_secs_f64() * 1e3
+    );
+    let ctx = edoc::Context {
+        message: "P.TS.01.MSG.001",
+        ref_id: None,
+        nsi: &idx,
+        common: None,
+        now: time::OffsetDateTime::now_utc(),
+    };
+    for (name, doc, expect) in [("valid", &sample, 0), ("broken (3 problems)", &broken, 3)] {
+        let n = v.validate(doc, &ctx).diagnostics.len();
+        anyhow::ensure!(n == expect, "{name}: {n} diagnostics, expected {expect}");
+        for _ in 0..docs / 10 {
+            std::hint::black_box(v.validate(doc, &ctx));
+        }
+        let t = Instant::now();
+        for _ in 0..docs {
+            std::hint::black_box(v.validate(doc, &ctx));
+        }
+        let e = t.elapsed().as_secs_f64();
+        println!(
+            "  {name}: {} B, {:.0} documents/s on one core ({:.1} µs each)",
+            doc.len(),
+            docs as f64 / e,
+            e * 1e6 / docs as f64
+        );
+    }
+    // Where the time goes: the schema alone, on the same document.
+    let schema = edoc::xsd::Schema::compile(&dir.join("P.TS.01/xsd/ConformityDocDetails.xsd"))
+        .map_err(anyhow::Error::msg)?;
+    let text = std::str::from_utf8(&sample)?;
+    let t = Instant::now();
+    for _ in 0..docs {
+        std::hint::black_box(schema.validate(text));
+    }
+    let e = t.elapsed().as_secs_f64();
+    println!(
+        "  of which libxml2 parse + XSD: {:.1} µs per document",
+        e * 1e6 / docs as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn nsi_bench(lookups: usize) -> anyhow::Result<ExitCode> {
     use nsi::format::{self, Format};
     let dir = crate::nsi::shipped_dir(None);

@@ -23,11 +23,30 @@ enum ProcessCommand {
     List,
     /// One process: roles, transactions with pattern and limits, messages and structures, rules.
     Show { code: String },
-    /// Loads every package (or the one in PATH) and reports every problem.
+    /// Loads every package (or the one in PATH), compiles its schemas and rules, and reports
+    /// every problem.
     Check { path: Option<PathBuf> },
+    /// Validates an e-document as the document of a message: XSD, EDocHeader and filling
+    /// rules, with code lists from the shipped reference data. Exit status 1 if invalid.
+    Validate {
+        /// The XML file.
+        file: PathBuf,
+        /// Message code, e.g. `P.TS.01.MSG.001`.
+        #[arg(long)]
+        message: String,
+        /// The EDocId the document must answer (for responses).
+        #[arg(long)]
+        ref_id: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Folder of the reference data (default: the shipped `data/nsi`).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
 }
 
-fn packages_dir(dir: Option<&Path>) -> PathBuf {
+pub fn packages_dir(dir: Option<&Path>) -> PathBuf {
     if let Some(d) = dir {
         return d.to_owned();
     }
@@ -137,12 +156,21 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
             let mut failed = false;
             for d in dirs {
                 match Package::load(&d) {
-                    Ok(p) => println!(
-                        "{}: {} {} is consistent",
-                        d.display(),
-                        p.process.code,
-                        p.process.version
-                    ),
+                    Ok(p) => match edoc::Validator::new(&[p.clone()], edoc::Limits::default()) {
+                        Ok(_) => println!(
+                            "{}: {} {} is consistent; its schemas and rules compile",
+                            d.display(),
+                            p.process.code,
+                            p.process.version
+                        ),
+                        Err(problems) => {
+                            failed = true;
+                            eprintln!("{}: {} problems:", d.display(), problems.len());
+                            for x in problems {
+                                eprintln!("  {x}");
+                            }
+                        }
+                    },
                     Err(e) => {
                         failed = true;
                         eprintln!("{e}");
@@ -153,6 +181,58 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+        ProcessCommand::Validate {
+            file,
+            message,
+            ref_id,
+            json,
+            data,
+        } => {
+            let packages = process::package::load_all(&dir)?;
+            let v = edoc::Validator::new(&packages, edoc::Limits::default())
+                .map_err(|p| anyhow::anyhow!("packages do not compile:\n  {}", p.join("\n  ")))?;
+            let idx = crate::nsi::load_shipped(&crate::nsi::shipped_dir(data.as_deref()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let report = v.validate(
+                &bytes,
+                &edoc::Context {
+                    message: &message,
+                    ref_id: ref_id.as_deref(),
+                    nsi: &idx,
+                    common: None,
+                    now: time::OffsetDateTime::now_utc(),
+                },
+            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&file.display().to_string(), &report);
+            }
+            if !report.is_valid() {
+                return Ok(ExitCode::from(1));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Diagnostics as a person reads them: rule, place, both languages.
+pub fn print_report(what: &str, r: &edoc::Report) {
+    let st = r
+        .structure
+        .as_ref()
+        .map(|(c, v)| format!("{c} {v}"))
+        .unwrap_or_else(|| "?".into());
+    if r.is_valid() {
+        println!("{what}: valid {st}");
+        return;
+    }
+    println!("{what}: {} problems ({st})", r.diagnostics.len());
+    for d in &r.diagnostics {
+        let line = d.line.map(|l| format!(" line {l}")).unwrap_or_default();
+        println!("  [{}] {}{line}", d.rule, d.xpath);
+        println!("      ru: {}", d.ru);
+        println!("      en: {}", d.en);
+    }
 }
