@@ -86,6 +86,23 @@ impl Default for Limits {
     }
 }
 
+/// The `EDocId` of a document (a direct child of the root in the `csdo` namespace), if it is
+/// readable XML without a DTD.
+pub fn edoc_id(xml: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    doc.root_element()
+        .children()
+        .find(|c| {
+            c.is_element()
+                && c.tag_name().name() == "EDocId"
+                && c.tag_name()
+                    .namespace()
+                    .is_some_and(|n| n.starts_with(CSDO_PREFIX))
+        })
+        .and_then(|n| n.text())
+        .map(|t| t.trim().to_owned())
+}
+
 /// `EDocDateTime` may run ahead of the receiver's clock by this much.
 const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 

@@ -33,6 +33,25 @@ pub struct NodeConfig {
     /// Reference data distribution (P.CC.10-style); absent: the node only serves what it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nsi: Option<NsiSection>,
+    /// Process packages to enforce; absent: documents are delivered unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<ProcessesSection>,
+}
+
+/// `[processes]`: the folder of process packages (technological documents) this node loads.
+/// Every document addressed to a participant of this node, in a transaction of a loaded
+/// package, is validated (XSD, EDocHeader, filling rules, code lists) before it is delivered.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessesSection {
+    pub dir: std::path::PathBuf,
+    /// Validator threads (libxml2 runs on its own threads).
+    #[serde(default = "default_validators")]
+    pub validators: usize,
+}
+
+fn default_validators() -> usize {
+    1
 }
 
 /// `[nsi]`: the EEC node lists `subscribers` and tells them of every new version; a national

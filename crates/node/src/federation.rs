@@ -142,7 +142,7 @@ impl Federation {
 }
 
 /// A UUID derived from the parts, so a repeated answer carries the same identifiers.
-fn derived_id(parts: &[&str]) -> UrnUuid {
+pub(crate) fn derived_id(parts: &[&str]) -> UrnUuid {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
@@ -343,15 +343,18 @@ impl Node {
             header: signature.unwrap_or_default().to_owned(),
             certificate: sig.certificate.clone(),
         });
-        let outcome = self.store.accept(m).await.map_err(|e| match e {
-            StoreError::Conflict(m) => Refusal::new(StatusCode::CONFLICT, Some(h), INVALID, m),
-            e => Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(h),
-                INTERNAL,
-                e.to_string(),
-            ),
-        })?;
+        let outcome = self
+            .store_screened(m, &env, &route)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(m) => Refusal::new(StatusCode::CONFLICT, Some(h), INVALID, m),
+                e => Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(h),
+                    INTERNAL,
+                    e.to_string(),
+                ),
+            })?;
         let (accept_time, duplicate) = match outcome {
             Accepted::New => {
                 if let Route::Outbox { destination } = &route {

@@ -13,6 +13,7 @@ pub mod federation;
 pub mod keys;
 pub mod metrics;
 pub mod reference;
+mod screen;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -136,6 +137,9 @@ pub struct Node {
     reference: RwLock<Arc<nsi::Index>>,
     sync: Mutex<reference::SyncStatus>,
     tokens: RwLock<HashMap<String, String>>,
+    /// Process packages this node enforces, and the validator threads for their documents.
+    packages: Vec<process::Package>,
+    validation: Option<edoc::Pool>,
     worker_id: String,
     metrics: metrics::NodeMetrics,
 }
@@ -159,6 +163,22 @@ impl Node {
             .as_ref()
             .map(|f| federation::Federation::open(f, &cfg.delivery))
             .transpose()?;
+        let (packages, validation) = match &cfg.processes {
+            Some(p) => {
+                let packages = process::package::load_all(&p.dir)
+                    .map_err(|e| NodeError::Startup(format!("process packages: {e}")))?;
+                let limits = edoc::Limits {
+                    max_bytes: cfg.limits.max_envelope_bytes,
+                    ..Default::default()
+                };
+                let pool =
+                    edoc::Pool::start(packages.clone(), p.validators, limits).map_err(|e| {
+                        NodeError::Startup(format!("process packages: {}", e.join("; ")))
+                    })?;
+                (packages, Some(pool))
+            }
+            None => (Vec::new(), None),
+        };
         let mut wakes = HashMap::new();
         wakes.insert("local".to_owned(), Notify::new());
         for p in fed.iter().flat_map(|f| f.peer_segments()) {
@@ -185,6 +205,8 @@ impl Node {
             wakes,
             fed,
             tokens: RwLock::new(HashMap::new()),
+            packages,
+            validation,
             cfg,
         }))
     }
@@ -434,7 +456,7 @@ impl Node {
         let mut m = self.new_message(&env, bytes, track.to_string(), accept_time, route.clone());
         m.received = received;
         m.signature = signature;
-        let outcome = self.store.accept(m).await?;
+        let outcome = self.store_screened(m, &env, &route).await?;
         self.metrics
             .submit_seconds
             .record(started.elapsed().as_secs_f64());

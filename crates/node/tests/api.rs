@@ -44,6 +44,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         federation: None,
         delivery: Default::default(),
         nsi: None,
+        processes: None,
     }
 }
 

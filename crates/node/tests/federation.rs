@@ -70,6 +70,8 @@ struct Federation {
     expire_after_secs: u64,
     /// Reference data distribution: EEC publishes to the national nodes.
     nsi: bool,
+    /// Nodes enforcing the shipped process packages.
+    enforcing: Vec<&'static str>,
 }
 
 impl Federation {
@@ -85,6 +87,7 @@ impl Federation {
             running: HashMap::new(),
             expire_after_secs: 3600,
             nsi: false,
+            enforcing: Vec::new(),
         }
     }
 
@@ -106,11 +109,18 @@ impl Federation {
             federation: FederationSection::star(&self.pki, seg(s), seg("EEC"), &self.addrs),
             delivery: Default::default(),
             nsi: None,
+            processes: None,
         };
         cfg.delivery.retry_min_ms = 20;
         cfg.delivery.retry_max_ms = 200;
         cfg.delivery.request_timeout_secs = 5;
         cfg.delivery.expire_after_secs = self.expire_after_secs;
+        if self.enforcing.contains(&s) {
+            cfg.processes = Some(node::config::ProcessesSection {
+                dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processes"),
+                validators: 1,
+            });
+        }
         if self.nsi {
             cfg.nsi = Some(if s == "EEC" {
                 node::config::NsiSection {
@@ -851,5 +861,141 @@ async fn reference_data_reaches_national_nodes_verified_and_survives_the_publish
             .names["kk"],
         "Қазақстан"
     );
+    fed.stop_all().await;
+}
+
+fn shipped(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_breaking_its_rules_comes_back_as_data_error_and_never_reaches_the_is() {
+    let mut fed = Federation::new();
+    fed.enforcing = vec!["EEC"];
+    fed.start_all().await;
+    let (kz, eec) = (fed.node("KZ"), fed.node("EEC"));
+    for f in ["data/nsi/countries.json", "data/nsi/hs.json"] {
+        publish(&eec, &shipped(f), nsi::format::Format::Json, None).await;
+    }
+    eec.reload_reference().await.unwrap();
+
+    let sample = String::from_utf8(shipped("processes/P.TS.01/samples/MSG.001.xml")).unwrap();
+    let sample = sample.split_once("?>").unwrap().1.trim().to_owned();
+    let mut good = submission(&registry("EEC"), "valid");
+    good.body = sample.clone();
+    let good = kz.submit(&sender("KZ"), good).await.unwrap();
+    let mut bad = submission(&registry("EEC"), "broken");
+    bad.body = sample
+        .replacen(
+            ">KZ</csdo:UnifiedCountryCode>",
+            ">XX</csdo:UnifiedCountryCode>",
+            1,
+        )
+        .replacen(
+            "<tr:DocKindCode>certificate<",
+            "<tr:DocKindCode>licence<",
+            1,
+        );
+    let bad = kz.submit(&sender("KZ"), bad).await.unwrap();
+    let bad_id = bad.message_id.to_string();
+
+    // The sender's IS gets an ERR naming every problem, where it is, in both languages.
+    let back = inbox(&kz, &sender("KZ"), 1).await;
+    assert_eq!(
+        back.len(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&back[1].envelope)
+    );
+    let err = envelope::parse(&back[0].envelope, &ParseOptions::new(Origin::Platform)).unwrap();
+    assert_eq!(err.header.kind(), MessageKind::Signal(SignalKind::Err));
+    assert_eq!(
+        err.header.relates_to.as_ref().unwrap().id.to_string(),
+        bad_id
+    );
+    let envelope::Body::Signal(sig) = &err.body else {
+        panic!()
+    };
+    let got: Vec<(&str, String, Option<&str>)> = sig
+        .errors
+        .iter()
+        .map(|e| {
+            (
+                e.code.as_str(),
+                e.description
+                    .split(']')
+                    .next()
+                    .unwrap()
+                    .trim_start_matches('[')
+                    .to_owned(),
+                e.reference.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "Common:DataError",
+                "XSD".to_owned(),
+                Some("/tr:ConformityDocDetails/tr:DocKindCode")
+            ),
+            (
+                "Common:DataError",
+                "P.TS.01.MSG.001.R03".to_owned(),
+                Some("/tr:ConformityDocDetails/csdo:UnifiedCountryCode")
+            ),
+        ]
+    );
+    assert!(
+        sig.errors[1]
+            .description
+            .contains("«XX» не действует в P.CLS.019"),
+        "{:?}",
+        sig.errors[1]
+    );
+    assert!(
+        sig.errors[1]
+            .details
+            .as_deref()
+            .unwrap()
+            .contains("\"XX\" is not valid in P.CLS.019")
+    );
+    assert_eq!(
+        sig.errors[1].edoc_id.as_deref(),
+        Some("5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b")
+    );
+
+    // The registry IS sees only the valid document; the refused one is kept as evidence.
+    let got = inbox(&eec, &registry("EEC"), 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got_now = eec
+        .inbox(&registry("EEC"), 0, 100, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        got_now.len(),
+        1,
+        "{:?}",
+        got_now
+            .iter()
+            .map(|i| String::from_utf8_lossy(&i.envelope).into_owned())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(got[0].message_id, good.message_id.to_string());
+    let hist: Vec<String> = eec
+        .store()
+        .history(&bad_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.state)
+        .collect();
+    assert_eq!(hist, ["accepted", "failed"]);
     fed.stop_all().await;
 }

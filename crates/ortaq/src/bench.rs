@@ -333,6 +333,7 @@ fn exchange_pair(root: &std::path::Path) -> anyhow::Result<(NodeProcess, NodePro
             federation: FederationSection::star(&pki, me, ru, &addrs),
             delivery: Default::default(),
             nsi: None,
+            processes: None,
         };
         NodeProcess::with_config(&std::env::current_exe()?, &root.join(me.as_str()), &cfg)
     };

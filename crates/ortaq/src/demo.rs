@@ -211,6 +211,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     ..Default::default()
                 }
             }),
+            processes: None,
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;

@@ -75,6 +75,7 @@ fn configure(root: &Path) -> BTreeMap<&'static str, NodeProcess> {
             federation: FederationSection::star(&pki, seg(name), seg("EEC"), &addrs),
             delivery: Default::default(),
             nsi: None,
+            processes: None,
         };
         // Quick retries, so the test spends its time delivering rather than waiting.
         cfg.delivery.retry_min_ms = 50;

@@ -833,6 +833,36 @@ impl Store {
         .await
     }
 
+    /// Stores a message this node takes but will not deliver (its document failed
+    /// validation): the message, its `failed` state with the reason, and the ERR notice to its
+    /// sender, in one transaction. A duplicate writes nothing: the first refusal answered it.
+    pub async fn accept_refused(
+        &self,
+        m: NewMessage,
+        detail: String,
+        notice: Option<NewMessage>,
+    ) -> Result<Accepted, StoreError> {
+        self.write(move |tx| {
+            let out = accept_op(tx, &m)?;
+            if out == Accepted::New {
+                let id = tx
+                    .conn
+                    .query_one(
+                        "SELECT id FROM messages WHERE message_id = $1",
+                        &[(&m.message_id).into()],
+                    )?
+                    .ok_or_else(|| StoreError::Corrupt("accepted message vanished".into()))?
+                    .i64(0)?;
+                set_state(tx, id, state::FAILED, m.accept_time, Some(&detail))?;
+                if let Some(n) = &notice {
+                    accept_op(tx, n)?;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     // ------------------------------------------------------------ reference data
 
     /// Publishes `content` (canonical bytes) as the next version of `code`, unless the latest

@@ -159,6 +159,54 @@ async fn accept_keeps_bytes_and_deduplicates(f: Fixture) {
     s.close().await.unwrap();
 }
 
+async fn a_refused_document_is_kept_undelivered_and_its_notice_queued(f: Fixture) {
+    let s = f.open();
+    let mut refused = msg("r1", KZ, Route::None);
+    refused.recipient = EEC.into();
+    let mut notice = msg("r1-err", "EAEU://EEC/SR/gate", local());
+    notice.recipient = KZ.into();
+    let detail = "document refused: 2 problems".to_owned();
+    assert_eq!(
+        s.accept_refused(refused.clone(), detail.clone(), Some(notice.clone()))
+            .await
+            .unwrap(),
+        Accepted::New
+    );
+    let states: Vec<(String, Option<String>)> = s
+        .history(&refused.message_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.state, c.detail))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("accepted".into(), None),
+            ("failed".into(), Some(detail.clone()))
+        ]
+    );
+    // Nothing queued for the refused message; the notice waits for local delivery.
+    let items = s
+        .claim_outbox("w", "local", 10, 1_000_000, 2_000_000, false)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        s.message(&notice.message_id).await.unwrap().unwrap().state,
+        "queued"
+    );
+    // The same message again: the first refusal stands, nothing new is written.
+    let mut again = refused.clone();
+    again.track_id = "urn:uuid:other".into();
+    assert!(matches!(
+        s.accept_refused(again, detail, Some(notice)).await.unwrap(),
+        Accepted::Duplicate { .. }
+    ));
+    assert_eq!(s.history(&refused.message_id).await.unwrap().len(), 2);
+    s.close().await.unwrap();
+}
+
 async fn local_delivery_goes_through_outbox_and_inbox(f: Fixture) {
     let s = f.open();
     let m = msg("b1", KZ, local());
@@ -656,6 +704,7 @@ macro_rules! conformance {
             }
             case!(accept_keeps_bytes_and_deduplicates);
             case!(local_delivery_goes_through_outbox_and_inbox);
+            case!(a_refused_document_is_kept_undelivered_and_its_notice_queued);
             case!(inbox_never_hands_out_acknowledged);
             case!(nsi_versions_are_numbered_immutable_and_deduplicated);
             case!(remote_delivery_keeps_signature_retries_and_fails_with_notice);
