@@ -7,6 +7,7 @@
 //! answered before the store has committed it.
 
 pub mod api;
+pub mod builtin;
 pub mod client;
 pub mod config;
 pub mod federation;

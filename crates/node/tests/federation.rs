@@ -39,6 +39,10 @@ fn registry(s: &str) -> String {
     }
 }
 
+fn querier(s: &str) -> String {
+    format!("EAEU://{s}/CP/P.TS.01/P.TS.01.ACT.003")
+}
+
 fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -97,7 +101,7 @@ impl Federation {
             listen: free_addr(),
             data_dir: self.dir.path().join(s),
             store: StoreSection::default(),
-            participants: [sender(s), registry(s)]
+            participants: [sender(s), registry(s), querier(s)]
                 .into_iter()
                 .map(|address| ParticipantConfig {
                     address,
@@ -997,5 +1001,146 @@ async fn a_document_breaking_its_rules_comes_back_as_data_error_and_never_reache
         .map(|c| c.state)
         .collect();
     assert_eq!(hist, ["accepted", "failed"]);
+    fed.stop_all().await;
+}
+
+async fn client(node: &Node, participant: &str) -> node::client::AdapterClient {
+    let token = node.issue_token(participant, "test").await.unwrap();
+    node::client::AdapterClient::new(&format!("http://{}", node.config().listen), &token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
+    use node::builtin::{Registry, RegistryKeeper, Submitter, read_processing_result};
+    let mut fed = Federation::new();
+    fed.enforcing = vec!["EEC", "KZ", "RU"];
+    fed.start_all().await;
+    let (kz, eec, ru) = (fed.node("KZ"), fed.node("EEC"), fed.node("RU"));
+    for n in [&eec, &kz, &ru] {
+        for f in ["data/nsi/countries.json", "data/nsi/hs.json"] {
+            publish(n, &shipped(f), nsi::format::Format::Json, None).await;
+        }
+        n.reload_reference().await.unwrap();
+    }
+    let pkg = process::Package::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processes/P.TS.01"),
+    )
+    .unwrap();
+    let db = Arc::new(Registry::open(&fed.dir.path().join("registry.db")).unwrap());
+    let e2 = eec.clone();
+    let keeper = RegistryKeeper::new(
+        client(&eec, &registry("EEC")).await,
+        pkg.clone(),
+        db.clone(),
+        Arc::new(move || e2.reference()),
+    )
+    .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let keeper = tokio::spawn(keeper.run(stop_rx, None));
+    let kz_sub = Submitter::new(
+        client(&kz, &registry("KZ")).await,
+        pkg.clone(),
+        &registry("KZ"),
+    );
+    let wait = Duration::from_secs(20);
+
+    // A certificate: PRS, then an R.006 «accepted» that answers its EDocId; now in the registry.
+    let sample = String::from_utf8(shipped("processes/P.TS.01/samples/MSG.001.xml")).unwrap();
+    let sample = sample.split_once("?>").unwrap().1.trim().to_owned();
+    let r = kz_sub
+        .submit("P.TS.01.MSG.001", sample.clone(), wait)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, process::Outcome::Completed, "{r:?}");
+    assert!(r.processing);
+    let (code, diags) = read_processing_result(r.response.as_deref().unwrap()).unwrap();
+    assert_eq!((code.as_str(), diags.len()), ("accepted", 0));
+    assert!(
+        r.response
+            .unwrap()
+            .contains("<csdo:EDocRefId>5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b<")
+    );
+    let (rec, _) = db.get("ЕАЭС KZ.01.АА.0001/2026").unwrap().unwrap();
+    assert_eq!((rec.country.as_str(), rec.status.as_str()), ("KZ", "valid"));
+
+    // A status change for a document nobody registered: the keeper answers R.006 «rejected»
+    // (the process says so for this transaction) naming the rule.
+    let status = |doc: &str| {
+        format!(
+            r#"<st:ConformityDocStatusDetails xmlns:st="urn:EEC:R:TR:TS:01:ConformityDocStatusDetails:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.002</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>2026-11-20T10:00:00Z</csdo:EDocDateTime><csdo:UnifiedCountryCode codeListId="P.CLS.019">KZ</csdo:UnifiedCountryCode><st:DocId>{doc}</st:DocId><st:StatusCode>suspended</st:StatusCode><st:StatusDate>2026-11-20</st:StatusDate></st:ConformityDocStatusDetails>"#,
+            UrnUuid::new_v4()
+                .to_string()
+                .trim_start_matches("urn:uuid:")
+        )
+    };
+    let r = kz_sub
+        .submit("P.TS.01.MSG.002", status("ЕАЭС KZ-9999/2026"), wait)
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, process::Outcome::Completed, "{r:?}");
+    let (code, diags) = read_processing_result(r.response.as_deref().unwrap()).unwrap();
+    assert_eq!(code, "rejected");
+    assert_eq!(diags[0].0, "P.TS.01.MSG.002.R01");
+    assert!(diags[0].1.contains("not in the registry"), "{diags:?}");
+    let r = kz_sub
+        .submit("P.TS.01.MSG.002", status("ЕАЭС KZ.01.АА.0001/2026"), wait)
+        .await
+        .unwrap();
+    let (code, _) = read_processing_result(r.response.as_deref().unwrap()).unwrap();
+    assert_eq!(code, "accepted");
+    assert_eq!(
+        db.get("ЕАЭС KZ.01.АА.0001/2026").unwrap().unwrap().0.status,
+        "suspended"
+    );
+
+    // Russia's querying authority asks for Kazakhstan's certificate.
+    let ru_q = Submitter::new(
+        client(&ru, &querier("RU")).await,
+        pkg.clone(),
+        &querier("RU"),
+    );
+    let query = format!(
+        r#"<q:ConformityDocQuery xmlns:q="urn:EEC:R:TR:TS:01:ConformityDocQuery:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.003</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>2026-11-20T10:00:00Z</csdo:EDocDateTime><csdo:UnifiedCountryCode codeListId="P.CLS.019">KZ</csdo:UnifiedCountryCode><q:DocId>ЕАЭС KZ.01.АА.0001/2026</q:DocId></q:ConformityDocQuery>"#,
+        UrnUuid::new_v4()
+            .to_string()
+            .trim_start_matches("urn:uuid:")
+    );
+    let r = ru_q.submit("P.TS.01.MSG.003", query, wait).await.unwrap();
+    assert_eq!(r.outcome, process::Outcome::Completed, "{r:?}");
+    let answer = r.response.unwrap();
+    assert!(
+        answer.contains("<q:Found>true</q:Found><q:StatusCode>suspended</q:StatusCode>"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("Алматинский электромеханический завод"),
+        "{answer}"
+    );
+    // A querying authority may not submit documents: its own submitter says so before sending.
+    assert!(
+        ru_q.submit("P.TS.01.MSG.001", sample.clone(), wait)
+            .await
+            .is_err()
+    );
+
+    // A broken document: the EEC node refuses it with ERR; the transaction fails.
+    let r = kz_sub
+        .submit(
+            "P.TS.01.MSG.001",
+            sample.replacen(">850152<", ">123456<", 1),
+            wait,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(r.outcome, process::Outcome::Failed(_)), "{r:?}");
+    assert_eq!(r.errors[0].code.as_str(), "Common:DataError");
+    assert_eq!(
+        r.errors[0].reference.as_deref(),
+        Some("/tr:ConformityDocDetails/tr:ProductDetails[1]/tr:CommodityCode")
+    );
+    assert_eq!(db.len().unwrap(), 1);
+
+    let _ = stop_tx.send(true);
+    keeper.await.unwrap();
     fed.stop_all().await;
 }

@@ -1,0 +1,706 @@
+//! Base implementation components for P.TS.01, for states without their own IS: the
+//! Commission's registry keeper and a national submitter. Both are information systems on the
+//! adapter API like any other (bearer token, inbox, acknowledgements); the transaction engine
+//! of the `process` crate tells them which signals and answers are due, and the registry keeper
+//! validates every document in full, including the rules that need its registry.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use envelope::{
+    Address, Body, Envelope, ErrorCode, MessageKind, Origin, ParseOptions, Signal, SignalError,
+    SignalKind, UrnUuid,
+};
+use process::package::OnInvalid;
+use process::{Action, Event, Outcome, Package, Transaction};
+use rusqlite::OptionalExtension;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::client::{AdapterClient, ClientError, Outgoing};
+
+pub const KEEPER: &str = "EAEU://EEC/CP/P.TS.01/P.ACT.001";
+const ENTITY: &str = "P.TS.01.BEN.001";
+const NS_TR: &str = "urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1";
+const NS_CSDO: &str = "urn:EEC:M:SimpleDataObjects:v0.4.12";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuiltinError {
+    #[error("adapter API: {0}")]
+    Api(#[from] ClientError),
+    #[error("registry: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn other(e: impl std::fmt::Display) -> BuiltinError {
+    BuiltinError::Other(e.to_string())
+}
+
+/// One record of the unified registry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RegistryRecord {
+    pub doc_id: String,
+    pub country: String,
+    pub kind: String,
+    pub status: String,
+    pub submitted_by: String,
+    pub updated_at: String,
+}
+
+/// The unified registry of conformity documents: the common resource of P.TS.01, in its own
+/// SQLite file (the keeper is an IS; the node's store is not its database).
+pub struct Registry {
+    conn: Mutex<rusqlite::Connection>,
+}
+
+impl Registry {
+    pub fn open(path: &std::path::Path) -> Result<Registry, BuiltinError> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+             CREATE TABLE IF NOT EXISTS documents (
+               doc_id TEXT PRIMARY KEY, country TEXT NOT NULL, kind TEXT NOT NULL,
+               status TEXT NOT NULL, edoc_id TEXT, xml TEXT NOT NULL,
+               submitted_by TEXT NOT NULL, updated_at TEXT NOT NULL);",
+        )?;
+        Ok(Registry {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, doc_id: &str) -> Result<Option<(RegistryRecord, String)>, BuiltinError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT doc_id, country, kind, status, submitted_by, updated_at, xml FROM documents WHERE doc_id = ?1",
+                [doc_id],
+                |r| {
+                    Ok((
+                        RegistryRecord {
+                            doc_id: r.get(0)?,
+                            country: r.get(1)?,
+                            kind: r.get(2)?,
+                            status: r.get(3)?,
+                            submitted_by: r.get(4)?,
+                            updated_at: r.get(5)?,
+                        },
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn len(&self) -> Result<i64, BuiltinError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT count(*) FROM documents", [], |r| r.get(0))?)
+    }
+
+    pub fn is_empty(&self) -> Result<bool, BuiltinError> {
+        Ok(self.len()? == 0)
+    }
+
+    fn put(
+        &self,
+        rec: &RegistryRecord,
+        edoc_id: Option<&str>,
+        xml: &str,
+    ) -> Result<(), BuiltinError> {
+        self.conn().execute(
+            "INSERT INTO documents (doc_id, country, kind, status, edoc_id, xml, submitted_by, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (doc_id) DO UPDATE SET \
+             country = excluded.country, kind = excluded.kind, edoc_id = excluded.edoc_id, xml = excluded.xml, \
+             submitted_by = excluded.submitted_by, updated_at = excluded.updated_at",
+            rusqlite::params![rec.doc_id, rec.country, rec.kind, rec.status, edoc_id, xml, rec.submitted_by, rec.updated_at],
+        )?;
+        Ok(())
+    }
+
+    fn set_status(&self, doc_id: &str, status: &str, at: &str) -> Result<bool, BuiltinError> {
+        Ok(self.conn().execute(
+            "UPDATE documents SET status = ?2, updated_at = ?3 WHERE doc_id = ?1",
+            [doc_id, status, at],
+        )? == 1)
+    }
+}
+
+impl edoc::CommonResource for Registry {
+    fn contains(&self, entity: &str, key: &str) -> bool {
+        entity == ENTITY && matches!(self.get(key), Ok(Some(_)))
+    }
+}
+
+/// The text of the first element named `local` in namespace `ns`, anywhere in `xml`.
+fn field(xml: &str, ns: &str, local: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    doc.descendants()
+        .find(|n| {
+            n.is_element() && n.tag_name().name() == local && n.tag_name().namespace() == Some(ns)
+        })
+        .and_then(|n| n.text())
+        .map(|t| t.trim().to_owned())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn stamp(now: OffsetDateTime) -> String {
+    now.format(&Rfc3339).unwrap_or_default()
+}
+
+fn bare_uuid(u: &UrnUuid) -> String {
+    u.to_string().trim_start_matches("urn:uuid:").to_owned()
+}
+
+/// An R.006 processing result answering the document `ref_id`.
+pub fn processing_result(
+    ref_id: Option<&str>,
+    diagnostics: &[edoc::Diagnostic],
+    now: OffsetDateTime,
+) -> String {
+    let mut out = format!(
+        "<pr:ProcessingResultDetails xmlns:pr=\"urn:EEC:R:ProcessingResultDetails:v0.4.12\" xmlns:csdo=\"{NS_CSDO}\">\
+<csdo:EDocCode>R.006</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>{}</csdo:EDocDateTime>\
+<csdo:EDocRefId>{}</csdo:EDocRefId><pr:ProcessingResultCode>{}</pr:ProcessingResultCode>",
+        bare_uuid(&UrnUuid::new_v4()),
+        stamp(now),
+        esc(ref_id.unwrap_or("00000000-0000-0000-0000-000000000000")),
+        if diagnostics.is_empty() {
+            "accepted"
+        } else {
+            "rejected"
+        },
+    );
+    for d in diagnostics {
+        out.push_str(&format!(
+            "<pr:Diagnostic><pr:RuleId>{}</pr:RuleId><pr:Path>{}</pr:Path><pr:Text lang=\"ru\">{}</pr:Text><pr:Text lang=\"en\">{}</pr:Text></pr:Diagnostic>",
+            esc(&d.rule),
+            esc(&d.xpath),
+            esc(&d.ru),
+            esc(&d.en)
+        ));
+    }
+    out.push_str("</pr:ProcessingResultDetails>");
+    out
+}
+
+/// What the keeper did with one message, for logs and the demo's transcript.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    pub message_id: String,
+    pub from: String,
+    pub message: String,
+    pub summary: String,
+}
+
+/// The Commission's registry keeper (P.ACT.001 in P.TS.01).
+pub struct RegistryKeeper {
+    client: AdapterClient,
+    package: Package,
+    pool: edoc::Pool,
+    registry: Arc<Registry>,
+    nsi: Arc<dyn Fn() -> Arc<nsi::Index> + Send + Sync>,
+}
+
+impl RegistryKeeper {
+    /// `nsi` gives the current reference data (the keeper checks code lists as the node does).
+    pub fn new(
+        client: AdapterClient,
+        package: Package,
+        registry: Arc<Registry>,
+        nsi: Arc<dyn Fn() -> Arc<nsi::Index> + Send + Sync>,
+    ) -> Result<RegistryKeeper, BuiltinError> {
+        let pool = edoc::Pool::start(vec![package.clone()], 1, edoc::Limits::default())
+            .map_err(|e| other(e.join("; ")))?;
+        Ok(RegistryKeeper {
+            client,
+            package,
+            pool,
+            registry,
+            nsi,
+        })
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Takes messages from the inbox until `stop`; every one is answered and acknowledged.
+    pub async fn run(
+        self,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        handled: Option<tokio::sync::mpsc::UnboundedSender<Handled>>,
+    ) {
+        let mut after = 0;
+        while !*stop.borrow() {
+            let page = tokio::select! {
+                p = self.client.inbox(after, 50, 2) => p,
+                _ = stop.changed() => return,
+            };
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "registry keeper: inbox unavailable");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            for m in page.messages {
+                after = after.max(m.seq);
+                match self.handle(&m.envelope, &m.from).await {
+                    Ok(h) => {
+                        // Acknowledged only once answered: a crash before this line gets
+                        // the message again, and the engine repeats the same answers.
+                        if let Err(e) = self.client.ack(&m.message_id).await {
+                            tracing::warn!(error = %e, "registry keeper: ack failed");
+                        }
+                        if let (Some(tx), Some(h)) = (&handled, h) {
+                            let _ = tx.send(h);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, message = %m.message_id, "registry keeper: not handled; retried");
+                        after = m.seq - 1;
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, xml: &str, from: &str) -> Result<Option<Handled>, BuiltinError> {
+        let env =
+            envelope::parse(xml.as_bytes(), &ParseOptions::new(Origin::Platform)).map_err(other)?;
+        if env.header.kind() != MessageKind::Application {
+            // RCV/PRS/ERR for what the keeper sent: nothing to answer.
+            return Ok(None);
+        }
+        let Body::Document(doc) = &env.body else {
+            return Ok(None);
+        };
+        let me = env.header.to.clone().ok_or_else(|| other("no wsa:To"))?;
+        let cp = env
+            .header
+            .cp_action()
+            .ok_or_else(|| other("no action"))?
+            .clone();
+        let code = cp.message_code().unwrap_or_default().to_owned();
+        let role = from.rsplit('/').next().unwrap_or_default().to_owned();
+        let now = OffsetDateTime::now_utc();
+        let mut handled = Handled {
+            message_id: env.header.message_id.to_string(),
+            from: from.to_owned(),
+            message: code.clone(),
+            summary: String::new(),
+        };
+        let Some(def) = self.package.transaction(&cp.transaction) else {
+            self.send_err(&env, &me, ErrorCode::UnexpectedMessage, &[], None)
+                .await?;
+            handled.summary = format!("ERR: transaction {} is not in P.TS.01", cp.transaction);
+            return Ok(Some(handled));
+        };
+        let shape = process::engine::Shape {
+            message: &def.message,
+            responses: &def.responses,
+            initiator: &def.initiator,
+            responder: &def.responder,
+        };
+        let (mut t, actions) =
+            Transaction::respond_to(def.pattern, def.timing(), &shape, &code, &role, now);
+        // RCV is the platform's: the node answered it after its durable commit.
+        let mut stopped = false;
+        for a in &actions {
+            if let Action::Err(c) = a {
+                self.send_err(&env, &me, c.clone(), &[], None).await?;
+                handled.summary = format!(
+                    "ERR {}: {code} from role {role:?} is not expected here",
+                    c.as_str()
+                );
+                stopped = true;
+            }
+        }
+        if stopped {
+            return Ok(Some(handled));
+        }
+        // Full validation, including the rules that need the registry.
+        let report = {
+            let pool = self.pool.clone();
+            let job = edoc::service::Job {
+                bytes: doc.clone().into_bytes(),
+                message: code.clone(),
+                ref_id: None,
+                nsi: (self.nsi)(),
+                common: Some(self.registry.clone()),
+                now,
+                reply: Box::new(|_| {}),
+            };
+            tokio::task::spawn_blocking(move || pool.validate_blocking(job))
+                .await
+                .map_err(other)?
+                .ok_or_else(|| other("validator stopped"))?
+        };
+        let accepted = report.is_valid() || def.on_invalid == OnInvalid::ProcessingResult;
+        for a in t.on(Event::Processed { accepted }, now) {
+            match a {
+                Action::Signal(SignalKind::Prs) => self.send_prs(&env, &me).await?,
+                Action::Err(c) => {
+                    self.send_err(&env, &me, c, &report.diagnostics, report.edoc_id.as_deref())
+                        .await?;
+                    handled.summary = format!(
+                        "ERR Common:DataError, {} problems",
+                        report.diagnostics.len()
+                    );
+                    return Ok(Some(handled));
+                }
+                _ => {}
+            }
+        }
+        let ts = stamp(now);
+        let (response, body) = match code.as_str() {
+            "P.TS.01.MSG.001" => {
+                let rec = RegistryRecord {
+                    doc_id: field(doc, NS_TR, "DocId").unwrap_or_default(),
+                    country: field(doc, NS_CSDO, "UnifiedCountryCode").unwrap_or_default(),
+                    kind: field(doc, NS_TR, "DocKindCode").unwrap_or_default(),
+                    status: "valid".into(),
+                    submitted_by: from.to_owned(),
+                    updated_at: ts.clone(),
+                };
+                self.registry.put(&rec, report.edoc_id.as_deref(), doc)?;
+                handled.summary =
+                    format!("registered {} ({}, {})", rec.doc_id, rec.kind, rec.country);
+                (
+                    "P.TS.01.MSG.004",
+                    processing_result(report.edoc_id.as_deref(), &[], now),
+                )
+            }
+            "P.TS.01.MSG.002" => {
+                if report.is_valid() {
+                    let st = "urn:EEC:R:TR:TS:01:ConformityDocStatusDetails:v1.0.1";
+                    let id = field(doc, st, "DocId").unwrap_or_default();
+                    let status = field(doc, st, "StatusCode").unwrap_or_default();
+                    self.registry.set_status(&id, &status, &ts)?;
+                    handled.summary = format!("status of {id} is now {status}");
+                } else {
+                    handled.summary = format!(
+                        "status change rejected: {} problems (R.006)",
+                        report.diagnostics.len()
+                    );
+                }
+                (
+                    "P.TS.01.MSG.004",
+                    processing_result(report.edoc_id.as_deref(), &report.diagnostics, now),
+                )
+            }
+            "P.TS.01.MSG.003" => {
+                let q = "urn:EEC:R:TR:TS:01:ConformityDocQuery:v1.0.1";
+                let id = field(doc, q, "DocId").unwrap_or_default();
+                let found = self.registry.get(&id)?;
+                handled.summary = match &found {
+                    Some((r, _)) => format!("query for {id}: found, {}", r.status),
+                    None => format!("query for {id}: not found"),
+                };
+                let mut body = format!(
+                    "<q:ConformityDocQueryResult xmlns:q=\"{q}\" xmlns:csdo=\"{NS_CSDO}\"><csdo:EDocCode>R.TR.TS.01.004</csdo:EDocCode>\
+<csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>{ts}</csdo:EDocDateTime><csdo:EDocRefId>{}</csdo:EDocRefId><q:Found>{}</q:Found>",
+                    bare_uuid(&UrnUuid::new_v4()),
+                    esc(report
+                        .edoc_id
+                        .as_deref()
+                        .unwrap_or("00000000-0000-0000-0000-000000000000")),
+                    found.is_some()
+                );
+                if let Some((r, xml)) = &found {
+                    body.push_str(&format!(
+                        "<q:StatusCode>{}</q:StatusCode>{xml}",
+                        esc(&r.status)
+                    ));
+                }
+                body.push_str("</q:ConformityDocQueryResult>");
+                ("P.TS.01.MSG.005", body)
+            }
+            _ => return Ok(Some(handled)),
+        };
+        for a in t.on(
+            Event::Respond {
+                code: response.into(),
+            },
+            now,
+        ) {
+            if let Action::Response(code) = a {
+                self.send_response(&env, &me, &code, body.clone()).await?;
+            }
+        }
+        if t.outcome() != &Outcome::Completed {
+            tracing::warn!(outcome = ?t.outcome(), "registry keeper: transaction not completed");
+        }
+        Ok(Some(handled))
+    }
+
+    async fn send_prs(&self, env: &Envelope, me: &Address) -> Result<(), BuiltinError> {
+        let prs = Envelope::signal_for(
+            &env.header,
+            me.clone(),
+            Signal::new(SignalKind::Prs, OffsetDateTime::now_utc()),
+        )
+        .map_err(other)?;
+        self.client.send_envelope(&prs.to_xml()).await?;
+        Ok(())
+    }
+
+    async fn send_err(
+        &self,
+        env: &Envelope,
+        me: &Address,
+        code: ErrorCode,
+        diagnostics: &[edoc::Diagnostic],
+        edoc_id: Option<&str>,
+    ) -> Result<(), BuiltinError> {
+        let mut errors: Vec<SignalError> = diagnostics
+            .iter()
+            .map(|d| SignalError {
+                code: code.clone(),
+                description: format!("[{}] {}", d.rule, d.ru),
+                details: Some(format!("[{}] {}", d.rule, d.en)),
+                edoc_id: edoc_id.map(str::to_owned),
+                reference: Some(d.xpath.clone()),
+            })
+            .collect();
+        if errors.is_empty() {
+            errors.push(SignalError {
+                code,
+                description: "Сообщение не ожидается в этой транзакции или от этой роли".into(),
+                details: Some(
+                    "The message is not expected in this transaction or from this role".into(),
+                ),
+                edoc_id: None,
+                reference: None,
+            });
+        }
+        let err = Envelope::signal_for(
+            &env.header,
+            me.clone(),
+            Signal::err(OffsetDateTime::now_utc(), errors),
+        )
+        .map_err(other)?;
+        self.client.send_envelope(&err.to_xml()).await?;
+        Ok(())
+    }
+
+    async fn send_response(
+        &self,
+        env: &Envelope,
+        me: &Address,
+        code: &str,
+        body: String,
+    ) -> Result<(), BuiltinError> {
+        let cp = env.header.cp_action().ok_or_else(|| other("no action"))?;
+        let to = env.sender().ok_or_else(|| other("no sender"))?;
+        let out = Outgoing {
+            to: to.to_string(),
+            process: cp.process.to_string(),
+            version: cp.version.clone(),
+            procedure: cp.procedure.clone(),
+            transaction: cp.transaction.clone(),
+            message: code.to_owned(),
+            body,
+            // Derived, so a repeat after a crash is a duplicate, not a second answer.
+            message_id: Some(
+                crate::federation::derived_id(&[
+                    "keeper-response",
+                    me.as_str(),
+                    &env.header.message_id.to_string(),
+                ])
+                .to_string(),
+            ),
+            conversation_id: env.header.conversation_id.map(|c| c.to_string()),
+            procedure_id: env.header.procedure_id.map(|c| c.to_string()),
+            relates_to: Some(env.header.message_id.to_string()),
+        };
+        self.client.send(&out).await?;
+        Ok(())
+    }
+}
+
+/// How a submission ended, as the national IS sees it.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub message_id: String,
+    pub outcome: Outcome,
+    /// PRS arrived: the keeper took the document into processing.
+    pub processing: bool,
+    /// The response document (R.006 or a query result), when one came.
+    pub response: Option<String>,
+    /// ERR entries, when the document was refused.
+    pub errors: Vec<SignalError>,
+    /// Every message taken from the inbox for this submission.
+    pub received: Vec<String>,
+}
+
+/// A national submitter (P.TS.01.ACT.002 or ACT.003): sends documents to the keeper and follows
+/// each transaction through the engine until it completes or fails.
+pub struct Submitter {
+    client: AdapterClient,
+    package: Package,
+    role: String,
+}
+
+impl Submitter {
+    pub fn new(client: AdapterClient, package: Package, own_address: &str) -> Submitter {
+        Submitter {
+            client,
+            package,
+            role: own_address
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    /// Sends `body` as message `code` to the keeper and waits (up to `wait`) for the
+    /// transaction to end.
+    pub async fn submit(
+        &self,
+        code: &str,
+        body: String,
+        wait: Duration,
+    ) -> Result<Submitted, BuiltinError> {
+        let def = self
+            .package
+            .transaction_of(code)
+            .filter(|t| t.message == code)
+            .ok_or_else(|| other(format!("{code} starts no transaction of P.TS.01")))?;
+        if def.initiator != self.role {
+            return Err(other(format!(
+                "role {} does not start {}",
+                self.role, def.code
+            )));
+        }
+        let out = Outgoing {
+            to: KEEPER.into(),
+            process: self.package.process.code.clone(),
+            version: self.package.process.version.clone(),
+            procedure: def.procedure.clone(),
+            transaction: def.code.clone(),
+            message: code.to_owned(),
+            body,
+            ..Default::default()
+        };
+        let receipt = self.client.send(&out).await?;
+        let id = receipt.message_id.clone();
+        let shape = process::engine::Shape {
+            message: &def.message,
+            responses: &def.responses,
+            initiator: &def.initiator,
+            responder: &def.responder,
+        };
+        let mut t =
+            Transaction::initiate(def.pattern, def.timing(), &shape, OffsetDateTime::now_utc());
+        let mut done = Submitted {
+            message_id: id.clone(),
+            outcome: Outcome::Pending,
+            processing: false,
+            response: None,
+            errors: Vec::new(),
+            received: Vec::new(),
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut rcv = false;
+        while t.outcome() == &Outcome::Pending && tokio::time::Instant::now() < deadline {
+            let now = OffsetDateTime::now_utc();
+            // The keeper's node confirmed receipt to ours: that is the transaction's RCV.
+            if !rcv
+                && let Ok(st) = self.client.status(&id).await
+                && st.history.iter().any(|h| h.state == "received_by_peer")
+            {
+                rcv = true;
+                t.on(Event::Signal(SignalKind::Rcv), now);
+            }
+            let page = self.client.inbox(0, 100, 1).await?;
+            for m in page.messages {
+                let Ok(env) =
+                    envelope::parse(m.envelope.as_bytes(), &ParseOptions::new(Origin::Platform))
+                else {
+                    continue;
+                };
+                if env.header.relates_to.as_ref().map(|r| r.id.to_string()) != Some(id.clone()) {
+                    continue; // another transaction's
+                }
+                let event = match (&env.header.kind(), &env.body) {
+                    (MessageKind::Signal(k), Body::Signal(s)) => {
+                        if *k == SignalKind::Err {
+                            done.errors.extend(s.errors.iter().cloned());
+                        }
+                        if *k == SignalKind::Prs {
+                            done.processing = true;
+                        }
+                        Event::Signal(*k)
+                    }
+                    (MessageKind::Application, Body::Document(d)) => {
+                        done.response = Some(d.clone());
+                        Event::Message {
+                            code: env
+                                .header
+                                .cp_action()
+                                .and_then(|a| a.message_code())
+                                .unwrap_or_default()
+                                .to_owned(),
+                            role: m.from.rsplit('/').next().unwrap_or_default().to_owned(),
+                        }
+                    }
+                    _ => continue,
+                };
+                t.on(event, now);
+                done.received.push(m.message_id.clone());
+                self.client.ack(&m.message_id).await?;
+            }
+            t.on(Event::Tick, OffsetDateTime::now_utc());
+        }
+        done.outcome = t.outcome().clone();
+        Ok(done)
+    }
+}
+
+/// The result code and diagnostics of an R.006 document.
+pub fn read_processing_result(xml: &str) -> Option<(String, Vec<(String, String)>)> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let ns = "urn:EEC:R:ProcessingResultDetails:v0.4.12";
+    let code = doc
+        .descendants()
+        .find(|n| {
+            n.tag_name().name() == "ProcessingResultCode" && n.tag_name().namespace() == Some(ns)
+        })?
+        .text()?
+        .to_owned();
+    let diags = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "Diagnostic")
+        .map(|d| {
+            let get = |name: &str, lang: Option<&str>| {
+                d.children()
+                    .find(|c| {
+                        c.tag_name().name() == name
+                            && (lang.is_none() || c.attribute("lang") == lang)
+                    })
+                    .and_then(|c| c.text())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (get("RuleId", None), get("Text", Some("en")))
+        })
+        .collect();
+    Some((code, diags))
+}
