@@ -114,6 +114,7 @@ struct StructureEntry {
     namespace: String,
     root: String,
     schema: usize,
+    edoc_header: bool,
 }
 
 struct MessageEntry {
@@ -183,6 +184,7 @@ impl Validator {
                     namespace: s.namespace.clone(),
                     root: s.root.clone(),
                     schema,
+                    edoc_header: s.edoc_header,
                 });
             }
         }
@@ -348,7 +350,9 @@ impl Validator {
                 en: format!("Schema {} {} violated: {}", s.code, s.version, e.message),
             });
         }
-        header(&doc, s, ctx, &mut report);
+        if s.edoc_header {
+            header(&doc, s, ctx, &mut report);
+        }
         for r in &msg.rules {
             r.check(&doc, ctx, &mut report.diagnostics);
         }

@@ -157,6 +157,9 @@ const PROCEDURE: &str = "P.CC.10.PRC.001";
 const TRN_REQUEST: &str = "P.CC.10.TRN.002";
 const MSG_REQUEST: &str = "P.CC.10.MSG.003";
 const MSG_RESPONSE: &str = "P.CC.10.MSG.004";
+/// The catalogue and "not found" answers of the same transaction, each its own structure.
+const MSG_CATALOGUE: &str = "P.CC.10.MSG.006";
+const MSG_NOT_FOUND: &str = "P.CC.10.MSG.007";
 const TRN_NOTICE: &str = "P.CC.10.TRN.003";
 const MSG_NOTICE: &str = "P.CC.10.MSG.005";
 const NS: &str = nsi::format::XML_NS;
@@ -388,7 +391,9 @@ async fn handle(
     match root.local.as_str() {
         "ClassifierRequest" => {
             let (code, version) = (a("code"), a("version").parse::<i64>().ok());
+            let mut answer = MSG_RESPONSE;
             let body = if code == "*" {
+                answer = MSG_CATALOGUE;
                 match node.store.nsi_latest().await {
                     Ok(all) => {
                         let entries: String = all
@@ -412,10 +417,13 @@ async fn handle(
                             base64::engine::general_purpose::STANDARD.encode(&v.content)
                         )
                     }
-                    Ok(None) => format!(
-                        "<nsi:NotFound xmlns:nsi=\"{NS}\" code=\"{}\"/>",
-                        attr(&code)
-                    ),
+                    Ok(None) => {
+                        answer = MSG_NOT_FOUND;
+                        format!(
+                            "<nsi:NotFound xmlns:nsi=\"{NS}\" code=\"{}\"/>",
+                            attr(&code)
+                        )
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "classifier version");
                         return false;
@@ -425,7 +433,7 @@ async fn handle(
             if let Err(e) = node
                 .submit(
                     me,
-                    submission(&it.sender, TRN_REQUEST, MSG_RESPONSE, body, Some(it)),
+                    submission(&it.sender, TRN_REQUEST, answer, body, Some(it)),
                 )
                 .await
             {

@@ -23,7 +23,8 @@ use envelope::{Origin, ParseOptions, Segment, Signal, SignalKind};
 use node::Node;
 use node::client::{AdapterClient, ClientError, Outgoing};
 use node::config::{
-    FederationSection, LimitsSection, NodeConfig, NsiSection, ParticipantConfig, StoreSection,
+    FederationSection, LimitsSection, NodeConfig, NsiSection, ParticipantConfig, ProcessesSection,
+    StoreSection,
 };
 
 #[derive(clap::Args)]
@@ -42,6 +43,10 @@ pub struct DemoArgs {
 
 const SEGMENTS: [&str; 6] = ["EEC", "AM", "BY", "KZ", "KG", "RU"];
 
+fn querier(seg: &str) -> String {
+    format!("EAEU://{seg}/CP/P.TS.01/P.TS.01.ACT.003")
+}
+
 fn participants(seg: &str) -> (String, String) {
     if seg == "EEC" {
         (
@@ -56,16 +61,25 @@ fn participants(seg: &str) -> (String, String) {
     }
 }
 
+/// A certificate issued in `seg`: the shipped P.TS.01 sample with that state's country code,
+/// its own document number and a fresh EDocId.
 fn certificate(seg: &str, n: u32) -> String {
-    format!(
-        r#"<tr:ConformityDocDetails xmlns:tr="urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12">
-  <csdo:EDocCode>R.TR.TS.01.001</csdo:EDocCode>
-  <tr:DocId>ЕАЭС {seg}-{n:04}/2026</tr:DocId>
-  <csdo:UnifiedCountryCode codeListId="P.CLS.019">{seg}</csdo:UnifiedCountryCode>
-  <tr:ProductName>Электродвигатели асинхронные</tr:ProductName>
-  <tr:StartDate>2026-11-23</tr:StartDate>
-</tr:ConformityDocDetails>"#
-    )
+    let path = crate::processes::packages_dir(None).join("P.TS.01/samples/MSG.001.xml");
+    let sample = std::fs::read_to_string(&path).unwrap_or_default();
+    let body = sample
+        .split_once("?>")
+        .map_or(sample.as_str(), |(_, b)| b)
+        .trim();
+    body.replace(">KZ<", &format!(">{seg}<"))
+        .replace("KZ.01.АА.0001/2026", &format!("{seg}.01.АА.{n:04}/2026"))
+        .replace(
+            "5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b",
+            &uuid::Uuid::new_v4().to_string(),
+        )
+}
+
+fn doc_id(seg: &str, n: u32) -> String {
+    format!("ЕАЭС {seg}.01.АА.{n:04}/2026")
 }
 
 fn message(to: &str, body: String) -> Outgoing {
@@ -94,6 +108,8 @@ struct Member {
     registry: String,
     ib: AdapterClient,
     ir: AdapterClient,
+    /// The querying authority (P.TS.01.ACT.003); none at the EEC node.
+    iq: Option<AdapterClient>,
 }
 
 /// Every message the demo sent, and how often its recipient saw it.
@@ -170,6 +186,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let hub = segs[0];
 
+    let packages = crate::processes::packages_dir(None)
+        .canonicalize()
+        .context("the process packages (processes/) are missing")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let http = reqwest::Client::new();
     let mut members = Vec::new();
@@ -190,9 +209,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 },
                 ParticipantConfig {
                     address: registry.clone(),
-                    name: "registry IS".into(),
+                    name: if *seg == "EEC" {
+                        "registry keeper (built-in)".into()
+                    } else {
+                        "national submitter (built-in)".into()
+                    },
                 },
-            ],
+            ]
+            .into_iter()
+            .chain((*seg != "EEC").then(|| ParticipantConfig {
+                address: querier(seg),
+                name: "querying authority".into(),
+            }))
+            .collect(),
             limits: LimitsSection::default(),
             checkpoint_every: 1000,
             federation: FederationSection::star(&pki, segs[i], hub, &addrs),
@@ -211,7 +240,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     ..Default::default()
                 }
             }),
-            processes: None,
+            processes: Some(ProcessesSection {
+                dir: packages.clone(),
+                validators: 1,
+            }),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;
@@ -234,6 +266,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             tokens_file,
             "{seg}\t{body}\t{t_body}\n{seg}\t{registry}\t{t_reg}"
         );
+        let t_q = if *seg == "EEC" {
+            None
+        } else {
+            let t = node.issue_token(&querier(seg), "demo").await?;
+            let _ = writeln!(tokens_file, "{seg}\t{}\t{t}", querier(seg));
+            Some(t)
+        };
         let mut rx = stop_rx.clone();
         servers.push(tokio::spawn(node::serve(
             node.clone(),
@@ -258,6 +297,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             node,
             ib: AdapterClient::with_http(http.clone(), &base, &t_body),
             ir: AdapterClient::with_http(http.clone(), &base, &t_reg),
+            iq: t_q.map(|t| AdapterClient::with_http(http.clone(), &base, &t)),
             body,
             registry,
         });
@@ -285,11 +325,36 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = reference_data(&members, &http, args.base_port).await {
         tally.problems.push(format!("reference data: {e:#}"));
     }
-    let (eec, states) = members.split_first().context("no nodes")?;
-    for m in states {
-        if let Err(e) = submit_to_registry(m, eec, &mut tally).await {
-            tally.problems.push(format!("{}: {e:#}", m.seg));
-        }
+    let (eec, _) = members.split_first().context("no nodes")?;
+    // The Commission's registry keeper: a built-in IS on the EEC node's adapter API.
+    let package = process::Package::load(&packages.join("P.TS.01"))?;
+    let registry_db = Arc::new(node::builtin::Registry::open(
+        &dir.join("EEC").join("registry.db"),
+    )?);
+    let eec_node = eec.node.clone();
+    let keeper = node::builtin::RegistryKeeper::new(
+        eec.ir.clone(),
+        package.clone(),
+        registry_db.clone(),
+        Arc::new(move || eec_node.reference()),
+    )?;
+    let (handled_tx, mut handled_rx) = tokio::sync::mpsc::unbounded_channel();
+    let keeper_task = tokio::spawn(keeper.run(stop_rx.clone(), Some(handled_tx)));
+    if let Err(e) = p_ts_01(
+        &members,
+        &package,
+        &registry_db,
+        &mut handled_rx,
+        &mut tally,
+    )
+    .await
+    {
+        tally.problems.push(format!("P.TS.01: {e:#}"));
+    }
+    if let Some(eec) = members.first()
+        && let Err(e) = decision5_refusal(&members[3], eec).await
+    {
+        tally.problems.push(format!("KZ: {e:#}"));
     }
     let by_seg = |s: &str| members.iter().find(|m| m.seg == s);
     if let (Some(kz), Some(ru)) = (by_seg("KZ"), by_seg("RU"))
@@ -359,6 +424,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         crate::shutdown_signal().await;
     }
     let _ = stop_tx.send(true);
+    let _ = keeper_task.await;
     for s in servers {
         s.await??;
     }
@@ -377,94 +443,186 @@ fn write_config(cfg: &NodeConfig, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A member state's conformity body submits a certificate to the Commission's registry, which
-/// takes it and answers PRS.
-async fn submit_to_registry(m: &Member, eec: &Member, tally: &mut Tally) -> anyhow::Result<()> {
+/// Takes what the registry keeper reports having handled next.
+async fn next_handled(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<node::builtin::Handled>,
+    tally: &mut Tally,
+) -> anyhow::Result<node::builtin::Handled> {
+    let h = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .context("the registry keeper handled nothing")?
+        .context("the registry keeper stopped")?;
+    *tally.seen.entry(h.message_id.clone()).or_default() += 1;
+    Ok(h)
+}
+
+/// Counts the request (when it should reach the keeper) and every answer the submitter took.
+fn record(tally: &mut Tally, r: &node::builtin::Submitted, what: &str, reaches_keeper: bool) {
+    if reaches_keeper {
+        tally.sent(&r.message_id, what.to_owned());
+    }
+    for id in &r.received {
+        tally.sent(id, format!("answer to {what}"));
+        *tally.seen.entry(id.clone()).or_default() += 1;
+    }
+}
+
+/// P.TS.01 end to end with the built-in components: every member state's submitter registers
+/// a certificate with the Commission's registry keeper; Belarus suspends its own and Armenia
+/// tries to change one that does not exist; Russia's querying authority asks for Kazakhstan's;
+/// Kyrgyzstan sends a document that breaks filling rules, which the EEC node refuses with ERR.
+async fn p_ts_01(
+    members: &[Member],
+    package: &process::Package,
+    db: &node::builtin::Registry,
+    handled: &mut tokio::sync::mpsc::UnboundedReceiver<node::builtin::Handled>,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    use node::builtin::{Submitter, read_processing_result};
+    let wait = Duration::from_secs(30);
+    let by_seg = |s: &str| members.iter().find(|m| m.seg == s).context("no such node");
     println!(
-        "[{} -> EEC] P.TS.01: conformity body submits a certificate to the Union registry",
-        m.seg
+        "[P.TS.01] the unified registry of conformity documents: the built-in registry keeper at EEC, a built-in submitter in every state"
     );
-    let out = message(&eec.registry, certificate(m.seg, 1));
-    let t = Instant::now();
-    let receipt = m.ib.send(&out).await?;
-    tally.sent(&receipt.message_id, format!("{} certificate to EEC", m.seg));
-    println!(
-        "  {} accepted it after a durable commit in {} (TrackID {})",
-        m.seg,
-        ms(t.elapsed()),
-        receipt.track_id
-    );
-    let got = receive(&eec.ir, &eec.registry, tally).await?;
-    if got.message_id != receipt.message_id {
-        bail!(
-            "the registry received {} instead of {}",
-            got.message_id,
-            receipt.message_id
+    for m in &members[1..] {
+        let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry);
+        let t = Instant::now();
+        let r = sub
+            .submit("P.TS.01.MSG.001", certificate(m.seg, 1), wait)
+            .await?;
+        record(tally, &r, &format!("{} certificate", m.seg), true);
+        let h = next_handled(handled, tally).await?;
+        let (code, _) = r
+            .response
+            .as_deref()
+            .and_then(read_processing_result)
+            .with_context(|| format!("{}: no processing result: {:?}", m.seg, r.outcome))?;
+        if r.outcome != process::Outcome::Completed || code != "accepted" {
+            bail!("{}: {:?}, result {code}", m.seg, r.outcome);
+        }
+        println!(
+            "  {:<2} -> EEC  MSG.001 certificate {}: validated at EEC (XSD, header, rules, code lists), keeper: {}; PRS and R.006 «{code}» back in {}",
+            m.seg,
+            doc_id(m.seg, 1),
+            h.summary,
+            ms(t.elapsed())
         );
     }
-    println!(
-        "  EEC registry took it from its inbox {} after submission: signed by node {}, verified over mutual TLS, acknowledged",
-        ms(t.elapsed()),
-        m.seg
-    );
-    if m.seg == "KZ" {
-        let again = m.ib.send(&out).await?;
-        if !again.duplicate || again.track_id != receipt.track_id {
-            bail!("a retry with the same MessageID was not recognised");
+
+    // Status changes: on the registry's own data, answered with R.006 either way.
+    for (seg, doc, expect) in [
+        ("BY", doc_id("BY", 1), "accepted"),
+        ("AM", doc_id("AM", 99), "rejected"),
+    ] {
+        let m = by_seg(seg)?;
+        let body = format!(
+            r#"<st:ConformityDocStatusDetails xmlns:st="urn:EEC:R:TR:TS:01:ConformityDocStatusDetails:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.002</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>{}</csdo:EDocDateTime><csdo:UnifiedCountryCode codeListId="P.CLS.019">{seg}</csdo:UnifiedCountryCode><st:DocId>{doc}</st:DocId><st:StatusCode>suspended</st:StatusCode><st:StatusDate>{}</st:StatusDate></st:ConformityDocStatusDetails>"#,
+            uuid::Uuid::new_v4(),
+            time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)?,
+            time::OffsetDateTime::now_utc().date()
+        );
+        let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry);
+        let t = Instant::now();
+        let r = sub.submit("P.TS.01.MSG.002", body, wait).await?;
+        record(tally, &r, &format!("{seg} status change"), true);
+        let h = next_handled(handled, tally).await?;
+        let (code, diags) = r
+            .response
+            .as_deref()
+            .and_then(read_processing_result)
+            .context("no processing result")?;
+        if code != expect {
+            bail!("{seg} status change: R.006 {code}, expected {expect}");
         }
-        println!("  a retry with the same MessageID got the original receipt; nothing sent twice");
-        let mut bad = message(&eec.registry, certificate(m.seg, 2));
-        bad.transaction = "P.MM.01.TRN.001".into();
-        match m.ib.send(&bad).await {
-            Err(ClientError::Api { status: 400, body }) => {
-                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                println!(
-                    "  a message naming a transaction of another process was refused: 400 [{}] {}",
-                    v["rule"].as_str().unwrap_or("?"),
-                    v["detail"].as_str().unwrap_or("?")
-                );
-            }
-            other => bail!("a message breaking the Action rule was not refused: {other:?}"),
+        println!(
+            "  {seg} -> EEC  MSG.002 suspend {doc}: keeper: {}; R.006 «{code}» in {}",
+            h.summary,
+            ms(t.elapsed())
+        );
+        for (rule, text) in diags {
+            println!("      [{rule}] {text}");
         }
     }
-    let env = envelope::parse(
-        got.envelope.as_bytes(),
-        &ParseOptions::new(Origin::Platform),
-    )?;
-    let prs = envelope::Envelope::signal_for(
-        &env.header,
-        envelope::Address::parse(&eec.registry)?,
-        Signal::new(SignalKind::Prs, time::OffsetDateTime::now_utc()),
-    )?;
-    let t = Instant::now();
-    eec.ir.send_envelope(&prs.to_xml()).await?;
-    tally.sent(
-        &prs.header.message_id.to_string(),
-        format!("EEC PRS to {}", m.seg),
+
+    // A question from Russia about a certificate issued in Kazakhstan.
+    let ru = by_seg("RU")?;
+    let q = Submitter::new(
+        ru.iq.clone().context("RU has no querying authority")?,
+        package.clone(),
+        &querier("RU"),
     );
-    let back = receive(&m.ib, &m.body, tally).await?;
-    if !back.action.ends_with("/PRS") {
-        bail!(
-            "the conformity body received {} instead of the PRS",
-            back.action
+    let body = format!(
+        r#"<q:ConformityDocQuery xmlns:q="urn:EEC:R:TR:TS:01:ConformityDocQuery:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.003</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>{}</csdo:EDocDateTime><csdo:UnifiedCountryCode codeListId="P.CLS.019">KZ</csdo:UnifiedCountryCode><q:DocId>{}</q:DocId></q:ConformityDocQuery>"#,
+        uuid::Uuid::new_v4(),
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?,
+        doc_id("KZ", 1)
+    );
+    let t = Instant::now();
+    let r = q.submit("P.TS.01.MSG.003", body, wait).await?;
+    record(tally, &r, "RU query", true);
+    next_handled(handled, tally).await?;
+    let answer = r.response.clone().unwrap_or_default();
+    let found = answer.contains("<q:Found>true</q:Found>");
+    let applicant = answer
+        .split("<tr:SubjectName>")
+        .nth(2)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or("?");
+    if !found {
+        bail!("RU's query found nothing: {answer}");
+    }
+    println!(
+        "  RU -> EEC  MSG.003 query for {}: found, applicant {applicant}; answer MSG.005 in {}",
+        doc_id("KZ", 1),
+        ms(t.elapsed())
+    );
+
+    // A document breaking filling rules: refused by the EEC node before the keeper sees it.
+    let kg = by_seg("KG")?;
+    let broken = certificate("KG", 2)
+        .replacen(">850152<", ">123456<", 1)
+        .replacen("<tr:EndDate>2031-11-22", "<tr:EndDate>2020-01-01", 1);
+    let sub = Submitter::new(kg.ir.clone(), package.clone(), &kg.registry);
+    let t = Instant::now();
+    let r = sub.submit("P.TS.01.MSG.001", broken, wait).await?;
+    record(tally, &r, "KG broken certificate", false);
+    if !matches!(r.outcome, process::Outcome::Failed(_)) || r.errors.is_empty() {
+        bail!("KG's broken document was not refused: {:?}", r.outcome);
+    }
+    println!(
+        "  KG -> EEC  MSG.001 with broken filling rules: the EEC node answered ERR in {}, the keeper never saw it:",
+        ms(t.elapsed())
+    );
+    for e in &r.errors {
+        println!(
+            "      {} at {}: {}",
+            e.code.as_str(),
+            e.reference.as_deref().unwrap_or("/"),
+            e.details.as_deref().unwrap_or(&e.description)
         );
     }
-    // The peer's RCV is recorded just after the hand-over; give it a moment to land.
-    let mut st = m.ib.status(&receipt.message_id).await?;
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !st.history.iter().any(|h| h.state == "received_by_peer") && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        st = m.ib.status(&receipt.message_id).await?;
-    }
-    let path: Vec<&str> = st.history.iter().map(|h| h.state.as_str()).collect();
-    println!(
-        "  the registry answered PRS «Принято в обработку»; it reached {} in {}\n  history at {}: {}\n",
-        m.seg,
-        ms(t.elapsed()),
-        m.seg,
-        path.join(" -> ")
-    );
+    println!("  the registry holds {} documents\n", db.len()?);
     Ok(())
+}
+
+/// A message breaking a Decision No. 5 rule is refused at once, before anything is stored.
+async fn decision5_refusal(m: &Member, eec: &Member) -> anyhow::Result<()> {
+    let mut bad = message(&eec.registry, certificate(m.seg, 2));
+    bad.transaction = "P.MM.01.TRN.001".into();
+    match m.ib.send(&bad).await {
+        Err(ClientError::Api { status: 400, body }) => {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            println!(
+                "[{} -> EEC] a message naming a transaction of another process was refused at once: 400 [{}] {}\n",
+                m.seg,
+                v["rule"].as_str().unwrap_or("?"),
+                v["detail"].as_str().unwrap_or("?")
+            );
+            Ok(())
+        }
+        other => bail!("a message breaking the Action rule was not refused: {other:?}"),
+    }
 }
 
 /// Kazakhstan's registry sends to Russia's; the EEC node relays; Russia checks the signature.
@@ -478,11 +636,14 @@ async fn across_the_relay(
         "[KZ -> EEC -> RU] a certificate issued in Kazakhstan, sent to Russia's registry through the EEC relay"
     );
     let t = Instant::now();
-    let receipt = kz
-        .ir
-        .send(&message(&ru.registry, certificate("KZ", 7)))
-        .await?;
+    let out = message(&ru.registry, certificate("KZ", 7));
+    let receipt = kz.ir.send(&out).await?;
     tally.sent(&receipt.message_id, "KZ registry to RU registry".into());
+    let again = kz.ir.send(&out).await?;
+    if !again.duplicate || again.track_id != receipt.track_id {
+        bail!("a retry with the same MessageID was not recognised");
+    }
+    println!("  a retry with the same MessageID got the original receipt; nothing is sent twice");
     let got = receive(&ru.ir, &ru.registry, tally).await?;
     let sig = ru
         .node

@@ -124,6 +124,15 @@ pub struct Structure {
     pub root: String,
     /// The XSD file, relative to the package folder.
     pub xsd: PathBuf,
+    /// The document opens with the EDocHeader of the EEC conventions (EDocCode, EDocId,
+    /// EDocDateTime, ...), which validation checks. False for layouts of our own that have
+    /// none.
+    #[serde(default = "yes")]
+    pub edoc_header: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
