@@ -115,6 +115,17 @@ impl AdapterClient {
         Ok(Self::check(r).await?.json::<Ack>().await?.acknowledged_now)
     }
 
+    /// The envelope of a message this participant sent or received, as stored.
+    pub async fn envelope(&self, message_id: &str) -> Result<String, ClientError> {
+        let r = self
+            .http
+            .get(format!("{}/v1/messages/{message_id}/envelope", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.text().await?)
+    }
+
     pub async fn status(&self, message_id: &str) -> Result<Status, ClientError> {
         let r = self
             .http

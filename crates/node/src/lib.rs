@@ -10,6 +10,7 @@ pub mod api;
 pub mod builtin;
 pub mod client;
 pub mod config;
+pub mod conformance;
 pub mod federation;
 pub mod keys;
 pub mod metrics;

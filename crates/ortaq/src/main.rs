@@ -2,6 +2,7 @@
 //! demo federation, and benchmark.
 
 mod bench;
+mod conformance;
 mod demo;
 mod nsi;
 mod processes;
@@ -54,6 +55,9 @@ enum Command {
     Nsi(nsi::NsiArgs),
     /// Common-process packages: list, show, check.
     Process(processes::ProcessArgs),
+    /// Conformance testing of a participant: every transaction of its role, normal and error
+    /// paths, with a protocol in JSON and Markdown.
+    Conformance(conformance::ConformanceArgs),
     /// Start nodes for EEC, AM, BY, KZ, KG and RU on this machine and run an exchange.
     Demo(demo::DemoArgs),
     /// Measure throughput and latency.
@@ -220,6 +224,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => demo::run(args).await,
+        Command::Conformance(args) => conformance::run(args).await,
         Command::Bench { command } => bench::run(command).await,
     }
 }

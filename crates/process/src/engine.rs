@@ -55,7 +55,7 @@ impl Pattern {
         }
     }
 
-    fn has_response(self) -> bool {
+    pub fn has_response(self) -> bool {
         !matches!(
             self,
             Pattern::Notification | Pattern::InformationDistribution
