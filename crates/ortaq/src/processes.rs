@@ -156,7 +156,10 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
             let mut failed = false;
             for d in dirs {
                 match Package::load(&d) {
-                    Ok(p) => match edoc::Validator::new(&[p.clone()], edoc::Limits::default()) {
+                    Ok(p) => match edoc::Validator::new(
+                        std::slice::from_ref(&p),
+                        edoc::Limits::default(),
+                    ) {
                         Ok(_) => println!(
                             "{}: {} {} is consistent; its schemas and rules compile",
                             d.display(),
