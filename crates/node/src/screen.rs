@@ -21,10 +21,10 @@ impl Node {
         env: &Envelope,
         route: &Route,
     ) -> Result<Accepted, StoreError> {
-        let Some(report) = self.screen(env, route).await else {
+        let Some((code, report)) = self.screen(env, route).await else {
             return self.store.accept(m).await;
         };
-        let notice = self.data_error_notice(env, &report);
+        let notice = self.refusal_notice(env, code, &report);
         let dest = notice.as_ref().and_then(|n| match &n.route {
             Route::Outbox { destination } => Some(destination.clone()),
             Route::None => None,
@@ -51,8 +51,13 @@ impl Node {
         Ok(out)
     }
 
-    /// The report of an invalid document this node must refuse; None to deliver.
-    async fn screen(&self, env: &Envelope, route: &Route) -> Option<edoc::Report> {
+    /// Why this node must refuse a document (the ERR code and the diagnostics); None to
+    /// deliver it.
+    async fn screen(
+        &self,
+        env: &Envelope,
+        route: &Route,
+    ) -> Option<(envelope::ErrorCode, edoc::Report)> {
         let pool = self.validation.as_ref()?;
         if !matches!(route, Route::Outbox { destination } if destination == "local") {
             return None;
@@ -65,11 +70,15 @@ impl Node {
         if !pool.knows(msg) {
             return None;
         }
-        let trn = self
+        // Only the loaded edition of a process is enforced; another version goes through.
+        let pkg = self
             .packages
             .iter()
-            .find(|p| p.process.code == cp.process.as_str())
-            .and_then(|p| p.transaction(&cp.transaction));
+            .find(|p| p.process.code == cp.process.as_str() && p.process.version == cp.version)?;
+        let trn = pkg.transaction(&cp.transaction);
+        if let Some(why) = unexpected(env, &cp.transaction, msg, trn) {
+            return Some((envelope::ErrorCode::UnexpectedMessage, why));
+        }
         // The responding IS answers with a processing result instead (it has the process's
         // common resource, which some rules need).
         if trn.is_some_and(|t| t.on_invalid == OnInvalid::ProcessingResult) {
@@ -102,7 +111,7 @@ impl Node {
             tracing::error!(message = %env.header.message_id, "validator threads are gone; document delivered unchecked");
             return None;
         };
-        (!report.is_valid()).then_some(report)
+        (!report.is_valid()).then_some((envelope::ErrorCode::DataError, report))
     }
 
     /// The `EDocId` of the document a response answers (the message in `wsa:RelatesTo`).
@@ -116,8 +125,13 @@ impl Node {
         }
     }
 
-    /// ERR `Common:DataError` from this node's gate to the sender, one entry per diagnostic.
-    fn data_error_notice(&self, env: &Envelope, report: &edoc::Report) -> Option<NewMessage> {
+    /// ERR from this node's gate to the sender, one entry per diagnostic.
+    fn refusal_notice(
+        &self,
+        env: &Envelope,
+        code: envelope::ErrorCode,
+        report: &edoc::Report,
+    ) -> Option<NewMessage> {
         let sender = env.sender()?.clone();
         if env.header.kind() != MessageKind::Application {
             return None;
@@ -128,7 +142,7 @@ impl Node {
             .iter()
             .take(MAX_ERRORS)
             .map(|d| SignalError {
-                code: envelope::ErrorCode::DataError,
+                code: code.clone(),
                 description: format!("[{}] {}", d.rule, d.ru),
                 details: Some(format!("[{}] {}", d.rule, d.en)),
                 edoc_id: report.edoc_id.clone(),
@@ -137,7 +151,7 @@ impl Node {
             .collect();
         if report.diagnostics.len() > MAX_ERRORS {
             errors.push(SignalError {
-                code: envelope::ErrorCode::DataError,
+                code: code.clone(),
                 description: format!("и ещё {} нарушений", report.diagnostics.len() - MAX_ERRORS),
                 details: Some(format!(
                     "and {} more problems",
@@ -164,4 +178,57 @@ impl Node {
         }
         Some(m)
     }
+}
+
+/// A message the transaction does not have, or from a role that may not send it: the
+/// transaction table of the process says who starts and who answers.
+fn unexpected(
+    env: &Envelope,
+    transaction: &str,
+    msg: &str,
+    trn: Option<&process::package::TransactionDef>,
+) -> Option<edoc::Report> {
+    let why = |rule: &str, ru: String, en: String| edoc::Report {
+        structure: None,
+        edoc_id: None,
+        diagnostics: vec![edoc::Diagnostic {
+            rule: rule.into(),
+            xpath: "/".into(),
+            line: None,
+            ru,
+            en,
+        }],
+    };
+    let Some(t) = trn else {
+        return Some(why(
+            "TRN.001",
+            format!("Транзакция {transaction} не описана в пакете процесса"),
+            format!("Transaction {transaction} is not in the process package"),
+        ));
+    };
+    let expected_role = if msg == t.message {
+        &t.initiator
+    } else if t.responses.iter().any(|r| r == msg) {
+        &t.responder
+    } else {
+        return Some(why(
+            "TRN.002",
+            format!("Сообщение {msg} не входит в транзакцию {transaction}"),
+            format!("Message {msg} is not part of transaction {transaction}"),
+        ));
+    };
+    // Only a participant address of a common process names its role (EAEU://SEG/CP/P/ROLE).
+    let sender = env.sender()?.as_str().to_owned();
+    let parts: Vec<&str> = sender.split('/').collect();
+    if parts.get(3) != Some(&"CP") {
+        return None;
+    }
+    let role = parts.get(5).copied().unwrap_or_default();
+    (role != expected_role).then(|| {
+        why(
+            "TRN.003",
+            format!("Сообщение {msg} в транзакции {transaction} отправляет роль {expected_role}, а не {role}"),
+            format!("Message {msg} of transaction {transaction} is sent by role {expected_role}, not {role}"),
+        )
+    })
 }

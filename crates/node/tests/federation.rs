@@ -1001,6 +1001,38 @@ async fn a_document_breaking_its_rules_comes_back_as_data_error_and_never_reache
         .map(|c| c.state)
         .collect();
     assert_eq!(hist, ["accepted", "failed"]);
+
+    // A valid document from a role that may not start the transaction (a querying authority
+    // submitting a certificate), and a message that is not part of the transaction: ERR
+    // Common:UnexpectedMessage from the receiving node, nothing delivered.
+    let mut wrong_role = submission(&registry("EEC"), "wrong role");
+    wrong_role.body = sample.clone();
+    kz.submit(&querier("KZ"), wrong_role).await.unwrap();
+    let mut wrong_msg = submission(&registry("EEC"), "wrong message");
+    wrong_msg.body = sample.clone();
+    wrong_msg.message = "P.TS.01.MSG.003".into();
+    kz.submit(&registry("KZ"), wrong_msg).await.unwrap();
+    for (who, rule) in [(querier("KZ"), "TRN.003"), (registry("KZ"), "TRN.002")] {
+        let back = inbox(&kz, &who, 1).await;
+        let err = envelope::parse(&back[0].envelope, &ParseOptions::new(Origin::Platform)).unwrap();
+        let envelope::Body::Signal(sig) = &err.body else {
+            panic!()
+        };
+        assert_eq!(sig.errors[0].code.as_str(), "Common:UnexpectedMessage");
+        assert!(
+            sig.errors[0].description.starts_with(&format!("[{rule}]")),
+            "{:?}",
+            sig.errors[0]
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        eec.inbox(&registry("EEC"), 0, 100, Duration::ZERO)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     fed.stop_all().await;
 }
 

@@ -1,7 +1,7 @@
 //! `ortaq conformance demo` through the real binary: the built-in registry keeper conforms to
 //! P.TS.01 (every check passes), and a deliberately broken IS gets a protocol that names what
-//! it does wrong (no PRS, a response pointing at no document, silence for an unexpected
-//! message), with exit status 1.
+//! it does wrong (no PRS, a response pointing at no document, silence for a retry), with exit
+//! status 1.
 
 use std::path::Path;
 
@@ -102,12 +102,18 @@ fn the_builtin_keeper_conforms_and_a_broken_is_does_not() {
     );
     assert!(
         failed(
-            "P.TS.01.TRN.001",
-            "P.TS.01.MSG.004 out of order is answered ERR Common:UnexpectedMessage"
+            "P.TS.01.TRN.003",
+            "a retry (new MessageID, same ConversationID) is answered"
         ),
         "{r:#?}"
     );
-    // The node's own checks still hold for it: a wrong EDocCode is refused at the EEC node.
+    // The node's own checks still hold for it: a message out of order is refused at the EEC
+    // node before the IS sees it, and so is a wrong EDocCode.
+    assert!(r.contains(&(
+        "P.TS.01.TRN.001".into(),
+        "P.TS.01.MSG.004 out of order is answered ERR Common:UnexpectedMessage".into(),
+        "pass".into()
+    )));
     assert!(r.contains(&(
         "P.TS.01.TRN.001".into(),
         "a document with a wrong EDocCode is refused as the process says".into(),
