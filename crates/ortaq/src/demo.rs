@@ -1,15 +1,19 @@
 //! `ortaq demo`: the federation on one machine. A node for the Commission (EEC) and for each
 //! member state (AM, BY, KZ, KG, RU), each with its own store, keys and ports, exchanging over
-//! mutual TLS with signed envelopes, national nodes reaching each other through the EEC relay.
+//! mutual TLS with signed envelopes, national nodes reaching each other through the EEC relay,
+//! every node enforcing the shipped process packages.
 //!
 //! First the Commission's node publishes the shipped reference data (countries, currencies,
-//! languages, the Harmonized System) and every national node fetches and verifies it.
-//! Then the exchange a newcomer can follow: every state's conformity body submits a certificate to
-//! the Commission's registry (P.TS.01) and gets its PRS back; Kazakhstan's registry sends a
-//! document to Russia's through the EEC relay, and Russia checks that Kazakhstan's signature
-//! survived the relay; a retry is recognised as a duplicate; a message breaking a Decision
-//! No. 5 rule is refused; a message to a participant that does not exist comes back as an ERR
-//! signal; finally every node's message log is verified.
+//! languages, the Harmonized System) and every national node fetches and verifies it. Then
+//! P.TS.01 end to end with the built-in components: every state's submitter registers a
+//! certificate with the Commission's registry keeper (PRS, then an R.006 processing result);
+//! Belarus suspends its certificate and Armenia tries to change one that does not exist; Russia
+//! queries Kazakhstan's; Kyrgyzstan's document with broken filling rules is refused by the EEC
+//! node with an ERR listing every problem. Then a message breaking a Decision No. 5 rule is
+//! refused at once; Kazakhstan's registry sends to Russia's through the EEC relay (a retry is
+//! recognised as a duplicate, and Russia checks that Kazakhstan's signature survived the
+//! relay); a message to a participant that does not exist comes back as an ERR signal; finally
+//! every node's message log is verified.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
