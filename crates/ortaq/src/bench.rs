@@ -48,6 +48,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20_000)]
         docs: usize,
     },
+    /// XMLDSig on a 5 KB P.TS.01 document: signatures and verifications per second on one
+    /// core, per algorithm.
+    Dsig {
+        #[arg(long, default_value_t = 5_000)]
+        docs: usize,
+    },
     /// Envelopes/s and latency between two nodes over mutual TLS, against RabbitMQ.
     Exchange {
         /// Envelopes for the full-load run (after a warm-up of 1,000).
@@ -80,6 +86,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         } => submit(messages, concurrency, size).await,
         BenchCommand::Nsi { lookups } => nsi_bench(lookups).await,
         BenchCommand::Validate { docs } => validate_bench(docs),
+        BenchCommand::Dsig { docs } => dsig_bench(docs),
         BenchCommand::Exchange {
             messages,
             concurrency,
@@ -560,6 +567,44 @@ async fn exchange(
 }
 
 /// Lookups of the validation hook and imports of the largest shipped resources.
+/// XMLDSig enveloped signing and verification of the shipped 5 KB sample, on this thread.
+fn dsig_bench(docs: usize) -> anyhow::Result<ExitCode> {
+    let dir = crate::processes::packages_dir(None);
+    let sample = std::fs::read_to_string(dir.join("P.TS.01/samples/MSG.001.xml"))?;
+    println!(
+        "ortaq bench dsig: {} B P.TS.01 document, enveloped, exclusive C14N, SHA-256",
+        sample.len()
+    );
+    let verifiers = dsig::Verifiers::standard();
+    for (name, alg) in [
+        ("ECDSA P-256", &rcgen::PKCS_ECDSA_P256_SHA256),
+        ("Ed25519", &rcgen::PKCS_ED25519),
+    ] {
+        let key = rcgen::KeyPair::generate_for(alg)?;
+        let cert = rcgen::CertificateParams::new(vec!["bench.test".into()])?.self_signed(&key)?;
+        let signer = dsig::KeySigner::from_pkcs8(&key.serialize_der(), cert.der())?;
+        let signed = dsig::sign_enveloped(&sample, &signer)?;
+        let t = Instant::now();
+        for _ in 0..docs {
+            std::hint::black_box(dsig::sign_enveloped(&sample, &signer)?);
+        }
+        let s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for _ in 0..docs {
+            std::hint::black_box(dsig::verify_enveloped(&signed, &verifiers)?);
+        }
+        let v = t.elapsed().as_secs_f64();
+        println!(
+            "  {name}: {:.0} signatures/s ({:.0} µs), {:.0} verifications/s ({:.0} µs) on one core",
+            docs as f64 / s,
+            s * 1e6 / docs as f64,
+            docs as f64 / v,
+            v * 1e6 / docs as f64
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Validated documents per second on this thread (one core): the shipped 5 KB sample of
 /// P.TS.01.MSG.001 (7 products: 10 code-list lookups, 9 filling rules), valid and broken.
 fn validate_bench(docs: usize) -> anyhow::Result<ExitCode> {
