@@ -367,7 +367,7 @@ fn chain(
             let (_, ca) = parse_x509_certificate(ca_der).ok()?;
             (ca.subject().as_raw() == cert.issuer().as_raw()
                 && cert.verify_signature(Some(ca.public_key())).is_ok())
-            .then(|| (st, ca_der))
+            .then_some((st, ca_der))
         })
     });
     let Some((st, ca_der)) = issuer else {
