@@ -41,6 +41,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/nsi/{resource}/versions", get(nsi_versions))
         .route("/v1/nsi/{resource}/versions/{version}", get(nsi_export))
         .route("/v1/nsi/{resource}/diff", get(nsi_diff))
+        .route("/v1/ttp/receipts", post(ttp_receipt))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -55,9 +56,9 @@ pub fn router(node: Arc<Node>) -> Router {
         description = "How an authority's information system exchanges Decision No. 5 e-documents through its node of the EAEU integrated information system.",
         version = "1"
     ),
-    paths(submit, status, envelope_bytes, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, nsi_versions, nsi_export, nsi_diff, health),
+    paths(submit, status, envelope_bytes, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, nsi_versions, nsi_export, nsi_diff, ttp_receipt, health),
     modifiers(&BearerAuth),
-    tags((name = "messages"), (name = "inbox"), (name = "reference data"), (name = "operations"))
+    tags((name = "messages"), (name = "inbox"), (name = "reference data"), (name = "trust"), (name = "operations"))
 )]
 pub struct ApiDoc;
 
@@ -310,6 +311,56 @@ async fn envelope_bytes(
     Ok((
         [(header::CONTENT_TYPE, "application/soap+xml; charset=utf-8")],
         b,
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------- trust
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReceiptQuery {
+    /// The moment the signature is judged at (RFC 3339); now when absent.
+    pub moment: Option<String>,
+}
+
+/// A trusted third party receipt for a signed e-document: the signature, the signer
+/// certificate's chain to a CA of the trust list, the state's algorithms, validity and
+/// revocation, all as of the moment; the receipt (XML) is signed by this node's TTP key.
+#[utoipa::path(post, path = "/v1/ttp/receipts", tag = "trust", params(ReceiptQuery),
+    request_body(content = String, content_type = "application/xml", description = "The signed e-document (enveloped XMLDSig)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, content_type = "application/xml", body = String, description = "The signed receipt; its Verdict is valid or invalid, with a coded reason per failure"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "No trust service here, or no valid trust list")))]
+async fn ttp_receipt(
+    State(node): State<AppState>,
+    Caller(_p): Caller,
+    Query(q): Query<ReceiptQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let unavailable =
+        |d: String| ApiError(StatusCode::SERVICE_UNAVAILABLE, "ttp-unavailable", d, None);
+    let bad = |d: String| ApiError(StatusCode::BAD_REQUEST, "invalid-request", d, None);
+    let trust = node
+        .trust()
+        .ok_or_else(|| unavailable("this node has no trust service ([ttp])".into()))?;
+    let now = node.now();
+    let moment = match q.moment.as_deref() {
+        Some(m) => time::OffsetDateTime::parse(m, &Rfc3339)
+            .map_err(|e| bad(format!("moment {m:?} is not RFC 3339: {e}")))?,
+        None => now,
+    };
+    let doc =
+        String::from_utf8(body.to_vec()).map_err(|_| bad("the document must be UTF-8".into()))?;
+    let receipt = tokio::task::spawn_blocking(move || trust.receipt(&doc, moment, now))
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+        .map_err(unavailable)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        receipt,
     )
         .into_response())
 }

@@ -367,8 +367,45 @@ impl RegistryKeeper {
                 _ => {}
             }
         }
+        // A signed document: the trusted third party of this node judges its signature.
+        let mut report = report;
+        if doc.contains(dsig::DS) {
+            let receipt = self
+                .client
+                .ttp_receipt(doc, None)
+                .await
+                .map_err(|e| other(format!("trusted third party: {e}")))?;
+            let (verdict, reasons) = read_receipt(&receipt);
+            if verdict == "valid" {
+                handled.summary = "signature valid per the TTP receipt; ".into();
+            } else {
+                report.diagnostics.push(edoc::Diagnostic {
+                    rule: "TTP".into(),
+                    xpath: "/*/ds:Signature".into(),
+                    line: None,
+                    ru: format!(
+                        "Подпись не принята доверенной третьей стороной: {}",
+                        reasons.join("; ")
+                    ),
+                    en: format!(
+                        "The trusted third party did not accept the signature: {}",
+                        reasons.join("; ")
+                    ),
+                });
+            }
+        }
         let ts = stamp(now);
         let (response, body) = match code.as_str() {
+            "P.TS.01.MSG.001" if !report.is_valid() => {
+                handled.summary.push_str(&format!(
+                    "rejected: {} problems (R.006)",
+                    report.diagnostics.len()
+                ));
+                (
+                    "P.TS.01.MSG.004",
+                    processing_result(report.edoc_id.as_deref(), &report.diagnostics, now),
+                )
+            }
             "P.TS.01.MSG.001" => {
                 let rec = RegistryRecord {
                     doc_id: field(doc, NS_TR, "DocId").unwrap_or_default(),
@@ -379,8 +416,10 @@ impl RegistryKeeper {
                     updated_at: ts.clone(),
                 };
                 self.registry.put(&rec, report.edoc_id.as_deref(), doc)?;
-                handled.summary =
-                    format!("registered {} ({}, {})", rec.doc_id, rec.kind, rec.country);
+                handled.summary.push_str(&format!(
+                    "registered {} ({}, {})",
+                    rec.doc_id, rec.kind, rec.country
+                ));
                 (
                     "P.TS.01.MSG.004",
                     processing_result(report.edoc_id.as_deref(), &[], now),
@@ -703,4 +742,31 @@ pub fn read_processing_result(xml: &str) -> Option<(String, Vec<(String, String)
         })
         .collect();
     Some((code, diags))
+}
+
+/// The verdict of a TTP receipt and its reasons (`code: text`).
+pub fn read_receipt(xml: &str) -> (String, Vec<String>) {
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return ("unreadable".into(), Vec::new());
+    };
+    let find = |name: &'static str| {
+        doc.descendants().filter(move |n| {
+            n.tag_name().name() == name && n.tag_name().namespace() == Some(ttp::RECEIPT_NS)
+        })
+    };
+    let verdict = find("Verdict")
+        .next()
+        .and_then(|n| n.text())
+        .unwrap_or("unreadable")
+        .to_owned();
+    let reasons = find("Reason")
+        .map(|n| {
+            format!(
+                "{}: {}",
+                n.attribute("code").unwrap_or(""),
+                n.text().unwrap_or("")
+            )
+        })
+        .collect();
+    (verdict, reasons)
 }

@@ -115,6 +115,24 @@ impl AdapterClient {
         Ok(Self::check(r).await?.json::<Ack>().await?.acknowledged_now)
     }
 
+    /// A trusted third party receipt for a signed document, as of `moment` (RFC 3339) or now.
+    pub async fn ttp_receipt(
+        &self,
+        document: &str,
+        moment: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/ttp/receipts", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/xml; charset=utf-8")
+            .body(document.to_owned());
+        if let Some(m) = moment {
+            req = req.query(&[("moment", m)]);
+        }
+        Ok(Self::check(req.send().await?).await?.text().await?)
+    }
+
     /// The envelope of a message this participant sent or received, as stored.
     pub async fn envelope(&self, message_id: &str) -> Result<String, ClientError> {
         let r = self

@@ -36,6 +36,26 @@ pub struct NodeConfig {
     /// Process packages to enforce; absent: documents are delivered unchecked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processes: Option<ProcessesSection>,
+    /// The trust space: the federation's trust list and, on a node that serves as trusted
+    /// third party, the key its receipts are signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttp: Option<TtpSection>,
+}
+
+/// `[ttp]`: files, never embedded keys.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TtpSection {
+    /// The signed trust list (XML).
+    pub trust_list: std::path::PathBuf,
+    /// The certificate the trust list must be signed with (PEM), pinned here.
+    pub trust_list_signer: std::path::PathBuf,
+    /// The TTP's receipt-signing key (PKCS#8 PEM) and certificate (PEM); without them the
+    /// node does not issue receipts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<std::path::PathBuf>,
 }
 
 /// `[processes]`: the folder of process packages (technological documents) this node loads.

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod metrics;
 pub mod reference;
 mod screen;
+pub mod trusted;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -142,6 +143,8 @@ pub struct Node {
     /// Process packages this node enforces, and the validator threads for their documents.
     packages: Vec<process::Package>,
     validation: Option<edoc::Pool>,
+    /// The trust list and the TTP's receipt key (`[ttp]`).
+    trust: Option<Arc<trusted::Trust>>,
     worker_id: String,
     metrics: metrics::NodeMetrics,
 }
@@ -181,6 +184,12 @@ impl Node {
             }
             None => (Vec::new(), None),
         };
+        let trust = cfg
+            .ttp
+            .as_ref()
+            .map(|t| trusted::Trust::load(t, clock()).map(Arc::new))
+            .transpose()
+            .map_err(NodeError::Startup)?;
         let mut wakes = HashMap::new();
         wakes.insert("local".to_owned(), Notify::new());
         for p in fed.iter().flat_map(|f| f.peer_segments()) {
@@ -209,6 +218,7 @@ impl Node {
             tokens: RwLock::new(HashMap::new()),
             packages,
             validation,
+            trust,
             cfg,
         }))
     }
@@ -227,6 +237,11 @@ impl Node {
 
     pub fn verifying_key(&self) -> VerifyingKey {
         self.key.verifying_key()
+    }
+
+    /// The trust service, when `[ttp]` is configured.
+    pub fn trust(&self) -> Option<Arc<trusted::Trust>> {
+        self.trust.clone()
     }
 
     pub fn hosts(&self, participant: &str) -> bool {

@@ -45,6 +45,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         delivery: Default::default(),
         nsi: None,
         processes: None,
+        ttp: None,
     }
 }
 

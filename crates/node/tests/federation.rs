@@ -114,6 +114,7 @@ impl Federation {
             delivery: Default::default(),
             nsi: None,
             processes: None,
+            ttp: None,
         };
         cfg.delivery.retry_min_ms = 20;
         cfg.delivery.retry_max_ms = 200;

@@ -341,6 +341,7 @@ fn exchange_pair(root: &std::path::Path) -> anyhow::Result<(NodeProcess, NodePro
             delivery: Default::default(),
             nsi: None,
             processes: None,
+            ttp: None,
         };
         NodeProcess::with_config(&std::env::current_exe()?, &root.join(me.as_str()), &cfg)
     };

@@ -182,6 +182,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             pki.display()
         );
     }
+    let trust_space = trust_space(&dir.join("trust"))?;
     let fed_port = |i: usize| args.base_port + 6 + i as u16;
     let addrs: BTreeMap<Segment, std::net::SocketAddr> = segs
         .iter()
@@ -248,6 +249,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 dir: packages.clone(),
                 validators: 1,
             }),
+            ttp: (*seg == "EEC").then(|| trust_space.ttp.clone()),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;
@@ -354,6 +356,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     .await
     {
         tally.problems.push(format!("P.TS.01: {e:#}"));
+    }
+    if let Err(e) = signed_documents(
+        &members,
+        &package,
+        &trust_space,
+        &mut handled_rx,
+        &mut tally,
+    )
+    .await
+    {
+        tally.problems.push(format!("signed documents: {e:#}"));
     }
     if let Some(eec) = members.first()
         && let Err(e) = decision5_refusal(&members[3], eec).await
@@ -607,6 +620,200 @@ async fn p_ts_01(
         );
     }
     println!("  the registry holds {} documents\n", db.len()?);
+    Ok(())
+}
+
+/// The demo's trust space: per member state a document-signing CA and an authority's signer
+/// (test keys made here at each run, never shipped), Belarus's second signer revoked, the trust
+/// list signed by the Commission's trust-list key, and the EEC node's TTP receipt key.
+struct TrustSpace {
+    signers: HashMap<&'static str, dsig::KeySigner>,
+    revoked: dsig::KeySigner,
+    ttp: node::config::TtpSection,
+}
+
+fn trust_space(dir: &Path) -> anyhow::Result<TrustSpace> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+        DnType, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams,
+        SerialNumber,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let dn = |cn: String| {
+        let mut d = DistinguishedName::new();
+        d.push(DnType::CommonName, cn);
+        d
+    };
+    let ca = |cn: String| -> anyhow::Result<(KeyPair, CertificateParams, Vec<u8>)> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut p = CertificateParams::new(Vec::<String>::new())?;
+        p.distinguished_name = dn(cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p.not_before = now - time::Duration::days(1);
+        p.not_after = now + time::Duration::days(3650);
+        let der = p.self_signed(&key)?.der().to_vec();
+        Ok((key, p, der))
+    };
+    let leaf = |ca_key: &KeyPair,
+                ca_p: &CertificateParams,
+                cn: String,
+                serial: u64|
+     -> anyhow::Result<(KeyPair, rcgen::Certificate)> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut p = CertificateParams::new(Vec::<String>::new())?;
+        p.distinguished_name = dn(cn);
+        p.serial_number = Some(SerialNumber::from(serial));
+        p.not_before = now - time::Duration::days(1);
+        p.not_after = now + time::Duration::days(365);
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let cert = p.signed_by(&key, &Issuer::from_params(ca_p, ca_key))?;
+        Ok((key, cert))
+    };
+    let mut signers = HashMap::new();
+    let mut states = Vec::new();
+    let mut revoked = None;
+    for seg in &SEGMENTS[1..] {
+        let (ca_key, ca_p, ca_der) = ca(format!("{seg} document-signing CA (ortaq demo)"))?;
+        let (k, c) = leaf(&ca_key, &ca_p, format!("{seg} conformity authority"), 10)?;
+        signers.insert(
+            *seg,
+            dsig::KeySigner::from_pkcs8(&k.serialize_der(), c.der())?,
+        );
+        let mut crls = Vec::new();
+        if *seg == "BY" {
+            let (k, c) = leaf(&ca_key, &ca_p, format!("{seg} former official"), 66)?;
+            revoked = Some(dsig::KeySigner::from_pkcs8(&k.serialize_der(), c.der())?);
+            let crl = CertificateRevocationListParams {
+                this_update: now - time::Duration::hours(1),
+                next_update: now + time::Duration::days(7),
+                crl_number: SerialNumber::from(1u64),
+                issuing_distribution_point: None,
+                revoked_certs: vec![RevokedCertParams {
+                    serial_number: SerialNumber::from(66u64),
+                    revocation_time: now - time::Duration::hours(1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                }],
+                key_identifier_method: KeyIdMethod::Sha256,
+            };
+            crls.push(
+                crl.signed_by(&Issuer::from_params(&ca_p, &ca_key))?
+                    .der()
+                    .to_vec(),
+            );
+        }
+        states.push(ttp::StateEntry {
+            segment: seg.to_string(),
+            cas: vec![ca_der],
+            algorithms: vec![dsig::ECDSA_SHA256.into(), dsig::ED25519.into()],
+            crls,
+        });
+    }
+    let (eec_key, eec_p, _) = ca("EEC trust services CA (ortaq demo)".into())?;
+    let (tl_key, tl_cert) = leaf(&eec_key, &eec_p, "EEC trust-list signer".into(), 1)?;
+    let (ttp_key, ttp_cert) = leaf(&eec_key, &eec_p, "EEC trusted third party".into(), 2)?;
+    let list = ttp::TrustList {
+        version: 1,
+        issued: now,
+        next_update: now + time::Duration::days(30),
+        states,
+    };
+    let tl_signer = dsig::KeySigner::from_pkcs8(&tl_key.serialize_der(), tl_cert.der())?;
+    std::fs::create_dir_all(dir)?;
+    let write = |name: &str, bytes: &[u8], private: bool| -> anyhow::Result<PathBuf> {
+        let p = dir.join(name);
+        if p.exists() {
+            std::fs::remove_file(&p)?;
+        }
+        if private {
+            trust::files::write_private(&p, bytes)?;
+        } else {
+            std::fs::write(&p, bytes)?;
+        }
+        Ok(p)
+    };
+    let ttp = node::config::TtpSection {
+        trust_list: write("trust-list.xml", list.sign(&tl_signer)?.as_bytes(), false)?,
+        trust_list_signer: write(
+            "trust-list-signer-demo-cert.pem",
+            tl_cert.pem().as_bytes(),
+            false,
+        )?,
+        key: Some(write(
+            "ttp-demo-key.pem",
+            ttp_key.serialize_pem().as_bytes(),
+            true,
+        )?),
+        cert: Some(write(
+            "ttp-demo-cert.pem",
+            ttp_cert.pem().as_bytes(),
+            false,
+        )?),
+    };
+    Ok(TrustSpace {
+        signers,
+        revoked: revoked.context("no revoked signer")?,
+        ttp,
+    })
+}
+
+/// Signed documents: Kazakhstan's authority signs a certificate (XMLDSig, ECDSA P-256); the
+/// EEC registry keeper has the EEC node's trusted third party judge the signature and registers
+/// the document. A Belarusian document signed with a revoked certificate is rejected.
+async fn signed_documents(
+    members: &[Member],
+    package: &process::Package,
+    trust: &TrustSpace,
+    handled: &mut tokio::sync::mpsc::UnboundedReceiver<node::builtin::Handled>,
+    tally: &mut Tally,
+) -> anyhow::Result<()> {
+    use node::builtin::{Submitter, read_processing_result, read_receipt};
+    println!(
+        "[trust] signed documents, judged by the EEC node's trusted third party against the trust list"
+    );
+    let eec = &members[0];
+    for (seg, signer, expect) in [
+        ("KZ", &trust.signers["KZ"], "accepted"),
+        ("BY", &trust.revoked, "rejected"),
+    ] {
+        let m = members.iter().find(|m| m.seg == seg).context("node")?;
+        let doc = dsig::sign_enveloped(&certificate(seg, 3), signer)?;
+        let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry);
+        let t = Instant::now();
+        let r = sub
+            .submit("P.TS.01.MSG.001", doc.clone(), Duration::from_secs(30))
+            .await?;
+        record(tally, &r, &format!("{seg} signed certificate"), true);
+        let h = next_handled(handled, tally).await?;
+        let (code, diags) = r
+            .response
+            .as_deref()
+            .and_then(read_processing_result)
+            .context("no processing result")?;
+        if code != expect {
+            bail!("{seg}'s signed document: R.006 {code}, expected {expect}: {diags:?}");
+        }
+        // The receipt itself, as the keeper got it from its node's TTP.
+        let receipt = eec.ir.ttp_receipt(&doc, None).await?;
+        let (verdict, reasons) = read_receipt(&receipt);
+        let signer_name = receipt
+            .split("<rc:Signer>")
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .unwrap_or("?");
+        println!(
+            "  {seg} -> EEC  MSG.001 signed by {signer_name}: TTP receipt «{verdict}»{}; keeper: {}; R.006 «{code}» in {}",
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reasons.join("; "))
+            },
+            h.summary,
+            ms(t.elapsed())
+        );
+    }
+    println!();
     Ok(())
 }
 

@@ -1,0 +1,205 @@
+//! The trusted third party of a node over its adapter API: a receipt for a signed document,
+//! judged as of the moment asked; a clear refusal when the node has no trust service, when the
+//! moment is not a time, and when its trust list was expired or signed by someone else at
+//! start (never used silently).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use node::Node;
+use node::builtin::read_receipt;
+use node::client::{AdapterClient, ClientError};
+use node::config::{NodeConfig, ParticipantConfig, TtpSection};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use time::{Duration, OffsetDateTime};
+
+const IS: &str = "EAEU://EEC/CP/P.TS.01/P.ACT.001";
+
+struct Pki {
+    signer: dsig::KeySigner,
+    list: ttp::TrustList,
+    tl_signer: dsig::KeySigner,
+    tl_pem: String,
+    ttp_key_pem: String,
+    ttp_cert_pem: String,
+}
+
+fn cn(s: &str) -> DistinguishedName {
+    let mut d = DistinguishedName::new();
+    d.push(DnType::CommonName, s);
+    d
+}
+
+fn pki(now: OffsetDateTime) -> Pki {
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name = cn("KZ test CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_der = ca.self_signed(&ca_key).unwrap().der().to_vec();
+    let issue = |name: &str, from: OffsetDateTime| {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name = cn(name);
+        p.not_before = from;
+        p.not_after = from + Duration::days(365);
+        let cert = p
+            .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+            .unwrap();
+        (key, cert)
+    };
+    let (k, c) = issue("KZ test signer", now - Duration::days(1));
+    let (tk, tc) = issue("test trust-list signer", now - Duration::days(1));
+    let (sk, sc) = issue("test TTP", now - Duration::days(1));
+    Pki {
+        signer: dsig::KeySigner::from_pkcs8(&k.serialize_der(), c.der()).unwrap(),
+        list: ttp::TrustList {
+            version: 3,
+            issued: now,
+            next_update: now + Duration::days(30),
+            states: vec![ttp::StateEntry {
+                segment: "KZ".into(),
+                cas: vec![ca_der],
+                algorithms: vec![dsig::ECDSA_SHA256.into()],
+                crls: vec![],
+            }],
+        },
+        tl_signer: dsig::KeySigner::from_pkcs8(&tk.serialize_der(), tc.der()).unwrap(),
+        tl_pem: tc.pem(),
+        ttp_key_pem: sk.serialize_pem(),
+        ttp_cert_pem: sc.pem(),
+    }
+}
+
+async fn start(
+    dir: &Path,
+    ttp: Option<TtpSection>,
+) -> (Arc<Node>, AdapterClient, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cfg = NodeConfig {
+        segment: "EEC".into(),
+        listen: ([127, 0, 0, 1], port).into(),
+        data_dir: dir.to_owned(),
+        store: Default::default(),
+        participants: vec![ParticipantConfig {
+            address: IS.into(),
+            name: String::new(),
+        }],
+        limits: Default::default(),
+        checkpoint_every: 1000,
+        federation: None,
+        delivery: Default::default(),
+        nsi: None,
+        processes: None,
+        ttp,
+    };
+    let node = Node::open(cfg, node::system_clock()).unwrap();
+    let client = AdapterClient::new(
+        &format!("http://127.0.0.1:{port}"),
+        &node.issue_token(IS, "t").await.unwrap(),
+    );
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(node::serve(node.clone(), listener, async move {
+        let _ = rx.await;
+    }));
+    (node, client, stop)
+}
+
+fn files(dir: &Path, p: &Pki, list_xml: &str) -> TtpSection {
+    let w = |n: &str, b: &str| {
+        let f = dir.join(n);
+        std::fs::write(&f, b).unwrap();
+        f
+    };
+    TtpSection {
+        trust_list: w("trust-list.xml", list_xml),
+        trust_list_signer: w("tl-signer-test-cert.pem", &p.tl_pem),
+        key: Some(w("ttp-test-key.pem", &p.ttp_key_pem)),
+        cert: Some(w("ttp-test-cert.pem", &p.ttp_cert_pem)),
+    }
+}
+
+fn sample() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processes/P.TS.01/samples/MSG.001.xml"),
+    )
+    .unwrap()
+}
+
+fn problem(e: ClientError) -> (u16, String) {
+    match e {
+        ClientError::Api { status, body } => (status, body),
+        e => panic!("{e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_for_signed_documents_as_of_a_moment() {
+    let now = OffsetDateTime::now_utc();
+    let p = pki(now);
+    let dir = tempfile::tempdir().unwrap();
+    let ttp = files(dir.path(), &p, &p.list.sign(&p.tl_signer).unwrap());
+    let (_node, c, stop) = start(dir.path(), Some(ttp)).await;
+    let doc = dsig::sign_enveloped(&sample(), &p.signer).unwrap();
+
+    let receipt = c.ttp_receipt(&doc, None).await.unwrap();
+    assert_eq!(read_receipt(&receipt), ("valid".to_owned(), vec![]));
+    assert!(receipt.contains("<rc:TrustListVersion>3</rc:TrustListVersion>"));
+    // The receipt is signed by the node's TTP key.
+    let v = dsig::verify_enveloped(&receipt, &dsig::Verifiers::standard()).unwrap();
+    let (_, ttp_pem) = x509_parser::pem::parse_x509_pem(p.ttp_cert_pem.as_bytes()).unwrap();
+    assert_eq!(v.certificate, ttp_pem.contents);
+
+    // A week ago the signer's certificate did not exist yet; a tampered document fails.
+    let week_ago = (now - Duration::days(7))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (verdict, reasons) = read_receipt(&c.ttp_receipt(&doc, Some(&week_ago)).await.unwrap());
+    assert_eq!(verdict, "invalid");
+    assert!(reasons[0].starts_with("not-yet-valid:"), "{reasons:?}");
+    let (_, reasons) = read_receipt(
+        &c.ttp_receipt(&doc.replacen(">KZ<", ">RU<", 1), None)
+            .await
+            .unwrap(),
+    );
+    assert!(reasons[0].starts_with("digest-mismatch:"), "{reasons:?}");
+    let (status, body) = problem(c.ttp_receipt(&doc, Some("yesterday")).await.unwrap_err());
+    assert_eq!(status, 400, "{body}");
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_trust_list_is_never_used_silently() {
+    let now = OffsetDateTime::now_utc();
+    let p = pki(now);
+    let doc = dsig::sign_enveloped(&sample(), &p.signer).unwrap();
+    // No trust service at all.
+    let dir = tempfile::tempdir().unwrap();
+    let (_n, c, stop) = start(dir.path(), None).await;
+    let (status, body) = problem(c.ttp_receipt(&doc, None).await.unwrap_err());
+    assert_eq!(status, 503, "{body}");
+    let _ = stop.send(());
+    // An expired list, and one signed by a key other than the pinned one.
+    let mut old = p.list.clone();
+    old.next_update = now - Duration::hours(1);
+    let other = pki(now);
+    for (xml, why) in [
+        (old.sign(&p.tl_signer).unwrap(), "expired"),
+        (
+            p.list.sign(&other.tl_signer).unwrap(),
+            "signed by a certificate other than",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let ttp = files(dir.path(), &p, &xml);
+        let (_n, c, stop) = start(dir.path(), Some(ttp)).await;
+        let (status, body) = problem(c.ttp_receipt(&doc, None).await.unwrap_err());
+        assert_eq!(status, 503);
+        assert!(body.contains(why), "{body}");
+        let _ = stop.send(());
+    }
+}
