@@ -783,19 +783,7 @@ async fn nsi_export(
 ) -> Result<Response, ApiError> {
     let fmt = nsi::format::Format::parse(q.format.as_deref().unwrap_or("json"))
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid-format", e, None))?;
-    let v = node
-        .store()
-        .nsi_version(&resource, Some(version))
-        .await
-        .map_err(nsi_store_error)?
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                format!("{resource} has no version {version}"),
-                None,
-            )
-        })?;
+    let v = stored_version(&node, &resource, version).await?;
     let content = crate::reference::decode(&v).map_err(nsi_store_error)?;
     let ct = match fmt {
         nsi::format::Format::Json => "application/json",
@@ -807,6 +795,26 @@ async fn nsi_export(
         nsi::format::write(&content, fmt),
     )
         .into_response())
+}
+
+/// A stored version of a resource, or 404.
+async fn stored_version(
+    node: &Node,
+    resource: &str,
+    version: i64,
+) -> Result<store::NsiVersion, ApiError> {
+    node.store()
+        .nsi_version(resource, Some(version))
+        .await
+        .map_err(nsi_store_error)?
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("{resource} has no version {version}"),
+                None,
+            )
+        })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -835,19 +843,7 @@ async fn nsi_diff(
 ) -> Result<Json<NsiDiff>, ApiError> {
     let mut got = Vec::new();
     for v in [q.from, q.to] {
-        let x = node
-            .store()
-            .nsi_version(&resource, Some(v))
-            .await
-            .map_err(nsi_store_error)?
-            .ok_or_else(|| {
-                ApiError(
-                    StatusCode::NOT_FOUND,
-                    "not-found",
-                    format!("{resource} has no version {v}"),
-                    None,
-                )
-            })?;
+        let x = stored_version(&node, &resource, v).await?;
         got.push(crate::reference::decode(&x).map_err(nsi_store_error)?);
     }
     let d = nsi::diff::diff(Some(&got[0]), &got[1]);

@@ -639,78 +639,123 @@ impl Submitter {
             ..Default::default()
         };
         let receipt = self.client.send(&out).await?;
-        let id = receipt.message_id.clone();
-        let shape = process::engine::Shape {
-            message: &def.message,
-            responses: &def.responses,
-            initiator: &def.initiator,
-            responder: &def.responder,
-        };
-        let mut t =
-            Transaction::initiate(def.pattern, def.timing(), &shape, OffsetDateTime::now_utc());
-        let mut done = Submitted {
-            message_id: id.clone(),
-            outcome: Outcome::Pending,
-            processing: false,
-            response: None,
-            errors: Vec::new(),
-            received: Vec::new(),
-        };
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut rcv = false;
-        while t.outcome() == &Outcome::Pending && tokio::time::Instant::now() < deadline {
-            let now = OffsetDateTime::now_utc();
-            // The keeper's node confirmed receipt to ours: that is the transaction's RCV.
-            if !rcv
-                && let Ok(st) = self.client.status(&id).await
-                && st.history.iter().any(|h| h.state == "received_by_peer")
-            {
-                rcv = true;
-                t.on(Event::Signal(SignalKind::Rcv), now);
-            }
-            let page = self.client.inbox(0, 100, 1).await?;
-            for m in page.messages {
-                let Ok(env) =
-                    envelope::parse(m.envelope.as_bytes(), &ParseOptions::new(Origin::Platform))
-                else {
-                    continue;
-                };
-                if env.header.relates_to.as_ref().map(|r| r.id.to_string()) != Some(id.clone()) {
-                    continue; // another transaction's
-                }
-                let event = match (&env.header.kind(), &env.body) {
-                    (MessageKind::Signal(k), Body::Signal(s)) => {
-                        if *k == SignalKind::Err {
-                            done.errors.extend(s.errors.iter().cloned());
-                        }
-                        if *k == SignalKind::Prs {
-                            done.processing = true;
-                        }
-                        Event::Signal(*k)
-                    }
-                    (MessageKind::Application, Body::Document(d)) => {
-                        done.response = Some(d.clone());
-                        Event::Message {
-                            code: env
-                                .header
-                                .cp_action()
-                                .and_then(|a| a.message_code())
-                                .unwrap_or_default()
-                                .to_owned(),
-                            role: m.from.rsplit('/').next().unwrap_or_default().to_owned(),
-                        }
-                    }
-                    _ => continue,
-                };
-                t.on(event, now);
-                done.received.push(m.message_id.clone());
-                self.client.ack(&m.message_id).await?;
-            }
-            t.on(Event::Tick, OffsetDateTime::now_utc());
-        }
-        done.outcome = t.outcome().clone();
-        Ok(done)
+        let f = follow(&self.client, def, &receipt.message_id, wait).await?;
+        Ok(Submitted {
+            message_id: receipt.message_id,
+            outcome: f.outcome,
+            processing: f.prs_ms.is_some(),
+            response: f.response.map(|(_, doc, _)| doc),
+            errors: f.errors,
+            received: f.received.into_iter().map(|m| m.message_id).collect(),
+        })
     }
+}
+
+/// What came back for one transaction this side started, as the engine judged it.
+pub struct Followed {
+    pub outcome: Outcome,
+    /// When PRS arrived, in ms after following began.
+    pub prs_ms: Option<u64>,
+    /// ERR entries.
+    pub errors: Vec<SignalError>,
+    /// The response: message code, document, ms after following began.
+    pub response: Option<(String, String, u64)>,
+    /// Every message taken (and acknowledged) from the inbox for this transaction.
+    pub received: Vec<crate::api::InboxMessage>,
+}
+
+/// Follows the transaction started by message `id` (sent by `client` as the initiator of
+/// `def`) through the engine: the node's confirmation of receipt is the RCV, and the signals
+/// and the response that relate to `id` are taken from the inbox and acknowledged, until the
+/// engine ends the transaction or `wait` passes.
+pub async fn follow(
+    client: &AdapterClient,
+    def: &process::package::TransactionDef,
+    id: &str,
+    wait: Duration,
+) -> Result<Followed, ClientError> {
+    let shape = process::engine::Shape {
+        message: &def.message,
+        responses: &def.responses,
+        initiator: &def.initiator,
+        responder: &def.responder,
+    };
+    let mut t = Transaction::initiate(def.pattern, def.timing(), &shape, OffsetDateTime::now_utc());
+    let mut f = Followed {
+        outcome: Outcome::Pending,
+        prs_ms: None,
+        errors: Vec::new(),
+        response: None,
+        received: Vec::new(),
+    };
+    let start = tokio::time::Instant::now();
+    let mut rcv = false;
+    while t.outcome() == &Outcome::Pending && start.elapsed() < wait {
+        let now = OffsetDateTime::now_utc();
+        // The recipient's node confirmed receipt (or the message reached a local inbox):
+        // that is the transaction's RCV.
+        if !rcv
+            && let Ok(st) = client.status(id).await
+            && st.history.iter().any(|h| {
+                matches!(
+                    h.state.as_str(),
+                    "received_by_peer" | "in_inbox" | "delivered"
+                )
+            })
+        {
+            rcv = true;
+            t.on(Event::Signal(SignalKind::Rcv), now);
+        }
+        let page = client.inbox(0, 100, 1).await?;
+        for m in page.messages {
+            let Ok(env) =
+                envelope::parse(m.envelope.as_bytes(), &ParseOptions::new(Origin::Platform))
+            else {
+                continue;
+            };
+            if env
+                .header
+                .relates_to
+                .as_ref()
+                .map(|r| r.id.to_string())
+                .as_deref()
+                != Some(id)
+            {
+                continue; // another transaction's
+            }
+            let ms = start.elapsed().as_millis() as u64;
+            let event = match (&env.header.kind(), &env.body) {
+                (MessageKind::Signal(k), Body::Signal(s)) => {
+                    match k {
+                        SignalKind::Prs => f.prs_ms = Some(ms),
+                        SignalKind::Err => f.errors.extend(s.errors.iter().cloned()),
+                        SignalKind::Rcv => {}
+                    }
+                    Event::Signal(*k)
+                }
+                (MessageKind::Application, Body::Document(d)) => {
+                    let code = env
+                        .header
+                        .cp_action()
+                        .and_then(|a| a.message_code())
+                        .unwrap_or_default()
+                        .to_owned();
+                    f.response = Some((code.clone(), d.clone(), ms));
+                    Event::Message {
+                        code,
+                        role: m.from.rsplit('/').next().unwrap_or_default().to_owned(),
+                    }
+                }
+                _ => continue,
+            };
+            t.on(event, now);
+            client.ack(&m.message_id).await?;
+            f.received.push(m);
+        }
+        t.on(Event::Tick, OffsetDateTime::now_utc());
+    }
+    f.outcome = t.outcome().clone();
+    Ok(f)
 }
 
 /// The result code and diagnostics of an R.006 document.

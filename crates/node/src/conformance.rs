@@ -10,9 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use envelope::{Body, MessageKind, Origin, ParseOptions, SignalKind};
 use process::package::{OnInvalid, TransactionDef};
-use process::{Event, Outcome, Package, Transaction};
+use process::{Outcome, Package};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -289,96 +288,39 @@ impl Run<'_> {
     }
 
     /// Collects the signals and the response to `id` until the engine ends the transaction or
-    /// the runner's limit passes.
+    /// the runner's limit passes; what was received goes into the protocol.
     async fn answers(&mut self, def: &TransactionDef, tester: &Tester, id: &str) -> Answers {
-        let shape = process::engine::Shape {
-            message: &def.message,
-            responses: &def.responses,
-            initiator: &def.initiator,
-            responder: &def.responder,
+        let Ok(f) = crate::builtin::follow(&tester.client, def, id, self.suite.timeout).await
+        else {
+            return Answers {
+                outcome: Some(Outcome::Pending),
+                ..Answers::default()
+            };
         };
-        let mut t =
-            Transaction::initiate(def.pattern, def.timing(), &shape, OffsetDateTime::now_utc());
-        let mut a = Answers::default();
-        let start = Instant::now();
-        let mut rcv = false;
-        while t.outcome() == &Outcome::Pending && start.elapsed() < self.suite.timeout {
-            let now = OffsetDateTime::now_utc();
-            if !rcv
-                && let Ok(st) = tester.client.status(id).await
-                && st.history.iter().any(|h| {
-                    matches!(
-                        h.state.as_str(),
-                        "received_by_peer" | "in_inbox" | "delivered"
+        for m in &f.received {
+            self.envelopes.push(Exchanged {
+                transaction: def.code.clone(),
+                direction: "received".into(),
+                message_id: m.message_id.clone(),
+                action: m.action.clone(),
+                envelope: m.envelope.clone(),
+            });
+        }
+        Answers {
+            prs: f.prs_ms,
+            err: f
+                .errors
+                .iter()
+                .map(|e| {
+                    (
+                        e.code.as_str().to_owned(),
+                        e.details.clone().unwrap_or(e.description.clone()),
                     )
                 })
-            {
-                rcv = true;
-                t.on(Event::Signal(SignalKind::Rcv), now);
-            }
-            let Ok(page) = tester.client.inbox(0, 100, 1).await else {
-                continue;
-            };
-            for m in page.messages {
-                let Ok(env) =
-                    envelope::parse(m.envelope.as_bytes(), &ParseOptions::new(Origin::Platform))
-                else {
-                    continue;
-                };
-                if env
-                    .header
-                    .relates_to
-                    .as_ref()
-                    .map(|r| r.id.to_string())
-                    .as_deref()
-                    != Some(id)
-                {
-                    continue;
-                }
-                let ms = start.elapsed().as_millis() as u64;
-                let event = match (&env.header.kind(), &env.body) {
-                    (MessageKind::Signal(k), Body::Signal(s)) => {
-                        match k {
-                            SignalKind::Prs => a.prs = Some(ms),
-                            SignalKind::Err => a.err.extend(s.errors.iter().map(|e| {
-                                (
-                                    e.code.as_str().to_owned(),
-                                    e.details.clone().unwrap_or(e.description.clone()),
-                                )
-                            })),
-                            SignalKind::Rcv => {}
-                        }
-                        Event::Signal(*k)
-                    }
-                    (MessageKind::Application, Body::Document(d)) => {
-                        let code = env
-                            .header
-                            .cp_action()
-                            .and_then(|c| c.message_code())
-                            .unwrap_or_default()
-                            .to_owned();
-                        a.response = Some((code.clone(), d.clone(), ms));
-                        Event::Message {
-                            code,
-                            role: m.from.rsplit('/').next().unwrap_or_default().to_owned(),
-                        }
-                    }
-                    _ => continue,
-                };
-                t.on(event, now);
-                self.envelopes.push(Exchanged {
-                    transaction: def.code.clone(),
-                    direction: "received".into(),
-                    message_id: m.message_id.clone(),
-                    action: m.action.clone(),
-                    envelope: m.envelope.clone(),
-                });
-                let _ = tester.client.ack(&m.message_id).await;
-            }
-            t.on(Event::Tick, OffsetDateTime::now_utc());
+                .collect(),
+            response: f.response,
+            outcome: Some(f.outcome),
         }
-        a.outcome = Some(t.outcome().clone());
-        a
     }
 
     async fn validate(&self, code: &str, doc: &str, ref_id: Option<String>) -> edoc::Report {

@@ -226,21 +226,7 @@ async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<Ex
             })?;
         let node = Node::open(cfg, node::system_clock())?;
         // Both nodes hold the code lists the documents are checked against.
-        let data = crate::nsi::shipped_dir(None);
-        for f in ["countries.json", "hs.json"] {
-            let bytes = std::fs::read(data.join(f))?;
-            let idx = node.reference();
-            node::reference::import(
-                node.store(),
-                &idx,
-                &bytes,
-                nsi::format::Format::Json,
-                None,
-                false,
-                store::system_micros(),
-            )
-            .await?;
-        }
+        crate::nsi::publish_shipped(&node, &["countries.json", "hs.json"]).await?;
         let mut rx = stop_rx.clone();
         servers.push(tokio::spawn(node::serve(
             node.clone(),

@@ -949,22 +949,7 @@ const PUBLISHED: [&str; 4] = [
 ];
 
 async fn publish_reference_data(eec: &Node) -> anyhow::Result<()> {
-    let dir = crate::nsi::shipped_dir(None);
-    for f in PUBLISHED {
-        let bytes = std::fs::read(dir.join(f)).with_context(|| format!("shipped data {f}"))?;
-        let idx = eec.reference();
-        node::reference::import(
-            eec.store(),
-            &idx,
-            &bytes,
-            nsi::format::Format::Json,
-            None,
-            false,
-            store::system_micros(),
-        )
-        .await?;
-    }
-    Ok(())
+    crate::nsi::publish_shipped(eec, &PUBLISHED).await
 }
 
 /// Waits until every national node holds the Commission's reference data, then asks two of

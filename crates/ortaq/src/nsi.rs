@@ -96,6 +96,27 @@ pub fn shipped_dir(data: Option<&Path>) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/nsi")
 }
 
+/// Publishes shipped data files (names in the shipped folder) into a node's store, each as
+/// the next version of its resource unless that version is already there.
+pub async fn publish_shipped(node: &node::Node, files: &[&str]) -> anyhow::Result<()> {
+    let dir = shipped_dir(None);
+    for f in files {
+        let bytes = std::fs::read(dir.join(f)).with_context(|| format!("shipped data {f}"))?;
+        let idx = node.reference();
+        node::reference::import(
+            node.store(),
+            &idx,
+            &bytes,
+            Format::Json,
+            None,
+            false,
+            store::system_micros(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Every JSON file of `dir`, checked, as version 0 of its resource or crosswalk.
 pub fn load_shipped(dir: &Path) -> anyhow::Result<Index> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
