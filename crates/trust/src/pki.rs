@@ -187,6 +187,55 @@ pub fn issue_with(
     Ok(files)
 }
 
+/// The files of a time-stamp authority run by a node: `<SEG>/tsa.crt` and `<SEG>/tsa.key`.
+pub fn tsa_files(dir: &Path, segment: Segment) -> (PathBuf, PathBuf) {
+    let d = dir.join(segment.as_str());
+    (d.join("tsa.crt"), d.join("tsa.key"))
+}
+
+/// Issues a time-stamping certificate (ECDSA P-256) for `segment`'s node under the root in
+/// `dir`. RFC 3161 §2.3 wants its extended key usage critical and `timeStamping` alone;
+/// rcgen writes that extension non-critical, so it goes in as a custom extension.
+pub fn issue_tsa(
+    dir: &Path,
+    segment: Segment,
+    now: OffsetDateTime,
+) -> Result<(PathBuf, PathBuf), PkiError> {
+    let (cert_path, key_path) = tsa_files(dir, segment);
+    for p in [&cert_path, &key_path] {
+        if p.exists() {
+            return Err(PkiError::Exists(p.clone()));
+        }
+    }
+    let (root_cert, root_key) = (dir.join(ROOT_CERT), dir.join(ROOT_KEY));
+    let root_pem = std::fs::read_to_string(&root_cert).map_err(io(&root_cert))?;
+    let root_key = KeyPair::from_pem(&std::fs::read_to_string(&root_key).map_err(io(&root_key))?)?;
+    let issuer = Issuer::from_ca_cert_pem(&root_pem, root_key)?;
+    let node_dir = dir.join(segment.as_str());
+    create_private_dir(&node_dir).map_err(io(&node_dir))?;
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name = name(&format!("ortaq node {segment} (time-stamp authority)"));
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+    ];
+    // SEQUENCE { OID 1.3.6.1.5.5.7.3.8 (id-kp-timeStamping) }
+    let mut eku = rcgen::CustomExtension::from_oid_content(
+        &[2, 5, 29, 37],
+        vec![0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08],
+    );
+    eku.set_criticality(true);
+    p.custom_extensions.push(eku);
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = now - Duration::hours(1);
+    p.not_after = now + Duration::days(730);
+    let cert = p.signed_by(&key, &issuer)?;
+    write_private(&key_path, key.serialize_pem().as_bytes()).map_err(io(&key_path))?;
+    std::fs::write(&cert_path, cert.pem()).map_err(io(&cert_path))?;
+    Ok((cert_path, key_path))
+}
+
 fn name(common: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(
