@@ -13,6 +13,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,6 +44,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/nsi/{resource}/versions/{version}", get(nsi_export))
         .route("/v1/nsi/{resource}/diff", get(nsi_diff))
         .route("/v1/ttp/receipts", post(ttp_receipt))
+        .route("/v1/tsa", post(tsa_stamp))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -56,7 +59,7 @@ pub fn router(node: Arc<Node>) -> Router {
         description = "How an authority's information system exchanges Decision No. 5 e-documents through its node of the EAEU integrated information system.",
         version = "1"
     ),
-    paths(submit, status, envelope_bytes, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, nsi_versions, nsi_export, nsi_diff, ttp_receipt, health),
+    paths(submit, status, envelope_bytes, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, nsi_versions, nsi_export, nsi_diff, ttp_receipt, tsa_stamp, health),
     modifiers(&BearerAuth),
     tags((name = "messages"), (name = "inbox"), (name = "reference data"), (name = "trust"), (name = "operations"))
 )]
@@ -358,9 +361,53 @@ async fn ttp_receipt(
         .await
         .map_err(|e| unavailable(e.to_string()))?
         .map_err(unavailable)?;
-    Ok((
+    let mut resp = (
         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
-        receipt,
+        receipt.clone(),
+    )
+        .into_response();
+    if let Some(st) = node.stamping() {
+        let stamp = st
+            .stamp(tsa::sha256(receipt.as_bytes()))
+            .await
+            .map_err(unavailable)?;
+        let h = resp.headers_mut();
+        let value = |s: String| HeaderValue::from_str(&s).map_err(|e| unavailable(e.to_string()));
+        h.insert(TIMESTAMP_HEADER, value(B64.encode(stamp.token.as_slice()))?);
+        h.insert(TIMESTAMP_PROOF_HEADER, value(stamp.proof.to_text())?);
+    }
+    Ok(resp)
+}
+
+/// The RFC 3161 token (base64 DER) over the SHA-256 of the response body, stamped in a batch.
+pub const TIMESTAMP_HEADER: &str = "ortaq-timestamp";
+/// The body's path to the root the token covers (`tsa::batch::Proof::to_text`).
+pub const TIMESTAMP_PROOF_HEADER: &str = "ortaq-timestamp-proof";
+
+/// RFC 3161 over HTTP (§3.4): a DER `TimeStampReq` in, a DER `TimeStampResp` out. A request
+/// this authority cannot honour gets a rejection status inside the response, as the RFC says.
+#[utoipa::path(post, path = "/v1/tsa", tag = "trust",
+    request_body(content = Vec<u8>, content_type = "application/timestamp-query", description = "DER TimeStampReq (SHA-256 imprint)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, content_type = "application/timestamp-reply", body = Vec<u8>, description = "DER TimeStampResp: a token, or a rejection with its reason"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "No time-stamp authority here")))]
+async fn tsa_stamp(
+    State(node): State<AppState>,
+    Caller(_p): Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let st = node.stamping().ok_or_else(|| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tsa-unavailable",
+            "this node runs no time-stamp authority ([tsa])".into(),
+            None,
+        )
+    })?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/timestamp-reply")],
+        st.respond(&body),
     )
         .into_response())
 }

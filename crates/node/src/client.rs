@@ -11,6 +11,8 @@ pub enum ClientError {
     Http(#[from] reqwest::Error),
     #[error("{status}: {body}")]
     Api { status: u16, body: String },
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
 }
 
 /// The answers of the API, as the server defines them.
@@ -121,6 +123,17 @@ impl AdapterClient {
         document: &str,
         moment: Option<&str>,
     ) -> Result<String, ClientError> {
+        Ok(self.ttp_receipt_stamped(document, moment).await?.0)
+    }
+
+    /// The receipt, and its time stamp when the node runs a time-stamp authority: the token
+    /// and the receipt's path to the root it covers.
+    pub async fn ttp_receipt_stamped(
+        &self,
+        document: &str,
+        moment: Option<&str>,
+    ) -> Result<(String, Option<(Vec<u8>, tsa::batch::Proof)>), ClientError> {
+        use base64::Engine as _;
         let mut req = self
             .http
             .post(format!("{}/v1/ttp/receipts", self.base))
@@ -130,7 +143,40 @@ impl AdapterClient {
         if let Some(m) = moment {
             req = req.query(&[("moment", m)]);
         }
-        Ok(Self::check(req.send().await?).await?.text().await?)
+        let resp = Self::check(req.send().await?).await?;
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let stamp = match (
+            header(crate::api::TIMESTAMP_HEADER),
+            header(crate::api::TIMESTAMP_PROOF_HEADER),
+        ) {
+            (Some(t), Some(p)) => Some((
+                base64::engine::general_purpose::STANDARD
+                    .decode(t)
+                    .map_err(|e| ClientError::Protocol(format!("time stamp: {e}")))?,
+                tsa::batch::Proof::from_text(&p)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?,
+            )),
+            _ => None,
+        };
+        Ok((resp.text().await?, stamp))
+    }
+
+    /// RFC 3161: a DER `TimeStampReq` to the node's authority, its DER `TimeStampResp` back.
+    pub async fn time_stamp(&self, request: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/tsa", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/timestamp-query")
+            .body(request.to_vec())
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.bytes().await?.to_vec())
     }
 
     /// The envelope of a message this participant sent or received, as stored.

@@ -40,6 +40,29 @@ pub struct NodeConfig {
     /// third party, the key its receipts are signed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttp: Option<TtpSection>,
+    /// A time-stamp authority run by this node (RFC 3161 at `POST /v1/tsa`, and the stamps
+    /// on its receipts and legally significant messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsa: Option<TsaSection>,
+}
+
+/// `[tsa]`: the time-stamping key (ECDSA P-256, PKCS#8 PEM) and its certificate, whose
+/// extended key usage is `timeStamping` alone and critical (`ortaq pki issue --tsa`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsaSection {
+    pub key: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    /// The policy OID stated in tokens; the project's own when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// How long the batcher waits for more records before stamping (milliseconds).
+    #[serde(default = "default_batch_ms")]
+    pub batch_ms: u64,
+}
+
+fn default_batch_ms() -> u64 {
+    2
 }
 
 /// `[ttp]`: files, never embedded keys.

@@ -437,6 +437,7 @@ impl Node {
             envelope: bytes,
             received: None,
             expires_at: self.expiry(&route, accept_time),
+            evidence: Vec::new(),
             signature: None,
             route,
         }

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod metrics;
 pub mod reference;
 mod screen;
+pub mod stamping;
 pub mod trusted;
 
 use std::collections::{HashMap, HashSet};
@@ -145,6 +146,8 @@ pub struct Node {
     validation: Option<edoc::Pool>,
     /// The trust list and the TTP's receipt key (`[ttp]`).
     trust: Option<Arc<trusted::Trust>>,
+    /// The time-stamp authority (`[tsa]`).
+    stamping: Option<Arc<stamping::Stamping>>,
     worker_id: String,
     metrics: metrics::NodeMetrics,
 }
@@ -190,6 +193,15 @@ impl Node {
             .map(|t| trusted::Trust::load(t, clock()).map(Arc::new))
             .transpose()
             .map_err(NodeError::Startup)?;
+        let stamping = cfg
+            .tsa
+            .as_ref()
+            .map(|t| {
+                let root = cfg.federation.as_ref().map(|f| f.root.as_path());
+                stamping::Stamping::load(t, root, clock.clone()).map(Arc::new)
+            })
+            .transpose()
+            .map_err(NodeError::Startup)?;
         let mut wakes = HashMap::new();
         wakes.insert("local".to_owned(), Notify::new());
         for p in fed.iter().flat_map(|f| f.peer_segments()) {
@@ -219,6 +231,7 @@ impl Node {
             packages,
             validation,
             trust,
+            stamping,
             cfg,
         }))
     }
@@ -242,6 +255,11 @@ impl Node {
     /// The trust service, when `[ttp]` is configured.
     pub fn trust(&self) -> Option<Arc<trusted::Trust>> {
         self.trust.clone()
+    }
+
+    /// The time-stamp authority, when `[tsa]` is configured.
+    pub fn stamping(&self) -> Option<Arc<stamping::Stamping>> {
+        self.stamping.clone()
     }
 
     pub fn hosts(&self, participant: &str) -> bool {

@@ -46,6 +46,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         nsi: None,
         processes: None,
         ttp: None,
+        tsa: None,
     }
 }
 

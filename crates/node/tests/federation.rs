@@ -115,6 +115,7 @@ impl Federation {
             nsi: None,
             processes: None,
             ttp: None,
+            tsa: None,
         };
         cfg.delivery.retry_min_ms = 20;
         cfg.delivery.retry_max_ms = 200;

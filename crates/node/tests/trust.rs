@@ -9,7 +9,7 @@ use std::sync::Arc;
 use node::Node;
 use node::builtin::read_receipt;
 use node::client::{AdapterClient, ClientError};
-use node::config::{NodeConfig, ParticipantConfig, TtpSection};
+use node::config::{NodeConfig, ParticipantConfig, TsaSection, TtpSection};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -78,6 +78,14 @@ async fn start(
     dir: &Path,
     ttp: Option<TtpSection>,
 ) -> (Arc<Node>, AdapterClient, tokio::sync::oneshot::Sender<()>) {
+    start_with(dir, ttp, None).await
+}
+
+async fn start_with(
+    dir: &Path,
+    ttp: Option<TtpSection>,
+    tsa: Option<TsaSection>,
+) -> (Arc<Node>, AdapterClient, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let cfg = NodeConfig {
@@ -96,6 +104,7 @@ async fn start(
         nsi: None,
         processes: None,
         ttp,
+        tsa,
     };
     let node = Node::open(cfg, node::system_clock()).unwrap();
     let client = AdapterClient::new(
@@ -202,4 +211,79 @@ async fn a_bad_trust_list_is_never_used_silently() {
         assert!(body.contains(why), "{body}");
         let _ = stop.send(());
     }
+}
+
+/// A node's time-stamp authority: OpenSSL's request over HTTP gets a token `openssl ts -verify`
+/// accepts; receipts come stamped (batched), and the stamp verifies against the federation root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_stamps_over_http_and_on_receipts() {
+    use std::process::Command;
+    let now = OffsetDateTime::now_utc();
+    let p = pki(now);
+    let dir = tempfile::tempdir().unwrap();
+    let fed = dir.path().join("pki");
+    trust::pki::init(&fed, &[], now).unwrap();
+    let (cert, key) = trust::pki::issue_tsa(&fed, envelope::Segment::Eec, now).unwrap();
+    let root = trust::pki::root_cert_path(&fed);
+    let trusted = vec![trust::pki::pem_to_der(&std::fs::read_to_string(&root).unwrap()).unwrap()];
+    let ttp = files(dir.path(), &p, &p.list.sign(&p.tl_signer).unwrap());
+    let tsa_cfg = TsaSection {
+        key,
+        cert,
+        policy: None,
+        batch_ms: 2,
+    };
+    let (_node, c, stop) = start_with(dir.path(), Some(ttp), Some(tsa_cfg)).await;
+
+    let data = dir.path().join("data.bin");
+    std::fs::write(&data, b"any bytes a participant wants stamped").unwrap();
+    let (q, r) = (dir.path().join("q.tsq"), dir.path().join("r.tsr"));
+    let ssl = |args: &[&str]| {
+        let o = Command::new("openssl").args(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.success(), text)
+    };
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    let (ok, out) = ssl(&["ts", "-query", "-data", &path(&data), "-sha256", "-cert", "-out", &path(&q)]);
+    assert!(ok, "{out}");
+    let reply = c.time_stamp(&std::fs::read(&q).unwrap()).await.unwrap();
+    std::fs::write(&r, &reply).unwrap();
+    let (ok, out) = ssl(&[
+        "ts", "-verify", "-queryfile", &path(&q), "-in", &path(&r), "-CAfile", &path(&root),
+    ]);
+    assert!(ok && out.contains("Verification: OK"), "openssl ts -verify: {out}");
+    // Garbage gets a rejection inside a well-formed response, not an HTTP error.
+    let refused = tsa::token_from_response(&c.time_stamp(b"not DER").await.unwrap());
+    assert!(matches!(refused, Err(tsa::TsaError::Refused { .. })), "{refused:?}");
+
+    // Receipts asked for together share a token; each verifies with its own path.
+    let doc = dsig::sign_enveloped(&sample(), &p.signer).unwrap();
+    let asks: Vec<_> = (0..8)
+        .map(|_| {
+            let (c, doc) = (c.clone(), doc.clone());
+            tokio::spawn(async move { c.ttp_receipt_stamped(&doc, None).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for a in asks {
+        answers.push(a.await.unwrap());
+    }
+    for a in &answers {
+        let (xml, stamp) = a.as_ref().unwrap();
+        let (token, proof) = stamp.as_ref().expect("a stamped receipt");
+        let v = tsa::batch::verify_batched(token, &tsa::sha256(xml.as_bytes()), proof, &trusted)
+            .unwrap();
+        assert!((v.time - now).whole_seconds().abs() < 60);
+        // Any change to the receipt breaks its stamp.
+        let changed = xml.replacen("valid", "VALID", 1);
+        assert!(
+            tsa::batch::verify_batched(token, &tsa::sha256(changed.as_bytes()), proof, &trusted)
+                .is_err()
+        );
+    }
+    let _ = stop.send(());
 }

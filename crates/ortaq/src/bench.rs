@@ -54,6 +54,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         docs: usize,
     },
+    /// RFC 3161 time stamps on one core: tokens/s one record per token, records/s with
+    /// batching (one token over a hash tree), verifications/s.
+    Tsa {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+    },
     /// Envelopes/s and latency between two nodes over mutual TLS, against RabbitMQ.
     Exchange {
         /// Envelopes for the full-load run (after a warm-up of 1,000).
@@ -87,6 +93,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Nsi { lookups } => nsi_bench(lookups).await,
         BenchCommand::Validate { docs } => validate_bench(docs),
         BenchCommand::Dsig { docs } => dsig_bench(docs),
+        BenchCommand::Tsa { records } => tsa_bench(records),
         BenchCommand::Exchange {
             messages,
             concurrency,
@@ -342,6 +349,7 @@ fn exchange_pair(root: &std::path::Path) -> anyhow::Result<(NodeProcess, NodePro
             nsi: None,
             processes: None,
             ttp: None,
+            tsa: None,
         };
         NodeProcess::with_config(&std::env::current_exe()?, &root.join(me.as_str()), &cfg)
     };
@@ -640,6 +648,67 @@ fn dsig_bench(docs: usize) -> anyhow::Result<ExitCode> {
         "  TTP check, ECDSA P-256 (signature, chain to the trust list's CA, validity, revocation): {:.0} checks/s ({:.0} µs) on one core",
         docs as f64 / c,
         c * 1e6 / docs as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tsa_bench(records: usize) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    let pki = dir.path().join("pki");
+    let now = time::OffsetDateTime::now_utc();
+    trust::pki::init(&pki, &[], now)?;
+    let (cert, key) = trust::pki::issue_tsa(&pki, envelope::Segment::Eec, now)?;
+    let authority = tsa::Authority::from_pem(
+        &std::fs::read_to_string(key)?,
+        &std::fs::read_to_string(cert)?,
+        tsa::DEFAULT_POLICY,
+    )?;
+    let trusted = vec![trust::pki::pem_to_der(&std::fs::read_to_string(
+        trust::pki::root_cert_path(&pki),
+    )?)?];
+    let digests: Vec<[u8; 32]> = (0..records)
+        .map(|i| tsa::sha256(&i.to_le_bytes()))
+        .collect();
+    println!("ortaq bench tsa: RFC 3161 tokens, ECDSA P-256, {records} records, one core");
+    let single = records.min(20_000);
+    let t = Instant::now();
+    for d in &digests[..single] {
+        std::hint::black_box(authority.stamp(d, None, now)?);
+    }
+    let e = t.elapsed().as_secs_f64();
+    println!(
+        "  one token per record: {:.0} records/s ({:.0} µs each)",
+        single as f64 / e,
+        e * 1e6 / single as f64
+    );
+    for batch in [16usize, 256, 4096] {
+        let t = Instant::now();
+        let mut last = Vec::new();
+        for chunk in digests.chunks(batch) {
+            last = tsa::batch::stamp_batch(&authority, chunk, now)?;
+        }
+        let e = t.elapsed().as_secs_f64();
+        let st = last.last().context("no records")?;
+        let d = &digests[(records - 1) / batch * batch + st.proof.index];
+        tsa::batch::verify_batched(&st.token, d, &st.proof, &trusted)?;
+        println!(
+            "  batches of {batch:>4}: {:.0} records/s ({} tokens; the last record's path has {} steps)",
+            records as f64 / e,
+            records.div_ceil(batch),
+            st.proof.path.len()
+        );
+    }
+    let token = authority.stamp(&digests[0], None, now)?;
+    let n = single.min(5_000);
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(tsa::verify(&token, &digests[0], None, &trusted)?);
+    }
+    let e = t.elapsed().as_secs_f64();
+    println!(
+        "  token verification (signature, ESS certificate, chain, key usage): {:.0}/s ({:.0} µs)",
+        n as f64 / e,
+        e * 1e6 / n as f64
     );
     Ok(ExitCode::SUCCESS)
 }

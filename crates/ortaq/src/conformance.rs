@@ -214,6 +214,7 @@ async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<Ex
                 validators: 1,
             }),
             ttp: None,
+            tsa: None,
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)

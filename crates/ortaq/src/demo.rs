@@ -27,7 +27,7 @@ use envelope::{Origin, ParseOptions, Segment, Signal, SignalKind};
 use node::Node;
 use node::client::{AdapterClient, ClientError, Outgoing};
 use node::config::{
-    FederationSection, LimitsSection, NodeConfig, NsiSection, ParticipantConfig, ProcessesSection,
+    FederationSection, LimitsSection, NodeConfig, NsiSection, ParticipantConfig, ProcessesSection, TsaSection,
     StoreSection,
 };
 
@@ -176,7 +176,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
     let pki = dir.join("pki");
     if !trust::pki::root_cert_path(&pki).exists() {
-        trust::pki::init(&pki, &segs, time::OffsetDateTime::now_utc())?;
+        let now = time::OffsetDateTime::now_utc();
+        trust::pki::init(&pki, &segs, now)?;
+        trust::pki::issue_tsa(&pki, segs[0], now)?;
         println!(
             "federation PKI created in {}: a root, and per node a TLS and a signing certificate",
             pki.display()
@@ -250,6 +252,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 validators: 1,
             }),
             ttp: (*seg == "EEC").then(|| trust_space.ttp.clone()),
+            tsa: (*seg == "EEC").then(|| {
+                let (cert, key) = trust::pki::tsa_files(&pki, hub);
+                TsaSection {
+                    key,
+                    cert,
+                    policy: None,
+                    batch_ms: 2,
+                }
+            }),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;

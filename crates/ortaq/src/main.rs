@@ -95,12 +95,15 @@ enum PkiCommand {
         #[arg(long, value_delimiter = ',', default_value = "EEC,AM,BY,KZ,KG,RU")]
         segments: Vec<String>,
     },
-    /// Issue the certificates of one more segment under the root in DIR.
+    /// Issue the certificates of one more segment under the root in DIR; with --tsa, the
+    /// time-stamping certificate of that segment's node instead.
     Issue {
         #[arg(long)]
         dir: PathBuf,
         #[arg(long)]
         segment: String,
+        #[arg(long)]
+        tsa: bool,
     },
 }
 
@@ -207,7 +210,16 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     );
                     files
                 }
-                PkiCommand::Issue { dir, segment } => {
+                PkiCommand::Issue { dir, segment, tsa } if tsa => {
+                    let (cert, key) = trust::pki::issue_tsa(&dir, parse(&segment)?, now)?;
+                    println!(
+                        "time-stamp authority {} (key {})",
+                        cert.display(),
+                        key.display()
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                PkiCommand::Issue { dir, segment, .. } => {
                     vec![trust::pki::issue(&dir, parse(&segment)?, now)?]
                 }
             };

@@ -77,6 +77,7 @@ fn configure(root: &Path) -> BTreeMap<&'static str, NodeProcess> {
             nsi: None,
             processes: None,
             ttp: None,
+            tsa: None,
         };
         // Quick retries, so the test spends its time delivering rather than waiting.
         cfg.delivery.retry_min_ms = 50;

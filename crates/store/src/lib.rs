@@ -115,6 +115,36 @@ pub struct NewMessage {
     pub signature: Option<NodeSignature>,
     /// When an outbox entry for this message gives up (microseconds); never if None.
     pub expires_at: Option<i64>,
+    /// Evidence stored with the message (kind, bytes): a TTP receipt and its time stamp.
+    pub evidence: Vec<(String, Vec<u8>)>,
+}
+
+/// The part of the message log that ties one message to a signed checkpoint: its records from
+/// the message's first one up to the checkpoint, and the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogProof {
+    pub records: Vec<LogRecord>,
+    pub checkpoint: Checkpoint,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub seq: i64,
+    pub at: i64,
+    pub message_id: String,
+    pub event: String,
+    pub envelope_sha256: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub key_id: String,
+    /// Ed25519 over `log::checkpoint_message(seq, hash)`.
+    pub signature: Vec<u8>,
 }
 
 /// A node's detached signature as stored with a message: the header value naming algorithm
@@ -134,6 +164,8 @@ pub struct Outbound {
     pub recipient: String,
     pub envelope: Vec<u8>,
     pub signature: Option<NodeSignature>,
+    /// Evidence that travels with the message (see [`NewMessage::evidence`]).
+    pub evidence: Vec<(String, Vec<u8>)>,
 }
 
 /// A finished remote delivery: sent at `sent_at`, receipt confirmed by the peer at `now`.
@@ -501,6 +533,64 @@ impl Store {
         .await
     }
 
+    /// The evidence stored with a message (kind, bytes), by kind.
+    pub async fn evidence(&self, message_id: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let id = message_id.to_owned();
+        self.read(move |c| evidence_of(c, &id)).await
+    }
+
+    /// The log records from `message_id`'s first record to the first signed checkpoint at or
+    /// after it; None when no checkpoint covers it yet (see [`Store::checkpoint`]).
+    pub async fn log_proof(&self, message_id: &str) -> Result<Option<LogProof>, StoreError> {
+        let id = message_id.to_owned();
+        self.read(move |c| {
+            let Some(first) = c.query_one(
+                "SELECT MIN(seq) FROM message_log WHERE message_id = $1",
+                &[id.into()],
+            )?
+            .and_then(|r| r.i64(0).ok()) else {
+                return Ok(None);
+            };
+            let Some(cp) = c.query_one(
+                "SELECT seq, hash, key_id, signature FROM log_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1",
+                &[Value::I64(first)],
+            )?
+            else {
+                return Ok(None);
+            };
+            let checkpoint = Checkpoint {
+                seq: cp.i64(0)?,
+                hash: cp.text(1)?,
+                key_id: cp.text(2)?,
+                signature: hex::decode(cp.text(3)?)
+                    .map_err(|_| StoreError::Corrupt("checkpoint signature is not hex".into()))?,
+            };
+            let rows = c.query(
+                "SELECT seq, at, message_id, event, envelope_sha256, prev_hash, hash FROM message_log WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+                &[Value::I64(first), Value::I64(checkpoint.seq)],
+            )?;
+            let records = rows
+                .iter()
+                .map(|r| {
+                    Ok(LogRecord {
+                        seq: r.i64(0)?,
+                        at: r.i64(1)?,
+                        message_id: r.text(2)?,
+                        event: r.text(3)?,
+                        envelope_sha256: r.text(4)?,
+                        prev_hash: r.text(5)?,
+                        hash: r.text(6)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Some(LogProof {
+                records,
+                checkpoint,
+            }))
+        })
+        .await
+    }
+
     pub async fn history(&self, message_id: &str) -> Result<Vec<StateChange>, StoreError> {
         let id = message_id.to_owned();
         self.read(move |c| {
@@ -748,9 +838,11 @@ impl Store {
                     }),
                     _ => None,
                 };
+                let message_id = r.text(1)?;
                 out.push(Outbound {
                     item_id: r.i64(0)?,
-                    message_id: r.text(1)?,
+                    evidence: evidence_of(c, &message_id)?,
+                    message_id,
                     sender: r.text(2)?,
                     recipient: r.text(3)?,
                     envelope: r.blob(4)?,
@@ -1162,6 +1254,16 @@ pub fn set_state(
     Ok(())
 }
 
+fn evidence_of(c: &mut dyn Conn, message_id: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    c.query(
+        "SELECT e.kind, e.body FROM evidence e JOIN messages m ON m.id = e.msg WHERE m.message_id = $1 ORDER BY e.kind",
+        &[message_id.into()],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, r.blob(1)?)))
+    .collect()
+}
+
 fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
     let sha = hex::encode(Sha256::digest(&m.envelope));
     let signer = m
@@ -1210,6 +1312,12 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
         });
     };
     let msg = inserted.i64(0)?;
+    for (kind, body) in &m.evidence {
+        tx.conn.execute(
+            "INSERT INTO evidence (msg, kind, body) VALUES ($1, $2, $3)",
+            &[Value::I64(msg), kind.into(), Value::Blob(body.clone())],
+        )?;
+    }
     if let (Some(sig), Some(sha)) = (&m.signature, &signer) {
         tx.conn.execute(
             "INSERT INTO certificates (sha256, der, first_seen) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",

@@ -49,6 +49,11 @@ pub fn record_hash(
     h.finalize().into()
 }
 
+/// The hex SHA-256 of envelope bytes, as log records name them.
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 pub fn checkpoint_message(seq: i64, hash: &[u8; 32]) -> Vec<u8> {
     let mut m = b"ortaq-log-checkpoint\0".to_vec();
     m.extend_from_slice(&seq.to_be_bytes());
@@ -115,6 +120,58 @@ pub(crate) fn append(
     tx.head = Some(LogHead { seq, hash });
     tx.head_dirty = true;
     Ok(seq)
+}
+
+/// Checks a [`crate::LogProof`] offline: it starts at a record of `message_id` for the
+/// envelope whose SHA-256 (hex) is `envelope_sha256`, every record's hash is recomputed from its
+/// fields and links to the one before, and the last one is the checkpoint `key` signed.
+pub fn verify_proof(
+    proof: &crate::LogProof,
+    message_id: &str,
+    envelope_sha256: &str,
+    key: &VerifyingKey,
+) -> Result<(), String> {
+    let first = proof.records.first().ok_or("the proof has no records")?;
+    if first.message_id != message_id || first.envelope_sha256 != envelope_sha256 {
+        return Err(format!(
+            "the first record (seq {}) is not this message's envelope",
+            first.seq
+        ));
+    }
+    let mut prev: Option<&crate::LogRecord> = None;
+    for r in &proof.records {
+        let bad = |why: &str| format!("record {}: {why}", r.seq);
+        let prev_hash = parse_hash(&r.prev_hash).map_err(|_| bad("previous hash is not a hash"))?;
+        if let Some(p) = prev
+            && (r.seq != p.seq + 1 || r.prev_hash != p.hash)
+        {
+            return Err(bad("does not follow the record before it"));
+        }
+        let h = record_hash(
+            r.seq,
+            r.at,
+            &r.message_id,
+            &r.event,
+            &r.envelope_sha256,
+            &prev_hash,
+        );
+        if hex::encode(h) != r.hash {
+            return Err(bad("its hash does not match its contents"));
+        }
+        prev = Some(r);
+    }
+    let last = prev.ok_or("the proof has no records")?;
+    let cp = &proof.checkpoint;
+    if last.seq != cp.seq || last.hash != cp.hash {
+        return Err(format!(
+            "the records end at {} but the checkpoint is at {}",
+            last.seq, cp.seq
+        ));
+    }
+    let hash = parse_hash(&cp.hash).map_err(|e| e.to_string())?;
+    let sig = Signature::from_slice(&cp.signature).map_err(|_| "checkpoint signature is malformed")?;
+    key.verify(&checkpoint_message(cp.seq, &hash), &sig)
+        .map_err(|_| "the checkpoint is not signed by this node key".to_owned())
 }
 
 /// Writes a signed checkpoint of `head` unless one exists at that sequence number.

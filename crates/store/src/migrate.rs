@@ -33,6 +33,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_nsi.sql"),
         postgres: include_str!("../migrations/postgres/0003_nsi.sql"),
     },
+    Migration {
+        version: 4,
+        name: "evidence",
+        sqlite: include_str!("../migrations/sqlite/0004_evidence.sql"),
+        postgres: include_str!("../migrations/postgres/0004_evidence.sql"),
+    },
 ];
 
 pub fn run(conn: &mut dyn Conn) -> Result<(), StoreError> {

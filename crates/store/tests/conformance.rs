@@ -115,6 +115,7 @@ fn msg(id: &str, sender: &str, route: Route) -> NewMessage {
         route,
         signature: None,
         expires_at: None,
+        evidence: Vec::new(),
     }
 }
 
@@ -688,6 +689,52 @@ async fn reopening_keeps_data_and_migrations_are_idempotent(f: Fixture) {
     s.close().await.unwrap();
 }
 
+/// Evidence is stored with its message, travels with it to the outbox, and the message's log
+/// records up to a signed checkpoint prove it offline; a changed record breaks the proof.
+async fn evidence_and_log_proofs(f: Fixture) {
+    let s = f.open();
+    let mut a = msg("e1", KZ, Route::Outbox {
+        destination: "RU".into(),
+    });
+    a.evidence = vec![
+        ("ttp-receipt".into(), b"<Receipt/>".to_vec()),
+        ("ttp-timestamp".into(), vec![0x30, 0x03, 1, 2, 3]),
+    ];
+    s.accept(a.clone()).await.unwrap();
+    s.accept(msg("e2", KZ, local())).await.unwrap();
+    assert_eq!(s.evidence("urn:uuid:e1").await.unwrap(), a.evidence);
+    assert!(s.evidence("urn:uuid:e2").await.unwrap().is_empty());
+    let claimed = s
+        .claim_outbox("w", "RU", 10, 1_000_000, 2_000_000, true)
+        .await
+        .unwrap();
+    let out = s
+        .outbound(claimed.iter().map(|c| c.id).collect())
+        .await
+        .unwrap();
+    assert_eq!(out[0].evidence, a.evidence);
+
+    // No checkpoint covers the message yet: no proof. After one, the proof verifies.
+    assert_eq!(s.log_proof("urn:uuid:e1").await.unwrap(), None);
+    assert!(s.checkpoint().await.unwrap());
+    let proof = s.log_proof("urn:uuid:e1").await.unwrap().expect("a proof");
+    let sha = store::log::hex_sha256(&a.envelope);
+    let key = f.key.verifying_key();
+    store::log::verify_proof(&proof, "urn:uuid:e1", &sha, &key).unwrap();
+    assert!(proof.records.len() >= 2, "the records up to the checkpoint");
+    assert!(store::log::verify_proof(&proof, "urn:uuid:e2", &sha, &key).is_err());
+    let mut changed = proof.clone();
+    changed.records[0].at += 1;
+    assert!(
+        store::log::verify_proof(&changed, "urn:uuid:e1", &sha, &key)
+            .unwrap_err()
+            .contains("does not match its contents")
+    );
+    let other = SigningKey::from_bytes(&[8; 32]).verifying_key();
+    assert!(store::log::verify_proof(&proof, "urn:uuid:e1", &sha, &other).is_err());
+    s.close().await.unwrap();
+}
+
 macro_rules! conformance {
     ($engine:ident) => {
         mod $engine {
@@ -713,6 +760,7 @@ macro_rules! conformance {
             case!(close_loses_nothing_that_was_answered);
             case!(log_tampering_is_detected);
             case!(reopening_keeps_data_and_migrations_are_idempotent);
+            case!(evidence_and_log_proofs);
         }
     };
 }
