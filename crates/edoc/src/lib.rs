@@ -197,7 +197,8 @@ impl Validator {
                     continue; // reported above or by the package check
                 };
                 let mut rules = Vec::new();
-                for r in p.rules.iter().filter(|r| r.message == m.code) {
+                let rules_of = m.rules_of.as_deref().unwrap_or(&m.code);
+                for r in p.rules.iter().filter(|r| r.message == rules_of) {
                     match rules::Compiled::new(r, &p.namespaces) {
                         Ok(c) => rules.push(c),
                         Err(e) => problems.push(format!("{}: {e}", p.process.code)),

@@ -34,6 +34,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/messages", post(submit))
         .route("/v1/messages/{message_id}", get(status))
         .route("/v1/messages/{message_id}/envelope", get(envelope_bytes))
+        .route("/v1/messages/{message_id}/evidence", get(evidence))
         .route("/v1/inbox", get(inbox))
         .route("/v1/inbox/{message_id}/ack", post(ack))
         .route("/v1/soap", post(soap))
@@ -59,7 +60,7 @@ pub fn router(node: Arc<Node>) -> Router {
         description = "How an authority's information system exchanges Decision No. 5 e-documents through its node of the EAEU integrated information system.",
         version = "1"
     ),
-    paths(submit, status, envelope_bytes, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, nsi_versions, nsi_export, nsi_diff, ttp_receipt, tsa_stamp, health),
+    paths(submit, status, envelope_bytes, evidence, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, nsi_versions, nsi_export, nsi_diff, ttp_receipt, tsa_stamp, health),
     modifiers(&BearerAuth),
     tags((name = "messages"), (name = "inbox"), (name = "reference data"), (name = "trust"), (name = "operations"))
 )]
@@ -121,6 +122,12 @@ impl From<NodeError> for ApiError {
                 ApiError(StatusCode::UNPROCESSABLE_ENTITY, "no-route", d, None)
             }
             NodeError::Conflict(_) => ApiError(StatusCode::CONFLICT, "conflict", d, None),
+            NodeError::Unsigned(_) => ApiError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "signature-required",
+                d,
+                None,
+            ),
             NodeError::NotFound => ApiError(StatusCode::NOT_FOUND, "not-found", d, None),
             NodeError::Store(_) | NodeError::Startup(_) => {
                 tracing::error!(error = %d, "request failed in the store");
@@ -316,6 +323,25 @@ async fn envelope_bytes(
         b,
     )
         .into_response())
+}
+
+/// The evidence of a message, in one ZIP container (ASiC-E style): the envelope as stored, the
+/// hop signature, the e-document with its signature, the TTP receipt and its time stamp (for a
+/// legally significant message), and the message log up to a signed checkpoint.
+/// `ortaq evidence verify` checks it offline.
+#[utoipa::path(get, path = "/v1/messages/{message_id}/evidence", tag = "messages",
+    params(("message_id" = String, Path, description = "urn:uuid:…")),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "application/vnd.etsi.asic-e+zip", body = Vec<u8>), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn evidence(
+    State(node): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    // The same rule as for the envelope: only the sender or the recipient.
+    node.envelope_of(&p, &id).await?;
+    let zip = crate::evidence::export(&node, &id).await?;
+    Ok(([(header::CONTENT_TYPE, crate::evidence::MIMETYPE)], zip).into_response())
 }
 
 // ---------------------------------------------------------------- trust

@@ -396,7 +396,7 @@ impl RegistryKeeper {
         }
         let ts = stamp(now);
         let (response, body) = match code.as_str() {
-            "P.TS.01.MSG.001" if !report.is_valid() => {
+            "P.TS.01.MSG.001" | "P.TS.01.MSG.006" if !report.is_valid() => {
                 handled.summary.push_str(&format!(
                     "rejected: {} problems (R.006)",
                     report.diagnostics.len()
@@ -406,7 +406,7 @@ impl RegistryKeeper {
                     processing_result(report.edoc_id.as_deref(), &report.diagnostics, now),
                 )
             }
-            "P.TS.01.MSG.001" => {
+            "P.TS.01.MSG.001" | "P.TS.01.MSG.006" => {
                 let rec = RegistryRecord {
                     doc_id: field(doc, NS_TR, "DocId").unwrap_or_default(),
                     country: field(doc, NS_CSDO, "UnifiedCountryCode").unwrap_or_default(),

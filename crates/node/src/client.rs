@@ -166,6 +166,17 @@ impl AdapterClient {
         Ok((resp.text().await?, stamp))
     }
 
+    /// The evidence container of a message this participant sent or received.
+    pub async fn evidence(&self, message_id: &str) -> Result<Vec<u8>, ClientError> {
+        let r = self
+            .http
+            .get(format!("{}/v1/messages/{message_id}/evidence", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.bytes().await?.to_vec())
+    }
+
     /// RFC 3161: a DER `TimeStampReq` to the node's authority, its DER `TimeStampResp` back.
     pub async fn time_stamp(&self, request: &[u8]) -> Result<Vec<u8>, ClientError> {
         let r = self

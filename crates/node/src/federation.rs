@@ -200,7 +200,7 @@ pub struct Receipt {
 }
 
 impl Node {
-    fn fed(&self) -> Option<&Federation> {
+    pub(crate) fn fed(&self) -> Option<&Federation> {
         self.fed.as_ref()
     }
 
@@ -211,9 +211,10 @@ impl Node {
         bytes: &[u8],
         signature: Option<&str>,
         certificate: Option<&str>,
+        evidence: Vec<(String, Vec<u8>)>,
     ) -> Result<Receipt, Refusal> {
         let r = self
-            .receive_inner(peer, bytes, signature, certificate)
+            .receive_inner(peer, bytes, signature, certificate, evidence)
             .await;
         match &r {
             Ok(_) => self.metrics.received.increment(1),
@@ -231,6 +232,7 @@ impl Node {
         bytes: &[u8],
         signature: Option<&str>,
         certificate: Option<&str>,
+        evidence: Vec<(String, Vec<u8>)>,
     ) -> Result<Receipt, Refusal> {
         use envelope::{SUBCODE_INTERNAL_ERROR as INTERNAL, SUBCODE_INVALID_HEADER as INVALID};
         let forbidden = |h: Option<&envelope::Header>, reason: String| {
@@ -343,6 +345,14 @@ impl Node {
             header: signature.unwrap_or_default().to_owned(),
             certificate: sig.certificate.clone(),
         });
+        m.evidence = self.evidence_for(&env, evidence).await.map_err(|e| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(h),
+                INTERNAL,
+                format!("evidence: {e}"),
+            )
+        })?;
         let outcome = self
             .store_screened(m, &env, &route)
             .await
@@ -451,12 +461,17 @@ async fn peer_envelope(
     body: Bytes,
 ) -> Response {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let evidence = match crate::legal::evidence_from_headers(&headers) {
+        Ok(e) => e,
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+    };
     match node
         .receive_from_peer(
             peer.segment,
             &body,
             h(SIGNATURE_HEADER),
             h(CERTIFICATE_HEADER),
+            evidence,
         )
         .await
     {
@@ -682,7 +697,10 @@ impl Node {
                 &[
                     (SIGNATURE_HEADER, sig.header.clone()),
                     (CERTIFICATE_HEADER, cert),
-                ],
+                ]
+                .into_iter()
+                .chain(crate::legal::evidence_headers(&ob.evidence))
+                .collect::<Vec<_>>(),
                 Bytes::from(ob.envelope.clone()),
             )
             .await

@@ -16,8 +16,11 @@ pub mod keys;
 pub mod metrics;
 pub mod reference;
 mod screen;
+pub mod evidence;
+pub mod legal;
 pub mod stamping;
 pub mod trusted;
+pub mod trustspace;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -69,6 +72,9 @@ pub enum NodeError {
     Store(StoreError),
     #[error("{0}")]
     Startup(String),
+    /// A legally significant message without a valid document signature.
+    #[error("{0}")]
+    Unsigned(String),
 }
 
 impl From<StoreError> for NodeError {
@@ -472,6 +478,8 @@ impl Node {
                 return Err(e);
             }
         };
+        self.require_signature(&env)?;
+        let evidence = self.evidence_for(&env, Vec::new()).await?;
         let now = self.now();
         let track = UrnUuid::new_v4();
         env.stamp(track, now);
@@ -491,6 +499,7 @@ impl Node {
         let mut m = self.new_message(&env, bytes, track.to_string(), accept_time, route.clone());
         m.received = received;
         m.signature = signature;
+        m.evidence = evidence;
         let outcome = self.store_screened(m, &env, &route).await?;
         self.metrics
             .submit_seconds

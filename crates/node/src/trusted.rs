@@ -64,6 +64,11 @@ impl Trust {
         })
     }
 
+    /// Whether this node signs receipts (it has the `[ttp]` key).
+    pub fn issues_receipts(&self) -> bool {
+        self.signer.is_some()
+    }
+
     /// Checks `document` as of `moment` and returns the signed receipt.
     pub fn receipt(
         &self,

@@ -159,6 +159,7 @@ async fn receive(
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let tmp;
+    let kept = args.dir.is_some();
     let dir = match args.dir {
         Some(d) => d,
         None => {
@@ -184,7 +185,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             pki.display()
         );
     }
-    let trust_space = trust_space(&dir.join("trust"))?;
+    let trust_space = node::trustspace::build(&dir.join("trust"), &SEGMENTS[1..])?;
     let fed_port = |i: usize| args.base_port + 6 + i as u16;
     let addrs: BTreeMap<Segment, std::net::SocketAddr> = segs
         .iter()
@@ -372,6 +373,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         &members,
         &package,
         &trust_space,
+        (&dir, kept),
         &mut handled_rx,
         &mut tally,
     )
@@ -634,166 +636,61 @@ async fn p_ts_01(
     Ok(())
 }
 
-/// The demo's trust space: per member state a document-signing CA and an authority's signer
-/// (test keys made here at each run, never shipped), Belarus's second signer revoked, the trust
-/// list signed by the Commission's trust-list key, and the EEC node's TTP receipt key.
-struct TrustSpace {
-    signers: HashMap<&'static str, dsig::KeySigner>,
-    revoked: dsig::KeySigner,
-    ttp: node::config::TtpSection,
-}
-
-fn trust_space(dir: &Path) -> anyhow::Result<TrustSpace> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
-        DnType, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams,
-        SerialNumber,
-    };
-    let now = time::OffsetDateTime::now_utc();
-    let dn = |cn: String| {
-        let mut d = DistinguishedName::new();
-        d.push(DnType::CommonName, cn);
-        d
-    };
-    let ca = |cn: String| -> anyhow::Result<(KeyPair, CertificateParams, Vec<u8>)> {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut p = CertificateParams::new(Vec::<String>::new())?;
-        p.distinguished_name = dn(cn);
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        p.not_before = now - time::Duration::days(1);
-        p.not_after = now + time::Duration::days(3650);
-        let der = p.self_signed(&key)?.der().to_vec();
-        Ok((key, p, der))
-    };
-    let leaf = |ca_key: &KeyPair,
-                ca_p: &CertificateParams,
-                cn: String,
-                serial: u64|
-     -> anyhow::Result<(KeyPair, rcgen::Certificate)> {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut p = CertificateParams::new(Vec::<String>::new())?;
-        p.distinguished_name = dn(cn);
-        p.serial_number = Some(SerialNumber::from(serial));
-        p.not_before = now - time::Duration::days(1);
-        p.not_after = now + time::Duration::days(365);
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let cert = p.signed_by(&key, &Issuer::from_params(ca_p, ca_key))?;
-        Ok((key, cert))
-    };
-    let mut signers = HashMap::new();
-    let mut states = Vec::new();
-    let mut revoked = None;
-    for seg in &SEGMENTS[1..] {
-        let (ca_key, ca_p, ca_der) = ca(format!("{seg} document-signing CA (ortaq demo)"))?;
-        let (k, c) = leaf(&ca_key, &ca_p, format!("{seg} conformity authority"), 10)?;
-        signers.insert(
-            *seg,
-            dsig::KeySigner::from_pkcs8(&k.serialize_der(), c.der())?,
-        );
-        let mut crls = Vec::new();
-        if *seg == "BY" {
-            let (k, c) = leaf(&ca_key, &ca_p, format!("{seg} former official"), 66)?;
-            revoked = Some(dsig::KeySigner::from_pkcs8(&k.serialize_der(), c.der())?);
-            let crl = CertificateRevocationListParams {
-                this_update: now - time::Duration::hours(1),
-                next_update: now + time::Duration::days(7),
-                crl_number: SerialNumber::from(1u64),
-                issuing_distribution_point: None,
-                revoked_certs: vec![RevokedCertParams {
-                    serial_number: SerialNumber::from(66u64),
-                    revocation_time: now - time::Duration::hours(1),
-                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
-                    invalidity_date: None,
-                }],
-                key_identifier_method: KeyIdMethod::Sha256,
-            };
-            crls.push(
-                crl.signed_by(&Issuer::from_params(&ca_p, &ca_key))?
-                    .der()
-                    .to_vec(),
-            );
-        }
-        states.push(ttp::StateEntry {
-            segment: seg.to_string(),
-            cas: vec![ca_der],
-            algorithms: vec![dsig::ECDSA_SHA256.into(), dsig::ED25519.into()],
-            crls,
-        });
-    }
-    let (eec_key, eec_p, _) = ca("EEC trust services CA (ortaq demo)".into())?;
-    let (tl_key, tl_cert) = leaf(&eec_key, &eec_p, "EEC trust-list signer".into(), 1)?;
-    let (ttp_key, ttp_cert) = leaf(&eec_key, &eec_p, "EEC trusted third party".into(), 2)?;
-    let list = ttp::TrustList {
-        version: 1,
-        issued: now,
-        next_update: now + time::Duration::days(30),
-        states,
-    };
-    let tl_signer = dsig::KeySigner::from_pkcs8(&tl_key.serialize_der(), tl_cert.der())?;
-    std::fs::create_dir_all(dir)?;
-    let write = |name: &str, bytes: &[u8], private: bool| -> anyhow::Result<PathBuf> {
-        let p = dir.join(name);
-        if p.exists() {
-            std::fs::remove_file(&p)?;
-        }
-        if private {
-            trust::files::write_private(&p, bytes)?;
-        } else {
-            std::fs::write(&p, bytes)?;
-        }
-        Ok(p)
-    };
-    let ttp = node::config::TtpSection {
-        trust_list: write("trust-list.xml", list.sign(&tl_signer)?.as_bytes(), false)?,
-        trust_list_signer: write(
-            "trust-list-signer-demo-cert.pem",
-            tl_cert.pem().as_bytes(),
-            false,
-        )?,
-        key: Some(write(
-            "ttp-demo-key.pem",
-            ttp_key.serialize_pem().as_bytes(),
-            true,
-        )?),
-        cert: Some(write(
-            "ttp-demo-cert.pem",
-            ttp_cert.pem().as_bytes(),
-            false,
-        )?),
-    };
-    Ok(TrustSpace {
-        signers,
-        revoked: revoked.context("no revoked signer")?,
-        ttp,
-    })
-}
-
-/// Signed documents: Kazakhstan's authority signs a certificate (XMLDSig, ECDSA P-256); the
-/// EEC registry keeper has the EEC node's trusted third party judge the signature and registers
-/// the document. A Belarusian document signed with a revoked certificate is rejected.
+/// Legally significant documents (P.TS.01.MSG.006): an unsigned one is refused by the sending
+/// node itself; Kazakhstan's authority signs one (XMLDSig, ECDSA P-256), the EEC node's trusted
+/// third party judges the signature, time-stamps its receipt and keeps both with the message,
+/// and the keeper registers the document; its evidence container verifies offline to the
+/// federation root. A Belarusian document signed with a revoked certificate is rejected.
 async fn signed_documents(
     members: &[Member],
     package: &process::Package,
-    trust: &TrustSpace,
+    trust: &node::trustspace::TrustSpace,
+    (dir, kept): (&Path, bool),
     handled: &mut tokio::sync::mpsc::UnboundedReceiver<node::builtin::Handled>,
     tally: &mut Tally,
 ) -> anyhow::Result<()> {
-    use node::builtin::{Submitter, read_processing_result, read_receipt};
+    use node::builtin::{Submitter, read_processing_result};
     println!(
-        "[trust] signed documents, judged by the EEC node's trusted third party against the trust list"
+        "[trust] legally significant documents (P.TS.01.MSG.006): signed, judged by the EEC node's trusted third party, time-stamped"
     );
     let eec = &members[0];
+    let signed_variant = |seg: &str| {
+        certificate(seg, 3).replacen(
+            "P.TS.01.MSG.001</csdo:InfEnvelopeCode>",
+            "P.TS.01.MSG.006</csdo:InfEnvelopeCode>",
+            1,
+        )
+    };
+    let kz = members.iter().find(|m| m.seg == "KZ").context("node")?;
+    let sub = Submitter::new(kz.ir.clone(), package.clone(), &kz.registry);
+    match sub
+        .submit("P.TS.01.MSG.006", signed_variant("KZ"), Duration::from_secs(30))
+        .await
+    {
+        Err(e) if e.to_string().contains("signature") => println!(
+            "  KZ: an unsigned MSG.006 was refused by its own node: {}",
+            e.to_string().chars().take(110).collect::<String>()
+        ),
+        other => bail!("an unsigned legally significant document was not refused: {other:?}"),
+    }
+    let anchors = node::evidence::Anchors {
+        federation_root: trust::pki::pem_to_der(&std::fs::read_to_string(
+            trust::pki::root_cert_path(&dir.join("pki")),
+        )?)?,
+        ttp_ca: Some(trust::pki::pem_to_der(&std::fs::read_to_string(
+            &trust.ttp_ca,
+        )?)?),
+    };
     for (seg, signer, expect) in [
         ("KZ", &trust.signers["KZ"], "accepted"),
         ("BY", &trust.revoked, "rejected"),
     ] {
         let m = members.iter().find(|m| m.seg == seg).context("node")?;
-        let doc = dsig::sign_enveloped(&certificate(seg, 3), signer)?;
+        let doc = dsig::sign_enveloped(&signed_variant(seg), signer)?;
         let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry);
         let t = Instant::now();
         let r = sub
-            .submit("P.TS.01.MSG.001", doc.clone(), Duration::from_secs(30))
+            .submit("P.TS.01.MSG.006", doc, Duration::from_secs(30))
             .await?;
         record(tally, &r, &format!("{seg} signed certificate"), true);
         let h = next_handled(handled, tally).await?;
@@ -805,26 +702,52 @@ async fn signed_documents(
         if code != expect {
             bail!("{seg}'s signed document: R.006 {code}, expected {expect}: {diags:?}");
         }
-        // The receipt itself, as the keeper got it from its node's TTP.
-        let receipt = eec.ir.ttp_receipt(&doc, None).await?;
-        let (verdict, reasons) = read_receipt(&receipt);
-        let signer_name = receipt
-            .split("<rc:Signer>")
-            .nth(1)
-            .and_then(|s| s.split('<').next())
-            .unwrap_or("?");
         println!(
-            "  {seg} -> EEC  MSG.001 signed by {signer_name}: TTP receipt «{verdict}»{}; keeper: {}; R.006 «{code}» in {}",
-            if reasons.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", reasons.join("; "))
-            },
+            "  {seg} -> EEC  MSG.006 signed: keeper: {}; R.006 «{code}» in {}",
             h.summary,
             ms(t.elapsed())
         );
+        // What the keeper holds: the evidence container of the message, checked offline.
+        let container = eec.ir.evidence(&r.message_id).await?;
+        let file = dir.join(format!("evidence-{seg}.asice"));
+        std::fs::write(&file, &container)?;
+        let checks = node::evidence::verify(&container, &anchors);
+        for c in checks.iter().skip(1) {
+            match &c.outcome {
+                Ok(what) => println!("      ok    {:<19} {what}", c.name),
+                Err(why) => println!("      FAIL  {:<19} {why}", c.name),
+            }
+        }
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.outcome.is_err())
+            .map(|c| c.name)
+            .collect();
+        // The revoked signer's evidence must fail exactly at the receipt's verdict.
+        let expected_failures: &[&str] = if expect == "accepted" {
+            &[]
+        } else {
+            &["TTP receipt"]
+        };
+        if failed != expected_failures {
+            bail!("{seg}'s evidence: failed checks {failed:?}, expected {expected_failures:?}");
+        }
+        println!(
+            "      {} bytes in {}",
+            container.len(),
+            file.display()
+        );
     }
-    println!();
+    if kept {
+        println!(
+            "  check one yourself: ortaq evidence verify {} --root {} --ttp-ca {}\n",
+            dir.join("evidence-KZ.asice").display(),
+            trust::pki::root_cert_path(&dir.join("pki")).display(),
+            trust.ttp_ca.display()
+        );
+    } else {
+        println!("  (run with --dir to keep the containers and check them with `ortaq evidence verify`)\n");
+    }
     Ok(())
 }
 

@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: PkiCommand,
     },
+    /// Evidence of a message: export one container from a node's store, verify one offline.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Reference data: look up, search, translate, import, version and export.
     Nsi(nsi::NsiArgs),
     /// Common-process packages: list, show, check.
@@ -104,6 +109,31 @@ enum PkiCommand {
         segment: String,
         #[arg(long)]
         tsa: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Write the evidence container (ZIP, ASiC-E style) of one message held by the node.
+    Export {
+        #[arg(long, default_value = "node.toml")]
+        config: PathBuf,
+        /// The MessageID (urn:uuid:…).
+        message_id: String,
+        /// Where to write it; `<message>.asice` in the current folder by default.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a container offline: hop signature, document signature, TTP receipt, time stamp
+    /// and message log, each to its trust anchor. Exit code 0 only when every check passes.
+    Verify {
+        file: PathBuf,
+        /// The federation root certificate (PEM).
+        #[arg(long)]
+        root: PathBuf,
+        /// The CA certificate (PEM) that issues the trusted third party's receipt key.
+        #[arg(long)]
+        ttp_ca: Option<PathBuf>,
     },
 }
 
@@ -181,6 +211,56 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             node.store().close().await?;
             println!("{token}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Evidence {
+            command:
+                EvidenceCommand::Export {
+                    config,
+                    message_id,
+                    out,
+                },
+        } => {
+            let cfg = NodeConfig::load(&config)?;
+            let node = Node::open(cfg, node::system_clock())?;
+            let zip = node::evidence::export(&node, &message_id).await;
+            node.store().close().await?;
+            let zip = zip.with_context(|| format!("evidence of {message_id}"))?;
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "{}.asice",
+                    message_id.trim_start_matches("urn:uuid:")
+                ))
+            });
+            std::fs::write(&out, &zip).with_context(|| format!("{}", out.display()))?;
+            println!("{} ({} bytes)", out.display(), zip.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Evidence {
+            command: EvidenceCommand::Verify { file, root, ttp_ca },
+        } => {
+            let pem = |p: &PathBuf| -> anyhow::Result<Vec<u8>> {
+                Ok(trust::pki::pem_to_der(
+                    &std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?,
+                )?)
+            };
+            let anchors = node::evidence::Anchors {
+                federation_root: pem(&root)?,
+                ttp_ca: ttp_ca.as_ref().map(pem).transpose()?,
+            };
+            let bytes = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
+            let checks = node::evidence::verify(&bytes, &anchors);
+            let mut ok = true;
+            for c in &checks {
+                match &c.outcome {
+                    Ok(what) => println!("ok    {:<20} {what}", c.name),
+                    Err(why) => {
+                        ok = false;
+                        println!("FAIL  {:<20} {why}", c.name)
+                    }
+                }
+            }
+            println!("{}", if ok { "evidence verified" } else { "evidence NOT verified" });
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Log {
             command: LogCommand::Verify { config },

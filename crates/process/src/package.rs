@@ -111,6 +111,14 @@ pub struct Message {
     /// The e-document structure it carries (`R.TR.TS.01.001`) and its version.
     pub structure: String,
     pub structure_version: String,
+    /// A legally significant message: the sending node accepts it only with a valid
+    /// document signature, and a node running the trusted third party attaches its receipt.
+    #[serde(default)]
+    pub legally_significant: bool,
+    /// Checked by the filling rules of this other message, which carries the same structure
+    /// (a signed variant of a message, say), instead of repeating them.
+    #[serde(default)]
+    pub rules_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -387,6 +395,18 @@ impl Package {
             }
         }
         for m in &self.messages {
+            if let Some(o) = &m.rules_of
+                && !self.messages.iter().any(|x| {
+                    &x.code == o
+                        && x.structure == m.structure
+                        && x.structure_version == m.structure_version
+                })
+            {
+                out.push(format!(
+                    "message {}: rules_of {o} is not a message of this package with the same structure",
+                    m.code
+                ));
+            }
             if !structs.contains(&(m.structure.as_str(), m.structure_version.as_str())) {
                 out.push(format!(
                     "message {}: structure {} {} is not in the package",

@@ -230,6 +230,14 @@ struct Checked {
 const KNOWN_MAX: usize = 1024;
 
 impl HopVerifier {
+    /// A verifier trusting the federation root `root` (DER).
+    pub fn from_root_der(root: Vec<u8>) -> HopVerifier {
+        HopVerifier {
+            root,
+            known: Default::default(),
+        }
+    }
+
     pub fn from_root_file(path: &Path) -> Result<HopVerifier, HopError> {
         let pem = std::fs::read_to_string(path)
             .map_err(|e| HopError::BadCertificate(format!("{}: {e}", path.display())))?;

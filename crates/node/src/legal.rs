@@ -1,0 +1,134 @@
+//! Legally significant messages (a process package marks them): the sending node accepts one
+//! only with a valid document signature; a node that runs the trusted third party and a
+//! time-stamp authority (the EEC node) obtains the TTP's receipt and a time stamp over it when
+//! the message passes through, stores them with the message and forwards them with it, so the
+//! recipient holds document, signature and receipt together.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use envelope::{Body, Envelope};
+
+use crate::{Node, NodeError};
+
+/// The evidence kinds that travel between nodes, and the header each travels in (base64).
+pub const EVIDENCE_HEADERS: &[(&str, &str)] = &[
+    (RECEIPT, "x-ortaq-evidence-ttp-receipt"),
+    (TIMESTAMP, "x-ortaq-evidence-ttp-timestamp"),
+    (TIMESTAMP_PROOF, "x-ortaq-evidence-ttp-timestamp-proof"),
+];
+/// The TTP's signed receipt (XML).
+pub const RECEIPT: &str = "ttp-receipt";
+/// An RFC 3161 token (DER) over the root of the batch the receipt was stamped in.
+pub const TIMESTAMP: &str = "ttp-timestamp";
+/// The receipt's path to that root (`tsa::batch::Proof::to_text`).
+pub const TIMESTAMP_PROOF: &str = "ttp-timestamp-proof";
+
+/// The most evidence bytes of one kind a peer may send.
+pub const MAX_EVIDENCE: usize = 256 * 1024;
+
+impl Node {
+    /// Whether the message's package marks it legally significant (in the loaded edition).
+    pub fn legally_significant(&self, env: &Envelope) -> bool {
+        let Some(cp) = env.header.cp_action() else {
+            return false;
+        };
+        let Some(code) = cp.message_code() else {
+            return false;
+        };
+        self.packages
+            .iter()
+            .filter(|p| p.process.code == cp.process.as_str() && p.process.version == cp.version)
+            .filter_map(|p| p.message(code))
+            .any(|m| m.legally_significant)
+    }
+
+    /// The sending node's duty: a legally significant document carries a signature that
+    /// verifies (profile, digest, signature value with the certificate's key).
+    pub(crate) fn require_signature(&self, env: &Envelope) -> Result<(), NodeError> {
+        if !self.legally_significant(env) {
+            return Ok(());
+        }
+        let Body::Document(doc) = &env.body else {
+            return Err(NodeError::Unsigned(
+                "a legally significant message carries a signed e-document".into(),
+            ));
+        };
+        dsig::verify_enveloped(doc, &dsig::Verifiers::standard())
+            .map(|_| ())
+            .map_err(|e| {
+                NodeError::Unsigned(format!(
+                    "a legally significant message needs a valid document signature: {e}"
+                ))
+            })
+    }
+
+    /// The evidence to store with `env`: what the previous node sent, or, for a legally
+    /// significant message on a node with a TTP key and a time-stamp authority, a fresh receipt
+    /// and its stamp. Nothing for other messages.
+    pub(crate) async fn evidence_for(
+        &self,
+        env: &Envelope,
+        carried: Vec<(String, Vec<u8>)>,
+    ) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
+        if !self.legally_significant(env) {
+            return Ok(Vec::new());
+        }
+        if carried.iter().any(|(k, _)| k == RECEIPT) {
+            return Ok(carried);
+        }
+        let (Some(trust), Some(stamping)) = (self.trust(), self.stamping()) else {
+            return Ok(carried);
+        };
+        if !trust.issues_receipts() {
+            return Ok(carried);
+        }
+        let Body::Document(doc) = &env.body else {
+            return Ok(carried);
+        };
+        let (doc, now) = (doc.clone(), self.now());
+        let receipt = tokio::task::spawn_blocking(move || trust.receipt(&doc, now, now))
+            .await
+            .map_err(|e| NodeError::Startup(e.to_string()))?
+            .map_err(|e| NodeError::Unsigned(format!("trusted third party: {e}")))?;
+        let stamp = stamping
+            .stamp(tsa::sha256(receipt.as_bytes()))
+            .await
+            .map_err(NodeError::Startup)?;
+        Ok(vec![
+            (RECEIPT.into(), receipt.into_bytes()),
+            (TIMESTAMP.into(), stamp.token.to_vec()),
+            (TIMESTAMP_PROOF.into(), stamp.proof.to_text().into_bytes()),
+        ])
+    }
+}
+
+/// The evidence a peer sent in the request headers; unknown or oversized ones are refused.
+pub fn evidence_from_headers(headers: &axum::http::HeaderMap) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut out = Vec::new();
+    for (kind, name) in EVIDENCE_HEADERS {
+        let Some(v) = headers.get(*name) else {
+            continue;
+        };
+        if v.len() > MAX_EVIDENCE * 4 / 3 + 4 {
+            return Err(format!("evidence {kind} is too large"));
+        }
+        let bytes = B64
+            .decode(v.as_bytes())
+            .map_err(|e| format!("evidence {kind}: {e}"))?;
+        out.push(((*kind).to_owned(), bytes));
+    }
+    Ok(out)
+}
+
+/// The headers that carry `evidence` to a peer.
+pub fn evidence_headers(evidence: &[(String, Vec<u8>)]) -> Vec<(&'static str, String)> {
+    EVIDENCE_HEADERS
+        .iter()
+        .filter_map(|(kind, name)| {
+            evidence
+                .iter()
+                .find(|(k, _)| k == kind)
+                .map(|(_, b)| (*name, B64.encode(b)))
+        })
+        .collect()
+}
