@@ -161,7 +161,8 @@ fn write_zip(files: &[(&str, Vec<u8>)]) -> Result<Vec<u8>, String> {
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let e = |e: zip::result::ZipError| e.to_string();
     z.start_file("mimetype", stored).map_err(e)?;
-    z.write_all(MIMETYPE.as_bytes()).map_err(|e| e.to_string())?;
+    z.write_all(MIMETYPE.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut manifest = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<manifest:manifest xmlns:manifest=\"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0\">\n",
     );
@@ -177,7 +178,8 @@ fn write_zip(files: &[(&str, Vec<u8>)]) -> Result<Vec<u8>, String> {
     }
     manifest.push_str("</manifest:manifest>\n");
     z.start_file("META-INF/manifest.xml", stored).map_err(e)?;
-    z.write_all(manifest.as_bytes()).map_err(|e| e.to_string())?;
+    z.write_all(manifest.as_bytes())
+        .map_err(|e| e.to_string())?;
     for (name, body) in files {
         z.start_file(*name, stored).map_err(e)?;
         z.write_all(body).map_err(|e| e.to_string())?;
@@ -261,139 +263,161 @@ pub fn verify(container: &[u8], anchors: &Anchors) -> Vec<Check> {
     let root = HopVerifier::from_root_der(anchors.federation_root.clone());
 
     // The hop signature of the node that first accepted the message.
-    check("hop signature", (|| {
-        let sig = HopSignature::from_headers(
-            files.get("hop-signature.txt").and_then(|b| std::str::from_utf8(b).ok()),
-            files
-                .get("hop-certificate.der")
-                .map(|c| B64.encode(c))
-                .as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
-        let seg = sender.ok_or("the envelope names no sender")?;
-        root.verify(envelope_bytes, &sig, seg, accept_time)
+    check(
+        "hop signature",
+        (|| {
+            let sig = HopSignature::from_headers(
+                files
+                    .get("hop-signature.txt")
+                    .and_then(|b| std::str::from_utf8(b).ok()),
+                files
+                    .get("hop-certificate.der")
+                    .map(|c| B64.encode(c))
+                    .as_deref(),
+            )
             .map_err(|e| e.to_string())?;
-        Ok(format!("node {seg} signed these exact bytes (certificate from the federation root)"))
-    })());
+            let seg = sender.ok_or("the envelope names no sender")?;
+            root.verify(envelope_bytes, &sig, seg, accept_time)
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "node {seg} signed these exact bytes (certificate from the federation root)"
+            ))
+        })(),
+    );
 
     // The e-document and its signature.
     let doc = match &env.body {
         Body::Document(d) => Some(d.as_str()),
         _ => None,
     };
-    check("document signature", (|| {
-        let doc = doc.ok_or("the envelope carries no e-document")?;
-        if files.get("document.xml").is_some_and(|d| d != doc.as_bytes()) {
-            return Err("document.xml differs from the envelope's document".into());
-        }
-        let v = dsig::verify_enveloped(doc, &dsig::Verifiers::standard())
-            .map_err(|e| e.to_string())?;
-        Ok(format!("valid, {} by {}", v.algorithm, subject(&v.certificate)))
-    })());
+    check(
+        "document signature",
+        (|| {
+            let doc = doc.ok_or("the envelope carries no e-document")?;
+            if files
+                .get("document.xml")
+                .is_some_and(|d| d != doc.as_bytes())
+            {
+                return Err("document.xml differs from the envelope's document".into());
+            }
+            let v = dsig::verify_enveloped(doc, &dsig::Verifiers::standard())
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "valid, {} by {}",
+                v.algorithm,
+                subject(&v.certificate)
+            ))
+        })(),
+    );
 
     // The trusted third party's receipt and its time stamp.
     let receipt = files.get("ttp-receipt.xml");
     if let Some(receipt) = receipt {
-        check("TTP receipt", (|| {
-            let text = std::str::from_utf8(receipt).map_err(|_| "not UTF-8")?;
-            let v = dsig::verify_enveloped(text, &dsig::Verifiers::standard())
-                .map_err(|e| format!("receipt signature: {e}"))?;
-            let ca = anchors
-                .ttp_ca
-                .as_ref()
-                .ok_or("the receipt's signer is not checked: name the TTP's CA")?;
-            issued_by(&v.certificate, ca, accept_time)?;
-            let digest = B64.encode(Sha256::digest(doc.unwrap_or_default().as_bytes()));
-            if !text.contains(&format!(">{digest}</rc:DocumentDigest>")) {
-                return Err("the receipt is about another document".into());
-            }
-            let (verdict, reasons) = crate::builtin::read_receipt(text);
-            if verdict != "valid" {
-                return Err(format!("verdict «{verdict}»: {}", reasons.join("; ")));
-            }
-            Ok(format!("«valid», signed by {}", subject(&v.certificate)))
-        })());
-        check("time stamp", (|| {
-            let token = files.get("ttp-timestamp.tst").ok_or("no ttp-timestamp.tst")?;
-            let proof = files
-                .get("ttp-timestamp-proof.txt")
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .ok_or("no ttp-timestamp-proof.txt")?;
-            let proof = tsa::batch::Proof::from_text(proof).map_err(|e| e.to_string())?;
-            let v = tsa::batch::verify_batched(
-                token,
-                &tsa::sha256(receipt),
-                &proof,
-                std::slice::from_ref(&anchors.federation_root),
-            )
-            .map_err(|e| e.to_string())?;
-            Ok(format!(
-                "receipt stamped at {} by {} (batch of {})",
-                rfc3339(v.time),
-                v.authority,
-                proof.count
-            ))
-        })());
+        check(
+            "TTP receipt",
+            (|| {
+                let text = std::str::from_utf8(receipt).map_err(|_| "not UTF-8")?;
+                let v = dsig::verify_enveloped(text, &dsig::Verifiers::standard())
+                    .map_err(|e| format!("receipt signature: {e}"))?;
+                let ca = anchors
+                    .ttp_ca
+                    .as_ref()
+                    .ok_or("the receipt's signer is not checked: name the TTP's CA")?;
+                issued_by(&v.certificate, ca, accept_time)?;
+                let digest = B64.encode(Sha256::digest(doc.unwrap_or_default().as_bytes()));
+                if !text.contains(&format!(">{digest}</rc:DocumentDigest>")) {
+                    return Err("the receipt is about another document".into());
+                }
+                let (verdict, reasons) = crate::builtin::read_receipt(text);
+                if verdict != "valid" {
+                    return Err(format!("verdict «{verdict}»: {}", reasons.join("; ")));
+                }
+                Ok(format!("«valid», signed by {}", subject(&v.certificate)))
+            })(),
+        );
+        check(
+            "time stamp",
+            (|| {
+                let token = files
+                    .get("ttp-timestamp.tst")
+                    .ok_or("no ttp-timestamp.tst")?;
+                let proof = files
+                    .get("ttp-timestamp-proof.txt")
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .ok_or("no ttp-timestamp-proof.txt")?;
+                let proof = tsa::batch::Proof::from_text(proof).map_err(|e| e.to_string())?;
+                let v = tsa::batch::verify_batched(
+                    token,
+                    &tsa::sha256(receipt),
+                    &proof,
+                    std::slice::from_ref(&anchors.federation_root),
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "receipt stamped at {} by {} (batch of {})",
+                    rfc3339(v.time),
+                    v.authority,
+                    proof.count
+                ))
+            })(),
+        );
     } else {
         check("TTP receipt", Err("none in the container".into()));
     }
 
     // The message log up to a signed checkpoint, and the node's voucher for its log key.
-    check("message log", (|| {
-        let f: LogProofFile = serde_json::from_slice(
-            files.get("log-proof.json").ok_or("no log-proof.json")?,
-        )
-        .map_err(|e| format!("log-proof.json: {e}"))?;
-        let seg = Segment::parse(&f.segment).map_err(|e| format!("segment: {e}"))?;
-        let key_bytes: [u8; 32] = hex::decode(&f.log_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or("log key is not 32 bytes of hex")?;
-        let mut statement = LOG_KEY_STATEMENT.to_vec();
-        statement.extend_from_slice(&key_bytes);
-        let vouch = HopSignature::from_headers(
-            Some(&f.log_key_signature),
-            Some(&f.log_key_certificate),
-        )
-        .map_err(|e| e.to_string())?;
-        root.verify(&statement, &vouch, seg, accept_time)
-            .map_err(|e| format!("the log key is not vouched for by node {seg}: {e}"))?;
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
-            .map_err(|_| "log key is not an Ed25519 key")?;
-        let proof = store::LogProof {
-            records: f
-                .records
-                .into_iter()
-                .map(|r| store::LogRecord {
-                    seq: r.seq,
-                    at: r.at,
-                    message_id: r.message_id,
-                    event: r.event,
-                    envelope_sha256: r.envelope_sha256,
-                    prev_hash: r.prev_hash,
-                    hash: r.hash,
-                })
-                .collect(),
-            checkpoint: store::Checkpoint {
-                seq: f.checkpoint.seq,
-                hash: f.checkpoint.hash,
-                key_id: f.checkpoint.key_id,
-                signature: hex::decode(&f.checkpoint.signature)
-                    .map_err(|_| "checkpoint signature is not hex")?,
-            },
-        };
-        let id = env.header.message_id.to_string();
-        store::log::verify_proof(
-            &proof,
-            &id,
-            &store::log::hex_sha256(envelope_bytes),
-            &key,
-        )?;
-        Ok(format!(
-            "record {} of node {seg}'s log, chained to the checkpoint at {} it signed",
-            proof.records[0].seq, proof.checkpoint.seq
-        ))
-    })());
+    check(
+        "message log",
+        (|| {
+            let f: LogProofFile =
+                serde_json::from_slice(files.get("log-proof.json").ok_or("no log-proof.json")?)
+                    .map_err(|e| format!("log-proof.json: {e}"))?;
+            let seg = Segment::parse(&f.segment).map_err(|e| format!("segment: {e}"))?;
+            let key_bytes: [u8; 32] = hex::decode(&f.log_key)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or("log key is not 32 bytes of hex")?;
+            let mut statement = LOG_KEY_STATEMENT.to_vec();
+            statement.extend_from_slice(&key_bytes);
+            let vouch = HopSignature::from_headers(
+                Some(&f.log_key_signature),
+                Some(&f.log_key_certificate),
+            )
+            .map_err(|e| e.to_string())?;
+            root.verify(&statement, &vouch, seg, accept_time)
+                .map_err(|e| format!("the log key is not vouched for by node {seg}: {e}"))?;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes)
+                .map_err(|_| "log key is not an Ed25519 key")?;
+            let proof = store::LogProof {
+                records: f
+                    .records
+                    .into_iter()
+                    .map(|r| store::LogRecord {
+                        seq: r.seq,
+                        at: r.at,
+                        message_id: r.message_id,
+                        event: r.event,
+                        envelope_sha256: r.envelope_sha256,
+                        prev_hash: r.prev_hash,
+                        hash: r.hash,
+                    })
+                    .collect(),
+                checkpoint: store::Checkpoint {
+                    seq: f.checkpoint.seq,
+                    hash: f.checkpoint.hash,
+                    key_id: f.checkpoint.key_id,
+                    signature: hex::decode(&f.checkpoint.signature)
+                        .map_err(|_| "checkpoint signature is not hex")?,
+                },
+            };
+            let id = env.header.message_id.to_string();
+            store::log::verify_proof(&proof, &id, &store::log::hex_sha256(envelope_bytes), &key)?;
+            Ok(format!(
+                "record {} of node {seg}'s log, chained to the checkpoint at {} it signed",
+                proof.records[0].seq, proof.checkpoint.seq
+            ))
+        })(),
+    );
     out
 }
 
@@ -401,7 +425,11 @@ fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| format!("not a ZIP container: {e}"))?;
     if z.len() > FILES.len() {
-        return Err(format!("{} files; a container has at most {}", z.len(), FILES.len()));
+        return Err(format!(
+            "{} files; a container has at most {}",
+            z.len(),
+            FILES.len()
+        ));
     }
     let mut out = BTreeMap::new();
     for i in 0..z.len() {

@@ -103,7 +103,9 @@ impl Node {
 }
 
 /// The evidence a peer sent in the request headers; unknown or oversized ones are refused.
-pub fn evidence_from_headers(headers: &axum::http::HeaderMap) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub fn evidence_from_headers(
+    headers: &axum::http::HeaderMap,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
     let mut out = Vec::new();
     for (kind, name) in EVIDENCE_HEADERS {
         let Some(v) = headers.get(*name) else {

@@ -29,7 +29,11 @@ pub struct Stamping {
 impl Stamping {
     /// Reads the key and certificate and starts the batching task (on the current runtime,
     /// or lazily on the first stamp when there is none yet).
-    pub fn load(cfg: &TsaSection, federation_root: Option<&std::path::Path>, clock: Clock) -> Result<Stamping, String> {
+    pub fn load(
+        cfg: &TsaSection,
+        federation_root: Option<&std::path::Path>,
+        clock: Clock,
+    ) -> Result<Stamping, String> {
         let read = |p: &std::path::Path| {
             std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
         };

@@ -21,7 +21,8 @@ pub struct TrustSpace {
     pub ttp_ca: PathBuf,
 }
 
-/// Builds the trust space of `states` (alpha-2 segments; "BY" also gets a revoked signer)
+/// Builds the trust space of `segments` (alpha-2; "BY", which must be among them, also gets a
+/// revoked signer)
 /// in `dir`.
 pub fn build(dir: &Path, segments: &[&str]) -> anyhow::Result<TrustSpace> {
     use rcgen::{
@@ -150,4 +151,3 @@ pub fn build(dir: &Path, segments: &[&str]) -> anyhow::Result<TrustSpace> {
         ttp,
     })
 }
-

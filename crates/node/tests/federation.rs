@@ -76,6 +76,8 @@ struct Federation {
     nsi: bool,
     /// Nodes enforcing the shipped process packages.
     enforcing: Vec<&'static str>,
+    /// The EEC node's trusted third party (`[ttp]`) and time-stamp authority (`[tsa]`).
+    ttp: Option<node::config::TtpSection>,
 }
 
 impl Federation {
@@ -92,6 +94,7 @@ impl Federation {
             expire_after_secs: 3600,
             nsi: false,
             enforcing: Vec::new(),
+            ttp: None,
         }
     }
 
@@ -125,6 +128,22 @@ impl Federation {
             cfg.processes = Some(node::config::ProcessesSection {
                 dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processes"),
                 validators: 1,
+            });
+        }
+        if s == "EEC"
+            && let Some(t) = &self.ttp
+        {
+            cfg.ttp = Some(t.clone());
+            let (cert, key) = trust::pki::tsa_files(&self.pki, seg("EEC"));
+            if !cert.exists() {
+                trust::pki::issue_tsa(&self.pki, seg("EEC"), time::OffsetDateTime::now_utc())
+                    .unwrap();
+            }
+            cfg.tsa = Some(node::config::TsaSection {
+                key,
+                cert,
+                policy: None,
+                batch_ms: 1,
             });
         }
         if self.nsi {
@@ -1176,5 +1195,154 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
 
     let _ = stop_tx.send(true);
     keeper.await.unwrap();
+    fed.stop_all().await;
+}
+
+/// A legally significant document (P.TS.01.MSG.006) from KZ to RU's registry through the EEC
+/// relay: KZ's node refuses it unsigned or badly signed; signed, it passes; the EEC node's
+/// trusted third party receipt and time stamp travel with it; RU's evidence container checks
+/// out offline, and any change to it is caught by the check it breaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient() {
+    let mut fed = Federation::new();
+    let space =
+        node::trustspace::build(&fed.dir.path().join("trust"), &["KZ", "BY", "RU"]).unwrap();
+    fed.ttp = Some(space.ttp.clone());
+    fed.enforcing = vec!["EEC", "KZ", "RU"];
+    fed.start_all().await;
+    let (kz, ru) = (fed.node("KZ"), fed.node("RU"));
+    let doc = certificate_doc("signed").replacen(
+        "P.TS.01.MSG.001</csdo:InfEnvelopeCode>",
+        "P.TS.01.MSG.006</csdo:InfEnvelopeCode>",
+        1,
+    );
+    let legal = |body: String| Submission {
+        transaction: "P.TS.01.TRN.004".into(),
+        message: "P.TS.01.MSG.006".into(),
+        body,
+        ..submission(&registry("RU"), "x")
+    };
+    // Unsigned, and signed but changed afterwards: refused by the sending node, nothing stored.
+    let signed = dsig::sign_enveloped(&doc, &space.signers["KZ"]).unwrap();
+    for (body, why) in [
+        (doc.clone(), "no ds:Signature"),
+        (
+            signed.replacen("ЕАЭС signed", "ЕАЭС forged", 1),
+            "digest mismatch",
+        ),
+    ] {
+        match kz.submit(&registry("KZ"), legal(body)).await {
+            Err(node::NodeError::Unsigned(m)) => assert!(m.contains(why), "{m}"),
+            other => panic!("expected a refusal ({why}), got {other:?}"),
+        }
+    }
+    assert_eq!(kz.store().queue_depth().await.unwrap().0, 0);
+
+    let sent = kz.submit(&registry("KZ"), legal(signed)).await.unwrap();
+    let id = sent.message_id.to_string();
+    let got = inbox(&ru, &registry("RU"), 1).await;
+    assert_eq!(got[0].message_id, id);
+    let kinds: Vec<String> = ru
+        .store()
+        .evidence(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["ttp-receipt", "ttp-timestamp", "ttp-timestamp-proof"]
+    );
+
+    let anchors = node::evidence::Anchors {
+        federation_root: trust::pki::pem_to_der(
+            &std::fs::read_to_string(trust::pki::root_cert_path(&fed.pki)).unwrap(),
+        )
+        .unwrap(),
+        ttp_ca: Some(
+            trust::pki::pem_to_der(&std::fs::read_to_string(&space.ttp_ca).unwrap()).unwrap(),
+        ),
+    };
+    let zip = client(&ru, &registry("RU"))
+        .await
+        .evidence(&id)
+        .await
+        .unwrap();
+    let failed = |zip: &[u8]| -> Vec<&'static str> {
+        node::evidence::verify(zip, &anchors)
+            .into_iter()
+            .filter(|c| c.outcome.is_err())
+            .map(|c| c.name)
+            .collect()
+    };
+    assert_eq!(
+        failed(&zip),
+        Vec::<&str>::new(),
+        "{:?}",
+        node::evidence::verify(&zip, &anchors)
+    );
+    // Someone else may not have it.
+    assert!(
+        client(&ru, &querier("RU"))
+            .await
+            .evidence(&id)
+            .await
+            .is_err()
+    );
+
+    // Change one file of the container: the check that covers it fails, and only that one.
+    let rewrite = |name: &str, f: &dyn Fn(Vec<u8>) -> Vec<u8>| -> Vec<u8> {
+        use std::io::{Read, Write};
+        let mut src = zip::ZipArchive::new(std::io::Cursor::new(zip.clone())).unwrap();
+        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for i in 0..src.len() {
+            let mut e = src.by_index(i).unwrap();
+            let n = e.name().unwrap().into_owned();
+            let mut b = Vec::new();
+            e.read_to_end(&mut b).unwrap();
+            out.start_file(&n, stored).unwrap();
+            out.write_all(&if n == name { f(b) } else { b }).unwrap();
+        }
+        out.finish().unwrap().into_inner()
+    };
+    let flip = |from: &'static str, to: &'static str| {
+        move |b: Vec<u8>| {
+            String::from_utf8(b)
+                .unwrap()
+                .replacen(from, to, 1)
+                .into_bytes()
+        }
+    };
+    for (file, change, expect) in [
+        (
+            "ttp-receipt.xml",
+            flip("valid", "VALID"),
+            vec!["TTP receipt", "time stamp"],
+        ),
+        ("ttp-timestamp-proof.txt", flip("0/1", "0/2"), vec![]),
+        (
+            "log-proof.json",
+            flip("\"event\": \"accepted\"", "\"event\": \"delivered\""),
+            vec!["message log"],
+        ),
+        (
+            "hop-signature.txt",
+            flip("sig=", "sig=AAAA"),
+            vec!["hop signature"],
+        ),
+    ] {
+        let changed = rewrite(file, &change);
+        assert_eq!(failed(&changed), expect, "{file}");
+    }
+    // The count in a proof is informative; a wrong sibling is not.
+    let changed = rewrite("ttp-timestamp-proof.txt", &|_| {
+        b"0/2 L0000000000000000000000000000000000000000000000000000000000000000".to_vec()
+    });
+    assert_eq!(failed(&changed), vec!["time stamp"]);
+    // Not a container at all: one clear failure, no panic.
+    assert_eq!(failed(b"PK\x03\x04 not really"), vec!["container"]);
     fed.stop_all().await;
 }

@@ -248,17 +248,39 @@ async fn time_stamps_over_http_and_on_receipts() {
         (o.status.success(), text)
     };
     let path = |p: &Path| p.to_str().unwrap().to_owned();
-    let (ok, out) = ssl(&["ts", "-query", "-data", &path(&data), "-sha256", "-cert", "-out", &path(&q)]);
+    let (ok, out) = ssl(&[
+        "ts",
+        "-query",
+        "-data",
+        &path(&data),
+        "-sha256",
+        "-cert",
+        "-out",
+        &path(&q),
+    ]);
     assert!(ok, "{out}");
     let reply = c.time_stamp(&std::fs::read(&q).unwrap()).await.unwrap();
     std::fs::write(&r, &reply).unwrap();
     let (ok, out) = ssl(&[
-        "ts", "-verify", "-queryfile", &path(&q), "-in", &path(&r), "-CAfile", &path(&root),
+        "ts",
+        "-verify",
+        "-queryfile",
+        &path(&q),
+        "-in",
+        &path(&r),
+        "-CAfile",
+        &path(&root),
     ]);
-    assert!(ok && out.contains("Verification: OK"), "openssl ts -verify: {out}");
+    assert!(
+        ok && out.contains("Verification: OK"),
+        "openssl ts -verify: {out}"
+    );
     // Garbage gets a rejection inside a well-formed response, not an HTTP error.
     let refused = tsa::token_from_response(&c.time_stamp(b"not DER").await.unwrap());
-    assert!(matches!(refused, Err(tsa::TsaError::Refused { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(tsa::TsaError::Refused { .. })),
+        "{refused:?}"
+    );
 
     // Receipts asked for together share a token; each verifies with its own path.
     let doc = dsig::sign_enveloped(&sample(), &p.signer).unwrap();

@@ -27,8 +27,8 @@ use envelope::{Origin, ParseOptions, Segment, Signal, SignalKind};
 use node::Node;
 use node::client::{AdapterClient, ClientError, Outgoing};
 use node::config::{
-    FederationSection, LimitsSection, NodeConfig, NsiSection, ParticipantConfig, ProcessesSection, TsaSection,
-    StoreSection,
+    FederationSection, LimitsSection, NodeConfig, NsiSection, ParticipantConfig, ProcessesSection,
+    StoreSection, TsaSection,
 };
 
 #[derive(clap::Args)]
@@ -664,7 +664,11 @@ async fn signed_documents(
     let kz = members.iter().find(|m| m.seg == "KZ").context("node")?;
     let sub = Submitter::new(kz.ir.clone(), package.clone(), &kz.registry);
     match sub
-        .submit("P.TS.01.MSG.006", signed_variant("KZ"), Duration::from_secs(30))
+        .submit(
+            "P.TS.01.MSG.006",
+            signed_variant("KZ"),
+            Duration::from_secs(30),
+        )
         .await
     {
         Err(e) if e.to_string().contains("signature") => println!(
@@ -732,11 +736,7 @@ async fn signed_documents(
         if failed != expected_failures {
             bail!("{seg}'s evidence: failed checks {failed:?}, expected {expected_failures:?}");
         }
-        println!(
-            "      {} bytes in {}",
-            container.len(),
-            file.display()
-        );
+        println!("      {} bytes in {}", container.len(), file.display());
     }
     if kept {
         println!(
@@ -746,7 +746,9 @@ async fn signed_documents(
             trust.ttp_ca.display()
         );
     } else {
-        println!("  (run with --dir to keep the containers and check them with `ortaq evidence verify`)\n");
+        println!(
+            "  (run with --dir to keep the containers and check them with `ortaq evidence verify`)\n"
+        );
     }
     Ok(())
 }

@@ -259,8 +259,19 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            println!("{}", if ok { "evidence verified" } else { "evidence NOT verified" });
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            println!(
+                "{}",
+                if ok {
+                    "evidence verified"
+                } else {
+                    "evidence NOT verified"
+                }
+            );
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Log {
             command: LogCommand::Verify { config },

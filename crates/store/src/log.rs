@@ -169,7 +169,8 @@ pub fn verify_proof(
         ));
     }
     let hash = parse_hash(&cp.hash).map_err(|e| e.to_string())?;
-    let sig = Signature::from_slice(&cp.signature).map_err(|_| "checkpoint signature is malformed")?;
+    let sig =
+        Signature::from_slice(&cp.signature).map_err(|_| "checkpoint signature is malformed")?;
     key.verify(&checkpoint_message(cp.seq, &hash), &sig)
         .map_err(|_| "the checkpoint is not signed by this node key".to_owned())
 }

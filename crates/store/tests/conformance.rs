@@ -693,9 +693,13 @@ async fn reopening_keeps_data_and_migrations_are_idempotent(f: Fixture) {
 /// records up to a signed checkpoint prove it offline; a changed record breaks the proof.
 async fn evidence_and_log_proofs(f: Fixture) {
     let s = f.open();
-    let mut a = msg("e1", KZ, Route::Outbox {
-        destination: "RU".into(),
-    });
+    let mut a = msg(
+        "e1",
+        KZ,
+        Route::Outbox {
+            destination: "RU".into(),
+        },
+    );
     a.evidence = vec![
         ("ttp-receipt".into(), b"<Receipt/>".to_vec()),
         ("ttp-timestamp".into(), vec![0x30, 0x03, 1, 2, 3]),

@@ -26,8 +26,7 @@ use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_tsp::{MessageImprint, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
 
 const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-const ID_CT_TST_INFO: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
 const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
 const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 const ID_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
@@ -165,7 +164,10 @@ impl Authority {
         let content = tst.to_der().map_err(malformed)?;
         let mut attrs = SetOfVec::new();
         attrs
-            .insert(attribute(ID_CONTENT_TYPE, Any::encode_from(&ID_CT_TST_INFO)?)?)
+            .insert(attribute(
+                ID_CONTENT_TYPE,
+                Any::encode_from(&ID_CT_TST_INFO)?,
+            )?)
             .map_err(malformed)?;
         attrs
             .insert(attribute(ID_SIGNING_TIME, Any::encode_from(&gen_time)?)?)
@@ -252,7 +254,8 @@ impl Authority {
         if request.len() > MAX_TOKEN {
             return Err((2, "request too large".into()));
         }
-        let req = TimeStampReq::from_der(request).map_err(|e| (5, format!("not a request: {e}")))?;
+        let req =
+            TimeStampReq::from_der(request).map_err(|e| (5, format!("not a request: {e}")))?;
         if req.message_imprint.hash_algorithm.oid != ID_SHA256 {
             return Err((
                 0,
@@ -338,7 +341,9 @@ fn response(status: u8, failure: Option<(u8, &str)>, token: Option<&[u8]>) -> Ve
     use der::asn1::{BitString, Utf8StringRef};
     let mut status_info = Vec::new();
     let mut put = |bytes: Vec<u8>| status_info.extend(bytes);
-    put(Int::new(&[status]).and_then(|i| i.to_der()).unwrap_or_default());
+    put(Int::new(&[status])
+        .and_then(|i| i.to_der())
+        .unwrap_or_default());
     if let Some((bit, text)) = failure {
         let text = Utf8StringRef::new(text)
             .and_then(|t| SequenceOf1(t).to_der())
@@ -462,7 +467,9 @@ pub fn verify(
         ));
     }
     if sd.encap_content_info.econtent_type != ID_CT_TST_INFO {
-        return Err(TsaError::Malformed("the signed content is not a TSTInfo".into()));
+        return Err(TsaError::Malformed(
+            "the signed content is not a TSTInfo".into(),
+        ));
     }
     let content: OctetString = sd
         .encap_content_info
@@ -541,7 +548,9 @@ pub fn verify(
     };
     let ct: ObjectIdentifier = value(ID_CONTENT_TYPE)?.decode_as().map_err(malformed)?;
     if ct != ID_CT_TST_INFO {
-        return Err(TsaError::Malformed("content-type attribute is not TSTInfo".into()));
+        return Err(TsaError::Malformed(
+            "content-type attribute is not TSTInfo".into(),
+        ));
     }
     let md: OctetString = value(ID_MESSAGE_DIGEST)?.decode_as().map_err(malformed)?;
     if md.as_bytes() != Sha256::digest(content.as_bytes()).as_slice() {
@@ -552,7 +561,10 @@ pub fn verify(
         .decode_as()
         .map_err(|_| TsaError::SigningCertificate)?;
     let first = ess.certs.first().ok_or(TsaError::SigningCertificate)?;
-    if first.hash_algorithm.as_ref().is_some_and(|a| a.oid != ID_SHA256)
+    if first
+        .hash_algorithm
+        .as_ref()
+        .is_some_and(|a| a.oid != ID_SHA256)
         || first.cert_hash.as_bytes() != Sha256::digest(&cert_der).as_slice()
     {
         return Err(TsaError::SigningCertificate);
@@ -577,10 +589,9 @@ pub fn verify(
     aws_lc_rs::signature::UnparsedPublicKey::new(alg, key)
         .verify(&signed, signer.signature.as_bytes())
         .map_err(|_| TsaError::BadSignature)?;
-    let time = OffsetDateTime::from_unix_timestamp(
-        tst.gen_time.to_unix_duration().as_secs() as i64,
-    )
-    .map_err(malformed)?;
+    let time =
+        OffsetDateTime::from_unix_timestamp(tst.gen_time.to_unix_duration().as_secs() as i64)
+            .map_err(malformed)?;
     check_tsa_usage(&cert_der)?;
     let authority = check_chain(&cert_der, time, trusted)?;
     Ok(Verified {
@@ -637,7 +648,11 @@ fn check_tsa_usage(cert_der: &[u8]) -> Result<(), TsaError> {
 
 /// The TSA certificate issued by one of `trusted` (directly), both valid at `at`; the
 /// certificate's subject.
-fn check_chain(cert_der: &[u8], at: OffsetDateTime, trusted: &[Vec<u8>]) -> Result<String, TsaError> {
+fn check_chain(
+    cert_der: &[u8],
+    at: OffsetDateTime,
+    trusted: &[Vec<u8>],
+) -> Result<String, TsaError> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
         .map_err(|e| TsaError::Certificate(e.to_string()))?;
     let valid = |c: &x509_parser::certificate::X509Certificate| {
@@ -655,8 +670,7 @@ fn check_chain(cert_der: &[u8], at: OffsetDateTime, trusted: &[Vec<u8>]) -> Resu
         let Ok((_, root)) = x509_parser::parse_x509_certificate(root_der) else {
             continue;
         };
-        if root.subject() == cert.issuer()
-            && cert.verify_signature(Some(root.public_key())).is_ok()
+        if root.subject() == cert.issuer() && cert.verify_signature(Some(root.public_key())).is_ok()
         {
             if !valid(&root) {
                 return Err(TsaError::Certificate(

@@ -31,8 +31,7 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     let root = trust::pki::root_cert_path(&pki);
-    let trusted =
-        vec![trust::pki::pem_to_der(&std::fs::read_to_string(&root).unwrap()).unwrap()];
+    let trusted = vec![trust::pki::pem_to_der(&std::fs::read_to_string(&root).unwrap()).unwrap()];
     Fixture {
         _dir: dir,
         root,
@@ -67,10 +66,21 @@ fn openssl_request_answered_by_us_verifies_with_openssl_ts() {
     let f = fixture();
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("receipt.xml");
-    std::fs::write(&data, b"<Receipt>a TTP receipt to be time-stamped</Receipt>").unwrap();
+    std::fs::write(
+        &data,
+        b"<Receipt>a TTP receipt to be time-stamped</Receipt>",
+    )
+    .unwrap();
     let (query, reply) = (work.path().join("q.tsq"), work.path().join("r.tsr"));
     let (ok, out) = openssl(&[
-        "ts", "-query", "-data", s(&data), "-sha256", "-cert", "-out", s(&query),
+        "ts",
+        "-query",
+        "-data",
+        s(&data),
+        "-sha256",
+        "-cert",
+        "-out",
+        s(&query),
     ]);
     assert!(ok, "{out}");
     let now = OffsetDateTime::now_utc();
@@ -78,19 +88,46 @@ fn openssl_request_answered_by_us_verifies_with_openssl_ts() {
     std::fs::write(&reply, &resp).unwrap();
 
     let (ok, out) = openssl(&[
-        "ts", "-verify", "-data", s(&data), "-in", s(&reply), "-CAfile", s(&f.root),
+        "ts",
+        "-verify",
+        "-data",
+        s(&data),
+        "-in",
+        s(&reply),
+        "-CAfile",
+        s(&f.root),
     ]);
-    assert!(ok && out.contains("Verification: OK"), "openssl ts -verify: {out}");
+    assert!(
+        ok && out.contains("Verification: OK"),
+        "openssl ts -verify: {out}"
+    );
     // The request OpenSSL made carries a nonce; openssl checks it against the query too.
     let (ok, out) = openssl(&[
-        "ts", "-verify", "-queryfile", s(&query), "-in", s(&reply), "-CAfile", s(&f.root),
+        "ts",
+        "-verify",
+        "-queryfile",
+        s(&query),
+        "-in",
+        s(&reply),
+        "-CAfile",
+        s(&f.root),
     ]);
-    assert!(ok && out.contains("Verification: OK"), "with the query: {out}");
+    assert!(
+        ok && out.contains("Verification: OK"),
+        "with the query: {out}"
+    );
 
     // Changed data: openssl refuses, and so do we.
     std::fs::write(&data, b"<Receipt>another receipt</Receipt>").unwrap();
     let (ok, _) = openssl(&[
-        "ts", "-verify", "-data", s(&data), "-in", s(&reply), "-CAfile", s(&f.root),
+        "ts",
+        "-verify",
+        "-data",
+        s(&data),
+        "-in",
+        s(&reply),
+        "-CAfile",
+        s(&f.root),
     ]);
     assert!(!ok, "openssl accepted a token over other data");
     let token = tsa::token_from_response(&resp).unwrap();
@@ -112,7 +149,11 @@ fn our_own_request_and_verification_round_trip() {
     let v = tsa::verify(&token, &digest, Some(&nonce), &f.trusted).unwrap();
     assert_eq!(v.time.unix_timestamp(), at.unix_timestamp());
     assert_eq!(v.policy, tsa::DEFAULT_POLICY);
-    assert!(v.authority.contains("time-stamp authority"), "{}", v.authority);
+    assert!(
+        v.authority.contains("time-stamp authority"),
+        "{}",
+        v.authority
+    );
     assert_eq!(
         tsa::verify(&token, &digest, Some(&[9, 9]), &f.trusted),
         Err(TsaError::NonceMismatch)
@@ -142,11 +183,25 @@ fn openssl_as_authority_is_verified_by_us() {
     std::fs::write(&data, b"a record").unwrap();
     let (query, reply) = (work.path().join("q.tsq"), work.path().join("r.tsr"));
     let (ok, out) = openssl(&[
-        "ts", "-query", "-data", s(&data), "-sha256", "-cert", "-out", s(&query),
+        "ts",
+        "-query",
+        "-data",
+        s(&data),
+        "-sha256",
+        "-cert",
+        "-out",
+        s(&query),
     ]);
     assert!(ok, "{out}");
     let (ok, out) = openssl(&[
-        "ts", "-reply", "-config", s(&conf), "-queryfile", s(&query), "-out", s(&reply),
+        "ts",
+        "-reply",
+        "-config",
+        s(&conf),
+        "-queryfile",
+        s(&query),
+        "-out",
+        s(&reply),
     ]);
     assert!(ok, "openssl ts -reply: {out}");
     let token = tsa::token_from_response(&std::fs::read(&reply).unwrap()).unwrap();
@@ -178,7 +233,14 @@ fn batched_records_each_verify_and_openssl_verifies_the_root() {
     std::fs::write(&tok, stamps[0].token.as_slice()).unwrap();
     let root_hex: String = root.iter().map(|b| format!("{b:02x}")).collect();
     let (ok, out) = openssl(&[
-        "ts", "-verify", "-digest", &root_hex, "-token_in", "-in", s(&tok), "-CAfile",
+        "ts",
+        "-verify",
+        "-digest",
+        &root_hex,
+        "-token_in",
+        "-in",
+        s(&tok),
+        "-CAfile",
         s(&f.root),
     ]);
     assert!(ok && out.contains("Verification: OK"), "{out}");
@@ -211,7 +273,12 @@ fn refusals_name_their_reason() {
         t[i] ^= 0x01;
         assert!(
             tsa::verify(&t, &digest, None, &f.trusted).is_err(),
-            "byte {i} of {} changed and the token still verified: {}", token.len(), token[i.saturating_sub(8)..(i+8).min(token.len())].iter().map(|b| format!("{b:02x}")).collect::<String>()
+            "byte {i} of {} changed and the token still verified: {}",
+            token.len(),
+            token[i.saturating_sub(8)..(i + 8).min(token.len())]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         );
     }
     // A certificate that is not dedicated to time stamping cannot run an authority.
