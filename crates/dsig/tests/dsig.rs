@@ -306,3 +306,77 @@ fn signer_uri(name: &str) -> &'static str {
         _ => dsig::RSA_SHA256,
     }
 }
+
+/// Python's signxml (lxml + cryptography), named by `ORTAQ_SIGNXML_PYTHON`: a Python that can
+/// `import signxml` (`.ci/run` makes one). `ORTAQ_REQUIRE_SIGNXML=1` turns a skip into a failure.
+fn signxml_python() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("ORTAQ_SIGNXML_PYTHON")
+        .map(std::path::PathBuf::from)
+        .filter(|p| {
+            Command::new(p)
+                .args(["-c", "import signxml"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("ORTAQ_REQUIRE_SIGNXML").is_none(),
+            "ORTAQ_SIGNXML_PYTHON must name a Python with signxml"
+        );
+        eprintln!("SKIPPED: no ORTAQ_SIGNXML_PYTHON with signxml");
+    }
+    found
+}
+
+#[test]
+fn signxml_verifies_ours_and_we_verify_signxmls() {
+    let Some(python) = signxml_python() else {
+        return;
+    };
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/interop/signxml_tool.py");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = Command::new(&python).arg(&tool).args(args).output().unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, k) in keys(dir.path())
+        .into_iter()
+        .filter(|(n, _)| *n != "ed25519")
+    {
+        // Ours, checked by signxml; a tampered copy refused by it.
+        let signer = KeySigner::from_pkcs8(&k.pkcs8, &k.cert).unwrap();
+        let signed = sign_enveloped(&sample(), &signer).unwrap();
+        let ours = dir.path().join(format!("{name}-ours.xml"));
+        std::fs::write(&ours, &signed).unwrap();
+        let (ok, err) = run(&["verify".as_ref(), k.cert_pem.as_os_str(), ours.as_os_str()]);
+        assert!(ok, "{name}: signxml refused our signature: {err}");
+        let tampered = dir.path().join(format!("{name}-ours-tampered.xml"));
+        std::fs::write(&tampered, signed.replacen(">KZ<", ">RU<", 1)).unwrap();
+        let (ok, _) = run(&["verify".as_ref(), k.cert_pem.as_os_str(), tampered.as_os_str()]);
+        assert!(!ok, "{name}: signxml took a tampered document");
+
+        // signxml's, checked by us; a tampered copy refused with the digest reason.
+        let src = dir.path().join(format!("{name}-unsigned.xml"));
+        std::fs::write(&src, sample()).unwrap();
+        let theirs = dir.path().join(format!("{name}-by-signxml.xml"));
+        let alg = if name == "ecdsa" { "ecdsa-sha256" } else { "rsa-sha256" };
+        let (ok, err) = run(&[
+            "sign".as_ref(),
+            alg.as_ref(),
+            k.key_pem.as_os_str(),
+            k.cert_pem.as_os_str(),
+            src.as_os_str(),
+            theirs.as_os_str(),
+        ]);
+        assert!(ok, "{name}: signxml could not sign: {err}");
+        let theirs = std::fs::read_to_string(&theirs).unwrap();
+        let v = verify_enveloped(&theirs, &Verifiers::standard())
+            .unwrap_or_else(|e| panic!("{name}: we refused signxml's signature: {e}\n{theirs}"));
+        assert_eq!(v.algorithm, signer_uri(name));
+        assert_eq!(v.certificate, k.cert);
+        assert_eq!(
+            verify_enveloped(&theirs.replacen(">KZ<", ">RU<", 1), &Verifiers::standard()),
+            Err(DsigError::DigestMismatch)
+        );
+    }
+}
