@@ -10,6 +10,9 @@
 //! else is refused by name rather than half-understood. libxml2 state stays on the calling
 //! thread (see `edoc`).
 
+#[cfg(feature = "gost")]
+pub mod gost;
+
 use std::collections::HashMap;
 
 use base64::Engine as _;
@@ -88,6 +91,11 @@ impl Verifiers {
 
     pub fn add(&mut self, uri: &str, v: Box<dyn SignatureVerifier>) {
         self.0.insert(uri.to_owned(), v);
+    }
+
+    /// The verifier of one SignatureMethod URI.
+    pub fn get(&self, uri: &str) -> Option<&dyn SignatureVerifier> {
+        self.0.get(uri).map(|b| b.as_ref())
     }
 
     pub fn algorithms(&self) -> Vec<&str> {

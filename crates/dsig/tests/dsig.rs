@@ -335,8 +335,15 @@ fn signxml_verifies_ours_and_we_verify_signxmls() {
     };
     let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/interop/signxml_tool.py");
     let run = |args: &[&std::ffi::OsStr]| {
-        let o = Command::new(&python).arg(&tool).args(args).output().unwrap();
-        (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+        let o = Command::new(&python)
+            .arg(&tool)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let dir = tempfile::tempdir().unwrap();
     for (name, k) in keys(dir.path())
@@ -352,14 +359,22 @@ fn signxml_verifies_ours_and_we_verify_signxmls() {
         assert!(ok, "{name}: signxml refused our signature: {err}");
         let tampered = dir.path().join(format!("{name}-ours-tampered.xml"));
         std::fs::write(&tampered, signed.replacen(">KZ<", ">RU<", 1)).unwrap();
-        let (ok, _) = run(&["verify".as_ref(), k.cert_pem.as_os_str(), tampered.as_os_str()]);
+        let (ok, _) = run(&[
+            "verify".as_ref(),
+            k.cert_pem.as_os_str(),
+            tampered.as_os_str(),
+        ]);
         assert!(!ok, "{name}: signxml took a tampered document");
 
         // signxml's, checked by us; a tampered copy refused with the digest reason.
         let src = dir.path().join(format!("{name}-unsigned.xml"));
         std::fs::write(&src, sample()).unwrap();
         let theirs = dir.path().join(format!("{name}-by-signxml.xml"));
-        let alg = if name == "ecdsa" { "ecdsa-sha256" } else { "rsa-sha256" };
+        let alg = if name == "ecdsa" {
+            "ecdsa-sha256"
+        } else {
+            "rsa-sha256"
+        };
         let (ok, err) = run(&[
             "sign".as_ref(),
             alg.as_ref(),
