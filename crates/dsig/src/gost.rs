@@ -119,6 +119,31 @@ impl SignatureVerifier for GostVerifier {
     }
 }
 
+/// Whether the certificate `cert_der` carries a valid signature of `issuer_der`'s key, for
+/// certificates signed with GOST (which x509-parser cannot check).
+pub fn certificate_signed_by(cert_der: &[u8], issuer_der: &[u8]) -> bool {
+    let check = || -> Option<bool> {
+        load_engine().ok()?;
+        let cert = openssl::x509::X509::from_der(cert_der).ok()?;
+        let issuer = openssl::x509::X509::from_der(issuer_der).ok()?;
+        let key = issuer.public_key().ok()?;
+        cert.verify(&key).ok()
+    };
+    check().unwrap_or(false)
+}
+
+/// Whether the CRL `crl_der` carries a valid signature of `issuer_der`'s key (GOST CRLs).
+pub fn crl_signed_by(crl_der: &[u8], issuer_der: &[u8]) -> bool {
+    let check = || -> Option<bool> {
+        load_engine().ok()?;
+        let crl = openssl::x509::X509Crl::from_der(crl_der).ok()?;
+        let issuer = openssl::x509::X509::from_der(issuer_der).ok()?;
+        let key = issuer.public_key().ok()?;
+        crl.verify(&key).ok()
+    };
+    check().unwrap_or(false)
+}
+
 /// A signer over a GOST R 34.10-2012 key (PEM, as `openssl genpkey -engine gost` writes it).
 pub struct GostSigner {
     key: PKey<Private>,

@@ -89,6 +89,19 @@ impl Verifiers {
         v
     }
 
+    /// [`Verifiers::standard`] and the national algorithms compiled in: GOST R 34.10-2012 with
+    /// the `gost` feature, when OpenSSL's gost engine loads (otherwise a warning on stderr and
+    /// the standard set, so GOST signatures are refused by name).
+    pub fn national() -> Verifiers {
+        #[allow(unused_mut)]
+        let mut v = Verifiers::standard();
+        #[cfg(feature = "gost")]
+        if let Err(e) = gost::add_verifiers(&mut v) {
+            eprintln!("GOST signatures cannot be checked: {e}");
+        }
+        v
+    }
+
     pub fn add(&mut self, uri: &str, v: Box<dyn SignatureVerifier>) {
         self.0.insert(uri.to_owned(), v);
     }

@@ -300,7 +300,7 @@ pub fn verify(container: &[u8], anchors: &Anchors) -> Vec<Check> {
             {
                 return Err("document.xml differs from the envelope's document".into());
             }
-            let v = dsig::verify_enveloped(doc, &dsig::Verifiers::standard())
+            let v = dsig::verify_enveloped(doc, &dsig::Verifiers::national())
                 .map_err(|e| e.to_string())?;
             Ok(format!(
                 "valid, {} by {}",
@@ -317,7 +317,7 @@ pub fn verify(container: &[u8], anchors: &Anchors) -> Vec<Check> {
             "TTP receipt",
             (|| {
                 let text = std::str::from_utf8(receipt).map_err(|_| "not UTF-8")?;
-                let v = dsig::verify_enveloped(text, &dsig::Verifiers::standard())
+                let v = dsig::verify_enveloped(text, &dsig::Verifiers::national())
                     .map_err(|e| format!("receipt signature: {e}"))?;
                 let ca = anchors
                     .ttp_ca

@@ -53,7 +53,7 @@ impl Node {
                 "a legally significant message carries a signed e-document".into(),
             ));
         };
-        dsig::verify_enveloped(doc, &dsig::Verifiers::standard())
+        dsig::verify_enveloped(doc, &dsig::Verifiers::national())
             .map(|_| ())
             .map_err(|e| {
                 NodeError::Unsigned(format!(

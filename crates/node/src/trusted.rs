@@ -32,7 +32,7 @@ impl Trust {
             let xml = std::fs::read_to_string(&cfg.trust_list)
                 .map_err(|e| format!("{}: {e}", cfg.trust_list.display()))?;
             let pinned = pem_file(&cfg.trust_list_signer)?;
-            ttp::TrustList::verify(&xml, &dsig::Verifiers::standard(), &pinned, now)
+            ttp::TrustList::verify(&xml, &dsig::Verifiers::national(), &pinned, now)
                 .map_err(|e| e.to_string())
         })();
         match &list {
@@ -87,7 +87,7 @@ impl Trust {
             .signer
             .as_ref()
             .ok_or("this node issues no receipts (no [ttp] key)")?;
-        let receipt = ttp::check(document, moment, now, list, &dsig::Verifiers::standard());
+        let receipt = ttp::check(document, moment, now, list, &dsig::Verifiers::national());
         receipt.sign(signer.as_ref()).map_err(|e| e.to_string())
     }
 }

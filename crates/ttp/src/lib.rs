@@ -366,7 +366,8 @@ fn chain(
         st.cas.iter().find_map(|ca_der| {
             let (_, ca) = parse_x509_certificate(ca_der).ok()?;
             (ca.subject().as_raw() == cert.issuer().as_raw()
-                && cert.verify_signature(Some(ca.public_key())).is_ok())
+                && (cert.verify_signature(Some(ca.public_key())).is_ok()
+                    || gost_signed(der, ca_der, false)))
             .then_some((st, ca_der))
         })
     });
@@ -401,7 +402,8 @@ fn chain(
         };
         // Only a list the CA itself signed says anything about its certificates.
         if crl.issuer().as_raw() != ca.subject().as_raw()
-            || crl.verify_signature(ca.public_key()).is_err()
+            || (crl.verify_signature(ca.public_key()).is_err()
+                && !gost_signed(crl_der, ca_der, true))
         {
             continue;
         }
@@ -411,4 +413,20 @@ fn chain(
             }
         }
     }
+}
+
+/// A certificate or CRL signed with GOST R 34.10-2012, which x509-parser cannot check, checked
+/// through OpenSSL's gost engine (feature `gost`); false without the feature.
+#[allow(unused_variables)]
+fn gost_signed(der: &[u8], ca_der: &[u8], crl: bool) -> bool {
+    #[cfg(feature = "gost")]
+    {
+        if crl {
+            dsig::gost::crl_signed_by(der, ca_der)
+        } else {
+            dsig::gost::certificate_signed_by(der, ca_der)
+        }
+    }
+    #[cfg(not(feature = "gost"))]
+    false
 }
