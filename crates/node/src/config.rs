@@ -79,6 +79,23 @@ pub struct TtpSection {
     pub key: Option<std::path::PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert: Option<std::path::PathBuf>,
+    /// On the node that publishes the list (the EEC): the trust services of the nodes it
+    /// sends every new list to (`EAEU://<SEG>/SR/trust`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribers: Vec<String>,
+    /// On a subscribing node: the publisher's trust service (`EAEU://EEC/SR/trust`). The node
+    /// asks it for the list at start, whenever it holds none that is valid, and when its list
+    /// runs out within 14 days; a received list replaces `trust_list` only when it verifies
+    /// and is newer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
+    /// How often a subscriber looks whether it needs a list (seconds).
+    #[serde(default = "default_trust_refresh")]
+    pub refresh_secs: u64,
+}
+
+fn default_trust_refresh() -> u64 {
+    3600
 }
 
 /// `[processes]`: the folder of process packages (technological documents) this node loads.
@@ -400,6 +417,14 @@ impl NodeConfig {
             (Some("postgres"), Some(c)) => store::Engine::Postgres(c.clone()),
             _ => store::Engine::Sqlite(self.data_dir.join("node.db")),
         }
+    }
+
+    /// The address of this node's trust-list service, when `[ttp]` publishes or subscribes.
+    pub fn trust_service(&self) -> Option<String> {
+        self.ttp
+            .as_ref()
+            .filter(|t| t.publisher.is_some() || !t.subscribers.is_empty())
+            .map(|_| format!("EAEU://{}/SR/trust", self.segment))
     }
 
     /// The address of this node's reference-data service, when `[nsi]` is configured.

@@ -219,6 +219,7 @@ impl Node {
                 .iter()
                 .map(|p| p.address.clone())
                 .chain(cfg.nsi_service())
+                .chain(cfg.trust_service())
                 .collect(),
             reference: RwLock::new(Arc::new(nsi::Index::default())),
             sync: Mutex::new(reference::SyncStatus::default()),
@@ -758,6 +759,12 @@ pub async fn serve(
                 stop_rx.clone(),
             )));
         }
+    }
+    if node.cfg.trust_service().is_some() {
+        workers.push(tokio::spawn(trusted::run_service(
+            node.clone(),
+            stop_rx.clone(),
+        )));
     }
     // Last, so that its first requests find the peer listener up for the answers.
     if node.cfg.nsi.is_some() {

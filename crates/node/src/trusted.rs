@@ -12,7 +12,10 @@ use crate::config::TtpSection;
 /// What the node holds for its trust space.
 pub struct Trust {
     /// The verified list, or why there is none (never used silently when bad).
-    pub list: Result<Arc<ttp::TrustList>, String>,
+    list: std::sync::RwLock<Result<Arc<ttp::TrustList>, String>>,
+    /// Where the list is kept, and the certificate it must be signed with.
+    path: std::path::PathBuf,
+    pinned: Vec<u8>,
     signer: Option<Arc<dsig::KeySigner>>,
 }
 
@@ -28,10 +31,10 @@ impl Trust {
     /// Reads and verifies the trust list, and the receipt key when one is configured. A bad
     /// list leaves the service refusing with the reason; a bad key stops the node.
     pub fn load(cfg: &TtpSection, now: OffsetDateTime) -> Result<Trust, String> {
+        let pinned = pem_file(&cfg.trust_list_signer)?;
         let list = (|| {
             let xml = std::fs::read_to_string(&cfg.trust_list)
                 .map_err(|e| format!("{}: {e}", cfg.trust_list.display()))?;
-            let pinned = pem_file(&cfg.trust_list_signer)?;
             ttp::TrustList::verify(&xml, &dsig::Verifiers::national(), &pinned, now)
                 .map_err(|e| e.to_string())
         })();
@@ -46,6 +49,9 @@ impl Trust {
                 states = l.states.len(),
                 "trust list verified"
             ),
+            Err(e) if cfg.publisher.is_some() => {
+                tracing::info!(reason = %e, "no valid trust list here yet; asking the publisher")
+            }
             Err(e) => {
                 tracing::error!(error = %e, "trust list refused; no signature checks until a valid one is installed")
             }
@@ -59,9 +65,45 @@ impl Trust {
             _ => return Err("[ttp] needs both key and cert, or neither".into()),
         };
         Ok(Trust {
-            list: list.map(Arc::new),
+            list: std::sync::RwLock::new(list.map(Arc::new)),
+            path: cfg.trust_list.clone(),
+            pinned,
             signer,
         })
+    }
+
+    /// The list in use, or why there is none.
+    pub fn current(&self) -> Result<Arc<ttp::TrustList>, String> {
+        self.list.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes a signed list received from the publisher: it must verify against the pinned
+    /// signer, not be expired, and be newer than the one in use. It is written to disk first
+    /// (a new file renamed over the old), so a crash leaves the old list or the new one.
+    /// Answers the version now in use.
+    pub fn install(&self, xml: &str, now: OffsetDateTime) -> Result<u64, String> {
+        let list = ttp::TrustList::verify(xml, &dsig::Verifiers::national(), &self.pinned, now)
+            .map_err(|e| e.to_string())?;
+        if let Ok(cur) = self.current()
+            && cur.version >= list.version
+        {
+            return Ok(cur.version);
+        }
+        let tmp = self.path.with_extension("xml.new");
+        std::fs::write(&tmp, xml).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let version = list.version;
+        *self.list.write().unwrap_or_else(|p| p.into_inner()) = Ok(Arc::new(list));
+        tracing::info!(version, "trust list installed");
+        Ok(version)
+    }
+
+    /// The signed list as kept on disk, when it verifies (what a publisher sends).
+    fn signed_xml(&self, now: OffsetDateTime) -> Option<(u64, String)> {
+        let xml = std::fs::read_to_string(&self.path).ok()?;
+        let l =
+            ttp::TrustList::verify(&xml, &dsig::Verifiers::national(), &self.pinned, now).ok()?;
+        Some((l.version, xml))
     }
 
     /// Whether this node signs receipts (it has the `[ttp]` key).
@@ -76,7 +118,7 @@ impl Trust {
         moment: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<String, String> {
-        let list = self.list.as_ref().map_err(|e| format!("trust list: {e}"))?;
+        let list = self.current().map_err(|e| format!("trust list: {e}"))?;
         if list.next_update <= now {
             return Err(format!(
                 "the trust list (version {}) expired at {}",
@@ -87,7 +129,158 @@ impl Trust {
             .signer
             .as_ref()
             .ok_or("this node issues no receipts (no [ttp] key)")?;
-        let receipt = ttp::check(document, moment, now, list, &dsig::Verifiers::national());
+        let receipt = ttp::check(document, moment, now, &list, &dsig::Verifiers::national());
         receipt.sign(signer.as_ref()).map_err(|e| e.to_string())
+    }
+}
+
+const PROCESS: &str = "P.CC.10";
+const PROCESS_VERSION: &str = "1.0.0";
+const PROCEDURE: &str = "P.CC.10.PRC.001";
+const TRN_REQUEST: &str = "P.CC.10.TRN.004";
+const MSG_REQUEST: &str = "P.CC.10.MSG.009";
+const MSG_LIST: &str = "P.CC.10.MSG.008";
+const TRN_NOTICE: &str = "P.CC.10.TRN.005";
+const MSG_NOTICE: &str = "P.CC.10.MSG.010";
+
+fn submission(
+    to: &str,
+    transaction: &str,
+    message: &str,
+    body: String,
+    answers: Option<&store::InboxItem>,
+) -> crate::Submission {
+    crate::Submission {
+        to: to.into(),
+        process: PROCESS.into(),
+        version: PROCESS_VERSION.into(),
+        procedure: PROCEDURE.into(),
+        transaction: transaction.into(),
+        message: message.into(),
+        body,
+        relates_to: answers.map(|a| a.message_id.clone()),
+        conversation_id: answers.and_then(|a| a.conversation_id.clone()),
+        ..Default::default()
+    }
+}
+
+/// The trust-list service of a node, a built-in IS on the adapter path: the publisher sends
+/// each new list to its subscribers and answers requests; a subscriber asks when it holds no
+/// valid list or its list runs out within 14 days, and installs what verifies.
+pub async fn run_service(
+    node: std::sync::Arc<crate::Node>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let (Some(me), Some(cfg), Some(trust)) = (
+        node.config().trust_service(),
+        node.config().ttp.clone(),
+        node.trust(),
+    ) else {
+        return;
+    };
+    let refresh = std::time::Duration::from_secs(cfg.refresh_secs.max(1));
+    let mut next_ask = tokio::time::Instant::now();
+    let mut sent: Option<u64> = None;
+    let mut warned_day = None;
+    while !*stop.borrow() {
+        let now = node.now();
+        if !cfg.subscribers.is_empty()
+            && let Some((version, xml)) = trust.signed_xml(now)
+            && sent != Some(version)
+        {
+            let mut all = true;
+            for s in &cfg.subscribers {
+                let sub = submission(s, TRN_NOTICE, MSG_NOTICE, xml.clone(), None);
+                if let Err(e) = node.submit(&me, sub).await {
+                    tracing::warn!(subscriber = %s, error = %e, "trust list not sent");
+                    all = false;
+                }
+            }
+            if all {
+                sent = Some(version);
+            }
+        }
+        let current = trust.current();
+        if let Some(p) = &cfg.publisher
+            && tokio::time::Instant::now() >= next_ask
+        {
+            next_ask = tokio::time::Instant::now() + refresh;
+            let have = current.as_ref().ok().filter(|l| !l.expires_within(now, 14));
+            if have.is_none() {
+                let body = format!("<tl:TrustListRequest xmlns:tl=\"{}\"/>", ttp::TL_NS);
+                if let Err(e) = node
+                    .submit(&me, submission(p, TRN_REQUEST, MSG_REQUEST, body, None))
+                    .await
+                {
+                    tracing::warn!(publisher = %p, error = %e, "trust list not requested");
+                }
+            }
+        }
+        // Well before it runs out, once a day, the operator hears of it.
+        if let Ok(l) = &current
+            && l.expires_within(now, 14)
+            && warned_day != Some(now.date())
+        {
+            warned_day = Some(now.date());
+            tracing::warn!(version = l.version, next_update = %l.next_update, "the trust list expires within 14 days");
+        }
+        let items = tokio::select! {
+            r = node.inbox(&me, 0, 20, std::time::Duration::from_secs(1)) => r,
+            _ = stop.changed() => break,
+        };
+        let Ok(items) = items else {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        };
+        for it in items {
+            handle(&node, &trust, &me, &cfg, &it).await;
+            if let Err(e) = node.ack(&me, &it.message_id).await {
+                tracing::error!(error = %e, "trust service ack");
+            }
+        }
+    }
+}
+
+async fn handle(
+    node: &crate::Node,
+    trust: &Trust,
+    me: &str,
+    cfg: &TtpSection,
+    it: &store::InboxItem,
+) {
+    let Ok(env) = envelope::parse(
+        &it.envelope,
+        &envelope::ParseOptions::new(envelope::Origin::Any),
+    ) else {
+        return;
+    };
+    let envelope::Body::Document(doc) = &env.body else {
+        return; // signals about our own messages
+    };
+    let code = env
+        .header
+        .cp_action()
+        .and_then(|a| a.message_code().map(str::to_owned));
+    let now = node.now();
+    match code.as_deref() {
+        Some(MSG_REQUEST) if !cfg.subscribers.is_empty() => {
+            let Some((_, xml)) = trust.signed_xml(now) else {
+                tracing::warn!(from = %it.sender, "asked for the trust list, but none here verifies");
+                return;
+            };
+            let answer = submission(&it.sender, TRN_REQUEST, MSG_LIST, xml, Some(it));
+            if let Err(e) = node.submit(me, answer).await {
+                tracing::warn!(to = %it.sender, error = %e, "trust list not sent");
+            }
+        }
+        Some(MSG_LIST | MSG_NOTICE) if cfg.publisher.as_deref() == Some(it.sender.as_str()) => {
+            match trust.install(doc, now) {
+                Ok(v) => tracing::debug!(version = v, "trust list received"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a trust list from the publisher was refused; the last valid one stays")
+                }
+            }
+        }
+        _ => tracing::warn!(from = %it.sender, "unexpected message to the trust service"),
     }
 }

@@ -19,6 +19,10 @@ pub struct TrustSpace {
     pub ttp: crate::config::TtpSection,
     /// The CA (PEM file) that issued the TTP's receipt certificate.
     pub ttp_ca: PathBuf,
+    /// The list as signed into `ttp.trust_list`, and the Commission's trust-list key, for
+    /// publishing later versions.
+    pub list: ttp::TrustList,
+    pub list_signer: dsig::KeySigner,
 }
 
 /// Builds the trust space of `segments` (alpha-2; "BY", which must be among them, also gets a
@@ -142,9 +146,14 @@ pub fn build(dir: &Path, segments: &[&str]) -> anyhow::Result<TrustSpace> {
             ttp_cert.pem().as_bytes(),
             false,
         )?),
+        subscribers: Vec::new(),
+        publisher: None,
+        refresh_secs: 3600,
     };
     let ttp_ca = write("ttp-ca-demo-cert.pem", eec_cert.pem().as_bytes(), false)?;
     Ok(TrustSpace {
+        list,
+        list_signer: tl_signer,
         ttp_ca,
         signers,
         revoked: revoked.context("no revoked signer")?,

@@ -78,6 +78,8 @@ struct Federation {
     enforcing: Vec<&'static str>,
     /// The EEC node's trusted third party (`[ttp]`) and time-stamp authority (`[tsa]`).
     ttp: Option<node::config::TtpSection>,
+    /// The other nodes subscribe to the EEC node's trust list.
+    trust_subscribers: bool,
 }
 
 impl Federation {
@@ -95,6 +97,7 @@ impl Federation {
             nsi: false,
             enforcing: Vec::new(),
             ttp: None,
+            trust_subscribers: false,
         }
     }
 
@@ -130,10 +133,28 @@ impl Federation {
                 validators: 1,
             });
         }
+        if s != "EEC"
+            && self.trust_subscribers
+            && let Some(t) = &self.ttp
+        {
+            cfg.ttp = Some(node::config::TtpSection {
+                trust_list: self.dir.path().join(s).join("trust-list.xml"),
+                trust_list_signer: t.trust_list_signer.clone(),
+                key: None,
+                cert: None,
+                subscribers: Vec::new(),
+                publisher: Some("EAEU://EEC/SR/trust".into()),
+                refresh_secs: 1,
+            });
+        }
         if s == "EEC"
             && let Some(t) = &self.ttp
         {
-            cfg.ttp = Some(t.clone());
+            let mut t = t.clone();
+            if self.trust_subscribers {
+                t.subscribers = vec!["EAEU://KZ/SR/trust".into(), "EAEU://RU/SR/trust".into()];
+            }
+            cfg.ttp = Some(t);
             let (cert, key) = trust::pki::tsa_files(&self.pki, seg("EEC"));
             if !cert.exists() {
                 trust::pki::issue_tsa(&self.pki, seg("EEC"), time::OffsetDateTime::now_utc())
@@ -1344,5 +1365,88 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
     assert_eq!(failed(&changed), vec!["time stamp"]);
     // Not a container at all: one clear failure, no panic.
     assert_eq!(failed(b"PK\x03\x04 not really"), vec!["container"]);
+    fed.stop_all().await;
+}
+
+/// The trust list through the gateway: subscribers without a list ask the EEC node and get
+/// version 1; a version 2 published at the EEC reaches them by itself; a list signed by
+/// anyone else, or an older one, never replaces what they hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() {
+    let mut fed = Federation::new();
+    let space =
+        node::trustspace::build(&fed.dir.path().join("trust"), &["KZ", "BY", "RU"]).unwrap();
+    fed.ttp = Some(space.ttp.clone());
+    fed.trust_subscribers = true;
+    fed.enforcing = vec!["EEC", "KZ", "RU"];
+    assert!(
+        !fed.dir.path().join("KZ/trust-list.xml").exists(),
+        "KZ starts without a list"
+    );
+    fed.start_all().await;
+    let (kz, ru, eec) = (fed.node("KZ"), fed.node("RU"), fed.node("EEC"));
+    let version_at = |n: &Arc<Node>| n.trust().unwrap().current().map(|l| l.version).ok();
+    let until = |n: Arc<Node>, v: u64| async move {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while version_at(&n) != Some(v) {
+            assert!(
+                Instant::now() < deadline,
+                "{} never got version {v}",
+                n.segment()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    until(kz.clone(), 1).await;
+    until(ru.clone(), 1).await;
+    // Kept on disk: the file a restart reads is the verified list.
+    assert!(
+        std::fs::read_to_string(fed.dir.path().join("KZ/trust-list.xml"))
+            .unwrap()
+            .contains("version=\"1\"")
+    );
+
+    // Version 2 written at the EEC travels by itself.
+    let mut v2 = space.list.clone();
+    v2.version = 2;
+    std::fs::write(&space.ttp.trust_list, v2.sign(&space.list_signer).unwrap()).unwrap();
+    until(kz.clone(), 2).await;
+    until(ru.clone(), 2).await;
+
+    // Forged (another signer) and stale (version 1) lists sent from the EEC's trust service:
+    // delivered, refused, and version 2 stays.
+    let other = node::trustspace::build(&fed.dir.path().join("other"), &["BY"]).unwrap();
+    let mut forged = space.list.clone();
+    forged.version = 9;
+    let forged = forged.sign(&other.list_signer).unwrap();
+    let stale = space.list.sign(&space.list_signer).unwrap();
+    for body in [forged, stale] {
+        let s = Submission {
+            to: "EAEU://KZ/SR/trust".into(),
+            process: "P.CC.10".into(),
+            version: "1.0.0".into(),
+            procedure: "P.CC.10.PRC.001".into(),
+            transaction: "P.CC.10.TRN.005".into(),
+            message: "P.CC.10.MSG.010".into(),
+            body,
+            ..Default::default()
+        };
+        let sent = eec.submit("EAEU://EEC/SR/trust", s).await.unwrap();
+        // Handled by KZ's trust service: it acknowledges after looking at the list.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let st = kz
+                .store()
+                .history(&sent.message_id.to_string())
+                .await
+                .unwrap();
+            if st.iter().any(|c| c.state == store::state::ACKNOWLEDGED) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not handled at KZ: {st:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(version_at(&kz), Some(2));
+    }
     fed.stop_all().await;
 }

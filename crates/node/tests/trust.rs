@@ -129,6 +129,9 @@ fn files(dir: &Path, p: &Pki, list_xml: &str) -> TtpSection {
         trust_list_signer: w("tl-signer-test-cert.pem", &p.tl_pem),
         key: Some(w("ttp-test-key.pem", &p.ttp_key_pem)),
         cert: Some(w("ttp-test-cert.pem", &p.ttp_cert_pem)),
+        subscribers: Vec::new(),
+        publisher: None,
+        refresh_secs: 3600,
     }
 }
 

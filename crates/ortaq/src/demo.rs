@@ -252,7 +252,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 dir: packages.clone(),
                 validators: 1,
             }),
-            ttp: (*seg == "EEC").then(|| trust_space.ttp.clone()),
+            // The EEC node publishes the trust list; every national node fetches it through
+            // the gateway and keeps the last one that verified.
+            ttp: Some(if *seg == "EEC" {
+                node::config::TtpSection {
+                    subscribers: SEGMENTS[1..]
+                        .iter()
+                        .map(|s| format!("EAEU://{s}/SR/trust"))
+                        .collect(),
+                    ..trust_space.ttp.clone()
+                }
+            } else {
+                node::config::TtpSection {
+                    trust_list: dir.join(seg).join("trust-list.xml"),
+                    trust_list_signer: trust_space.ttp.trust_list_signer.clone(),
+                    key: None,
+                    cert: None,
+                    subscribers: Vec::new(),
+                    publisher: Some("EAEU://EEC/SR/trust".into()),
+                    refresh_secs: 60,
+                }
+            }),
             tsa: (*seg == "EEC").then(|| {
                 let (cert, key) = trust::pki::tsa_files(&pki, hub);
                 TsaSection {
@@ -335,6 +355,32 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+    // The trust list, through the gateway to every national node.
+    let t = Instant::now();
+    let deadline = t + Duration::from_secs(30);
+    loop {
+        let versions: Vec<Option<u64>> = members
+            .iter()
+            .map(|m| {
+                m.node
+                    .trust()
+                    .and_then(|t| t.current().ok())
+                    .map(|l| l.version)
+            })
+            .collect();
+        if versions.iter().all(|v| *v == Some(1)) {
+            println!(
+                "  trust list version 1 (signed by the Commission's trust-list key) held by all {} nodes after {}",
+                versions.len(),
+                ms(t.elapsed())
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the trust list did not reach every node: {versions:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!();
 
