@@ -717,10 +717,15 @@ async fn signed_documents(
         )
         .await
     {
-        Err(e) if e.to_string().contains("signature") => println!(
-            "  KZ: an unsigned MSG.006 was refused by its own node: {}",
-            e.to_string().chars().take(110).collect::<String>()
-        ),
+        Err(e) if e.to_string().contains("signature-required") => {
+            let text = e.to_string();
+            let detail = text
+                .find('{')
+                .and_then(|i| serde_json::from_str::<serde_json::Value>(&text[i..]).ok())
+                .and_then(|v| v["detail"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            println!("  KZ: an unsigned MSG.006 was refused by its own node: 422 {detail}")
+        }
         other => bail!("an unsigned legally significant document was not refused: {other:?}"),
     }
     let anchors = node::evidence::Anchors {
