@@ -71,6 +71,12 @@ struct CheckpointFile {
     hash: String,
     key_id: String,
     signature: String,
+    /// An RFC 3161 token (base64) over the root of the batch the checkpoint was stamped in,
+    /// and the checkpoint's path to it; absent when the node runs no time-stamp authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timestamp_proof: Option<String>,
 }
 
 /// Builds the container of one message held by `node`. A checkpoint is signed first when none
@@ -81,15 +87,14 @@ pub async fn export(node: &Node, message_id: &str) -> Result<Vec<u8>, NodeError>
         .envelope(message_id)
         .await?
         .ok_or(NodeError::NotFound)?;
-    let proof = match store.log_proof(message_id).await? {
-        Some(p) => p,
-        None => {
-            store.checkpoint().await?;
-            store.log_proof(message_id).await?.ok_or_else(|| {
-                NodeError::Startup("no signed checkpoint covers the message".into())
-            })?
-        }
-    };
+    if store.log_proof(message_id).await?.is_none() {
+        store.checkpoint().await?;
+    }
+    node.stamp_checkpoints().await?;
+    let proof = store
+        .log_proof(message_id)
+        .await?
+        .ok_or_else(|| NodeError::Startup("no signed checkpoint covers the message".into()))?;
     let fed = node.fed().ok_or_else(|| {
         NodeError::Forbidden("evidence needs the node's federation signing key".into())
     })?;
@@ -123,6 +128,8 @@ pub async fn export(node: &Node, message_id: &str) -> Result<Vec<u8>, NodeError>
             hash: proof.checkpoint.hash,
             key_id: proof.checkpoint.key_id,
             signature: hex::encode(proof.checkpoint.signature),
+            timestamp: proof.checkpoint.stamp.as_ref().map(|(t, _)| B64.encode(t)),
+            timestamp_proof: proof.checkpoint.stamp.map(|(_, p)| p),
         },
     };
     let mut files: Vec<(&str, Vec<u8>)> = vec![("envelope.xml", envelope.clone())];
@@ -408,12 +415,38 @@ pub fn verify(container: &[u8], anchors: &Anchors) -> Vec<Check> {
                     key_id: f.checkpoint.key_id,
                     signature: hex::decode(&f.checkpoint.signature)
                         .map_err(|_| "checkpoint signature is not hex")?,
+                    stamp: None,
                 },
             };
             let id = env.header.message_id.to_string();
             store::log::verify_proof(&proof, &id, &store::log::hex_sha256(envelope_bytes), &key)?;
+            // The checkpoint's time stamp, when it has one: the log up to it existed by then.
+            let stamped = match (&f.checkpoint.timestamp, &f.checkpoint.timestamp_proof) {
+                (Some(t), Some(p)) => {
+                    let token = B64
+                        .decode(t)
+                        .map_err(|e| format!("checkpoint time stamp: {e}"))?;
+                    let path = tsa::batch::Proof::from_text(p).map_err(|e| e.to_string())?;
+                    let hash: [u8; 32] = hex::decode(&proof.checkpoint.hash)
+                        .ok()
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or("checkpoint hash is not a hash")?;
+                    let digest =
+                        tsa::sha256(&store::log::checkpoint_message(proof.checkpoint.seq, &hash));
+                    let v = tsa::batch::verify_batched(
+                        &token,
+                        &digest,
+                        &path,
+                        std::slice::from_ref(&anchors.federation_root),
+                    )
+                    .map_err(|e| format!("checkpoint time stamp: {e}"))?;
+                    format!(", time-stamped {}", rfc3339(v.time))
+                }
+                (None, None) => String::new(),
+                _ => return Err("checkpoint time stamp without its path".into()),
+            };
             Ok(format!(
-                "record {} of node {seg}'s log, chained to the checkpoint at {} it signed",
+                "record {} of node {seg}'s log, chained to the checkpoint at {} it signed{stamped}",
                 proof.records[0].seq, proof.checkpoint.seq
             ))
         })(),

@@ -688,7 +688,42 @@ impl Node {
             if let Err(e) = self.store.checkpoint().await {
                 tracing::error!(error = %e, "log checkpoint failed");
             }
+            if let Err(e) = self.stamp_checkpoints().await {
+                tracing::error!(error = %e, "log checkpoint time stamp failed");
+            }
         }
+    }
+
+    /// Time-stamps the signed checkpoints that have no stamp yet, when this node runs a
+    /// time-stamp authority: the stamp proves the log up to that checkpoint existed by then.
+    pub async fn stamp_checkpoints(&self) -> Result<usize, NodeError> {
+        let Some(st) = self.stamping() else {
+            return Ok(0);
+        };
+        let todo = self.store.unstamped_checkpoints(256).await?;
+        let mut set = tokio::task::JoinSet::new();
+        for (seq, hash) in todo {
+            let Some(h) = hex::decode(&hash)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            else {
+                continue;
+            };
+            let digest = tsa::sha256(&store::log::checkpoint_message(seq, &h));
+            let st = st.clone();
+            // Stamped together, they share the batcher's token.
+            set.spawn(async move { (seq, st.stamp(digest).await) });
+        }
+        let mut n = 0;
+        while let Some(r) = set.join_next().await {
+            let (seq, stamp) = r.map_err(|e| NodeError::Startup(e.to_string()))?;
+            let stamp = stamp.map_err(NodeError::Startup)?;
+            self.store
+                .stamp_checkpoint(seq, stamp.token.to_vec(), stamp.proof.to_text())
+                .await?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Updates the queue-depth gauges and renders the metrics page.

@@ -1313,22 +1313,7 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
     );
 
     // Change one file of the container: the check that covers it fails, and only that one.
-    let rewrite = |name: &str, f: &dyn Fn(Vec<u8>) -> Vec<u8>| -> Vec<u8> {
-        use std::io::{Read, Write};
-        let mut src = zip::ZipArchive::new(std::io::Cursor::new(zip.clone())).unwrap();
-        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let stored = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
-        for i in 0..src.len() {
-            let mut e = src.by_index(i).unwrap();
-            let n = e.name().unwrap().into_owned();
-            let mut b = Vec::new();
-            e.read_to_end(&mut b).unwrap();
-            out.start_file(&n, stored).unwrap();
-            out.write_all(&if n == name { f(b) } else { b }).unwrap();
-        }
-        out.finish().unwrap().into_inner()
-    };
+    let rewrite = |name: &str, f: &dyn Fn(Vec<u8>) -> Vec<u8>| rewrite_zip(&zip, name, f);
     let flip = |from: &'static str, to: &'static str| {
         move |b: Vec<u8>| {
             String::from_utf8(b)
@@ -1365,6 +1350,28 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
     assert_eq!(failed(&changed), vec!["time stamp"]);
     // Not a container at all: one clear failure, no panic.
     assert_eq!(failed(b"PK\x03\x04 not really"), vec!["container"]);
+
+    // The EEC node relayed it and runs the time-stamp authority: its container's log
+    // checkpoint is time-stamped too, and a wrong path for that stamp breaks the log check.
+    let eec = fed.node("EEC");
+    let at_eec = node::evidence::export(&eec, &id).await.unwrap();
+    let checks = node::evidence::verify(&at_eec, &anchors);
+    let log = checks.iter().find(|c| c.name == "message log").unwrap();
+    assert!(
+        log.outcome
+            .as_ref()
+            .is_ok_and(|m| m.contains("time-stamped")),
+        "{checks:?}"
+    );
+    let zip = at_eec;
+    let rewrite = |name: &str, f: &dyn Fn(Vec<u8>) -> Vec<u8>| rewrite_zip(&zip, name, f);
+    let wrong_path = rewrite("log-proof.json", &|b| {
+        let mut v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        v["checkpoint"]["timestamp_proof"] =
+            "0/2 R1111111111111111111111111111111111111111111111111111111111111111".into();
+        serde_json::to_vec(&v).unwrap()
+    });
+    assert_eq!(failed(&wrong_path), vec!["message log"]);
     fed.stop_all().await;
 }
 
@@ -1449,4 +1456,22 @@ async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() 
         assert_eq!(version_at(&kz), Some(2));
     }
     fed.stop_all().await;
+}
+
+/// `zip` with the file `name` passed through `f`, everything else as it was.
+fn rewrite_zip(zip: &[u8], name: &str, f: &dyn Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut src = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..src.len() {
+        let mut e = src.by_index(i).unwrap();
+        let n = e.name().unwrap().into_owned();
+        let mut b = Vec::new();
+        e.read_to_end(&mut b).unwrap();
+        out.start_file(&n, stored).unwrap();
+        out.write_all(&if n == name { f(b) } else { b }).unwrap();
+    }
+    out.finish().unwrap().into_inner()
 }

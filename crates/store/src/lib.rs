@@ -145,6 +145,8 @@ pub struct Checkpoint {
     pub key_id: String,
     /// Ed25519 over `log::checkpoint_message(seq, hash)`.
     pub signature: Vec<u8>,
+    /// An RFC 3161 token over the batch root and the checkpoint's path to it, once stamped.
+    pub stamp: Option<(Vec<u8>, String)>,
 }
 
 /// A node's detached signature as stored with a message: the header value naming algorithm
@@ -539,6 +541,41 @@ impl Store {
         self.read(move |c| evidence_of(c, &id)).await
     }
 
+    /// Signed checkpoints that carry no time stamp yet (sequence number, hash in hex), oldest
+    /// first.
+    pub async fn unstamped_checkpoints(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        self.read(move |c| {
+            c.query(
+                "SELECT seq, hash FROM log_checkpoints WHERE tst IS NULL ORDER BY seq LIMIT $1",
+                &[Value::I64(limit)],
+            )?
+            .iter()
+            .map(|r| Ok((r.i64(0)?, r.text(1)?)))
+            .collect()
+        })
+        .await
+    }
+
+    /// Adds a time stamp to a checkpoint that has none (a second one is ignored).
+    pub async fn stamp_checkpoint(
+        &self,
+        seq: i64,
+        token: Vec<u8>,
+        proof: String,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.conn.execute(
+                "UPDATE log_checkpoints SET tst = $1, tst_proof = $2 WHERE seq = $3 AND tst IS NULL",
+                &[Value::Blob(token.clone()), proof.clone().into(), Value::I64(seq)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// The log records from `message_id`'s first record to the first signed checkpoint at or
     /// after it; None when no checkpoint covers it yet (see [`Store::checkpoint`]).
     pub async fn log_proof(&self, message_id: &str) -> Result<Option<LogProof>, StoreError> {
@@ -552,7 +589,7 @@ impl Store {
                 return Ok(None);
             };
             let Some(cp) = c.query_one(
-                "SELECT seq, hash, key_id, signature FROM log_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1",
+                "SELECT seq, hash, key_id, signature, tst, tst_proof FROM log_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1",
                 &[Value::I64(first)],
             )?
             else {
@@ -564,6 +601,10 @@ impl Store {
                 key_id: cp.text(2)?,
                 signature: hex::decode(cp.text(3)?)
                     .map_err(|_| StoreError::Corrupt("checkpoint signature is not hex".into()))?,
+                stamp: match (cp.opt_blob(4)?, cp.opt_text(5)?) {
+                    (Some(t), Some(p)) => Some((t, p)),
+                    _ => None,
+                },
             };
             let rows = c.query(
                 "SELECT seq, at, message_id, event, envelope_sha256, prev_hash, hash FROM message_log WHERE seq >= $1 AND seq <= $2 ORDER BY seq",

@@ -39,6 +39,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_evidence.sql"),
         postgres: include_str!("../migrations/postgres/0004_evidence.sql"),
     },
+    Migration {
+        version: 5,
+        name: "checkpoint_stamps",
+        sqlite: include_str!("../migrations/sqlite/0005_checkpoint_stamps.sql"),
+        postgres: include_str!("../migrations/postgres/0005_checkpoint_stamps.sql"),
+    },
 ];
 
 pub fn run(conn: &mut dyn Conn) -> Result<(), StoreError> {

@@ -736,6 +736,26 @@ async fn evidence_and_log_proofs(f: Fixture) {
     );
     let other = SigningKey::from_bytes(&[8; 32]).verifying_key();
     assert!(store::log::verify_proof(&proof, "urn:uuid:e1", &sha, &other).is_err());
+
+    // A time stamp is added once to a checkpoint, and travels with its proof.
+    assert_eq!(proof.checkpoint.stamp, None);
+    let todo = s.unstamped_checkpoints(10).await.unwrap();
+    assert_eq!(
+        todo,
+        vec![(proof.checkpoint.seq, proof.checkpoint.hash.clone())]
+    );
+    s.stamp_checkpoint(proof.checkpoint.seq, vec![0x30, 1, 2], "0/1".into())
+        .await
+        .unwrap();
+    s.stamp_checkpoint(proof.checkpoint.seq, vec![9], "0/9".into())
+        .await
+        .unwrap();
+    assert!(s.unstamped_checkpoints(10).await.unwrap().is_empty());
+    let stamped = s.log_proof("urn:uuid:e1").await.unwrap().unwrap();
+    assert_eq!(
+        stamped.checkpoint.stamp,
+        Some((vec![0x30, 1, 2], "0/1".to_owned()))
+    );
     s.close().await.unwrap();
 }
 
