@@ -155,6 +155,10 @@ pub struct FederationSection {
     /// a peer and has no entry is reached directly.
     #[serde(default)]
     pub routes: std::collections::BTreeMap<String, String>,
+    /// The peer whose time-stamp authority stamps this node's log checkpoints (one token per
+    /// batch of checkpoints), when this node runs none of its own; e.g. `"EEC"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamps_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -246,6 +250,7 @@ impl FederationSection {
             relay: me == hub,
             peers,
             routes,
+            timestamps_from: None,
         })
     }
 }

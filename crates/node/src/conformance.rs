@@ -145,6 +145,22 @@ struct Run<'a> {
     pool: edoc::Pool,
     checks: Vec<Check>,
     envelopes: Vec<Exchanged>,
+    /// Signs legally significant documents: a key and self-signed certificate made for this
+    /// run only (a test key, never stored).
+    signer: dsig::KeySigner,
+}
+
+/// A throwaway ECDSA P-256 signer for documents the runner must sign.
+fn run_signer() -> Result<dsig::KeySigner, String> {
+    let key =
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    p.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "ortaq conformance runner (test key)",
+    );
+    let cert = p.self_signed(&key).map_err(|e| e.to_string())?;
+    dsig::KeySigner::from_pkcs8(&key.serialize_der(), cert.der()).map_err(|e| e.to_string())
 }
 
 /// Runs every transaction the role answers and returns the protocol.
@@ -158,6 +174,7 @@ pub async fn run(suite: &Suite) -> Result<Protocol, String> {
         pool,
         checks: Vec::new(),
         envelopes: Vec::new(),
+        signer: run_signer()?,
     };
     let mut tested = 0;
     for def in &suite.package.transactions {
@@ -263,6 +280,13 @@ impl Run<'_> {
         conversation: Option<String>,
     ) -> Result<(String, Option<String>), String> {
         let p = &self.suite.package;
+        // A legally significant message is signed as the last step, after any change a
+        // path makes to the document, as a sender's IS would.
+        let body = if p.message(code).is_some_and(|m| m.legally_significant) {
+            dsig::sign_enveloped(&body, &self.signer).map_err(|e| e.to_string())?
+        } else {
+            body
+        };
         let out = Outgoing {
             to: self.suite.target.clone(),
             process: p.process.code.clone(),

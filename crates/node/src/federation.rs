@@ -36,6 +36,8 @@ use crate::{Node, NodeError, from_micros, micros};
 
 /// Where peers post envelopes.
 pub const ENVELOPE_PATH: &str = "/v1/federation/envelope";
+/// RFC 3161 for the other nodes, on the mutual-TLS listener.
+pub const TSA_PATH: &str = "/v1/federation/tsa";
 const SOAP_CONTENT_TYPE: &str = "application/soap+xml; charset=utf-8";
 
 struct Peer {
@@ -53,6 +55,9 @@ pub struct Federation {
     peers: HashMap<Segment, Peer>,
     routes: BTreeMap<String, Segment>,
     delivery: DeliverySection,
+    /// The federation root (DER), the anchor of every token a peer's TSA gives us.
+    root: Vec<u8>,
+    timestamps_from: Option<Segment>,
 }
 
 fn startup(what: &str, e: impl std::fmt::Display) -> NodeError {
@@ -87,7 +92,23 @@ impl Federation {
             .map(|(k, v)| Ok((k.clone(), Segment::parse(v)?)))
             .collect::<Result<_, String>>()
             .map_err(|e| startup("routes", e))?;
+        let root = std::fs::read_to_string(&f.root)
+            .map_err(|e| startup("federation root", e))
+            .and_then(|p| trust::pki::pem_to_der(&p).map_err(|e| startup("federation root", e)))?;
+        let timestamps_from = f
+            .timestamps_from
+            .as_deref()
+            .map(Segment::parse)
+            .transpose()
+            .map_err(|e| startup("timestamps_from", e))?;
+        if let Some(t) = timestamps_from
+            && !peers.contains_key(&t)
+        {
+            return Err(startup("timestamps_from", format!("{t} is not a peer")));
+        }
         Ok(Federation {
+            root,
+            timestamps_from,
             listen: f.listen,
             relay: f.relay,
             signer: HopSigner::from_files(&f.signing_key, &f.signing_cert)
@@ -454,6 +475,64 @@ impl Node {
     }
 }
 
+/// A peer node's RFC 3161 request (its log checkpoints): answered by this node's authority.
+async fn peer_tsa(State(node): State<Arc<Node>>, body: Bytes) -> Response {
+    match node.stamping() {
+        Some(st) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/timestamp-reply")],
+            st.respond(&body),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node runs no time-stamp authority",
+        )
+            .into_response(),
+    }
+}
+
+impl Federation {
+    /// One token from the configured peer's authority over `digest`, checked against the
+    /// federation root and a fresh nonce; None when no peer is configured for that.
+    pub(crate) async fn remote_stamp(&self, digest: &[u8; 32]) -> Option<Result<Vec<u8>, String>> {
+        let peer = self.timestamps_from?;
+        let link = self.peers.get(&peer)?;
+        Some(
+            async {
+                let mut nonce = [0u8; 8];
+                rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut nonce);
+                nonce[0] |= 0x01;
+                nonce[0] &= 0x7f;
+                let req = tsa::request(digest, Some(&nonce)).map_err(|e| e.to_string())?;
+                let resp = link
+                    .client
+                    .post(
+                        TSA_PATH,
+                        "application/timestamp-query",
+                        &[],
+                        Bytes::from(req),
+                    )
+                    .await
+                    .map_err(|e| format!("{peer}: {e}"))?;
+                if resp.status != 200 {
+                    return Err(format!("{peer} answered HTTP {}", resp.status));
+                }
+                let token = tsa::token_from_response(&resp.body).map_err(|e| e.to_string())?;
+                tsa::verify(
+                    &token,
+                    digest,
+                    Some(&nonce),
+                    std::slice::from_ref(&self.root),
+                )
+                .map_err(|e| format!("{peer}'s token: {e}"))?;
+                Ok(token)
+            }
+            .await,
+        )
+    }
+}
+
 async fn peer_envelope(
     State(node): State<Arc<Node>>,
     Extension(peer): Extension<PeerIdentity>,
@@ -511,6 +590,7 @@ pub async fn serve_peers(
     let limit = node.config().limits.max_envelope_bytes + 64 * 1024;
     let app = axum::Router::new()
         .route(ENVELOPE_PATH, axum::routing::post(peer_envelope))
+        .route(TSA_PATH, axum::routing::post(peer_tsa))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(node.clone());
     let shutdown = async move {

@@ -698,7 +698,7 @@ impl Node {
     /// time-stamp authority: the stamp proves the log up to that checkpoint existed by then.
     pub async fn stamp_checkpoints(&self) -> Result<usize, NodeError> {
         let Some(st) = self.stamping() else {
-            return Ok(0);
+            return self.stamp_checkpoints_remotely().await;
         };
         let todo = self.store.unstamped_checkpoints(256).await?;
         let mut set = tokio::task::JoinSet::new();
@@ -724,6 +724,36 @@ impl Node {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Without an authority of its own, a node has its checkpoints stamped by a peer's
+    /// (`[federation] timestamps_from`): one request for a hash tree of all that wait.
+    async fn stamp_checkpoints_remotely(&self) -> Result<usize, NodeError> {
+        let Some(fed) = self.fed() else {
+            return Ok(0);
+        };
+        let todo = self.store.unstamped_checkpoints(4096).await?;
+        let digests: Vec<(i64, [u8; 32])> = todo
+            .iter()
+            .filter_map(|(seq, hash)| {
+                let h = <[u8; 32]>::try_from(hex::decode(hash).ok()?).ok()?;
+                Some((*seq, tsa::sha256(&store::log::checkpoint_message(*seq, &h))))
+            })
+            .collect();
+        let only: Vec<[u8; 32]> = digests.iter().map(|(_, d)| *d).collect();
+        let Some((root, proofs)) = tsa::batch::tree(&only) else {
+            return Ok(0);
+        };
+        let Some(token) = fed.remote_stamp(&root).await else {
+            return Ok(0);
+        };
+        let token = token.map_err(NodeError::Startup)?;
+        for ((seq, _), proof) in digests.iter().zip(proofs) {
+            self.store
+                .stamp_checkpoint(*seq, token.clone(), proof.to_text())
+                .await?;
+        }
+        Ok(digests.len())
     }
 
     /// Updates the queue-depth gauges and renders the metrics page.

@@ -133,6 +133,13 @@ impl Federation {
                 validators: 1,
             });
         }
+        // With the EEC's time-stamp authority up, the others have it stamp their checkpoints.
+        if s != "EEC"
+            && self.ttp.is_some()
+            && let Some(f) = cfg.federation.as_mut()
+        {
+            f.timestamps_from = Some("EEC".into());
+        }
         if s != "EEC"
             && self.trust_subscribers
             && let Some(t) = &self.ttp
@@ -1290,6 +1297,17 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
         .evidence(&id)
         .await
         .unwrap();
+    // RU runs no authority: the EEC's stamped its log checkpoint, over mutual TLS.
+    let log = node::evidence::verify(&zip, &anchors)
+        .into_iter()
+        .find(|c| c.name == "message log")
+        .unwrap();
+    assert!(
+        log.outcome
+            .as_ref()
+            .is_ok_and(|m| m.contains("time-stamped")),
+        "{log:?}"
+    );
     let failed = |zip: &[u8]| -> Vec<&'static str> {
         node::evidence::verify(zip, &anchors)
             .into_iter()

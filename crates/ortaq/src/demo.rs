@@ -232,7 +232,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .collect(),
             limits: LimitsSection::default(),
             checkpoint_every: 1000,
-            federation: FederationSection::star(&pki, segs[i], hub, &addrs),
+            // National nodes have the EEC's time-stamp authority stamp their log checkpoints.
+            federation: FederationSection::star(&pki, segs[i], hub, &addrs).map(|f| {
+                FederationSection {
+                    timestamps_from: (i != 0).then(|| "EEC".into()),
+                    ..f
+                }
+            }),
             delivery: Default::default(),
             nsi: Some(if *seg == "EEC" {
                 NsiSection {
