@@ -194,7 +194,8 @@ impl crate::Node {
     }
 }
 
-fn submission(
+/// A P.CC.10 message from a node's built-in service (reference data, trust list).
+pub(crate) fn submission(
     to: &str,
     transaction: &str,
     message: &str,

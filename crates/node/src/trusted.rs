@@ -134,35 +134,13 @@ impl Trust {
     }
 }
 
-const PROCESS: &str = "P.CC.10";
-const PROCESS_VERSION: &str = "1.0.0";
-const PROCEDURE: &str = "P.CC.10.PRC.001";
+// The trust list travels in P.CC.10 beside reference data (processes/P.CC.10).
+use crate::reference::submission;
 const TRN_REQUEST: &str = "P.CC.10.TRN.004";
 const MSG_REQUEST: &str = "P.CC.10.MSG.009";
 const MSG_LIST: &str = "P.CC.10.MSG.008";
 const TRN_NOTICE: &str = "P.CC.10.TRN.005";
 const MSG_NOTICE: &str = "P.CC.10.MSG.010";
-
-fn submission(
-    to: &str,
-    transaction: &str,
-    message: &str,
-    body: String,
-    answers: Option<&store::InboxItem>,
-) -> crate::Submission {
-    crate::Submission {
-        to: to.into(),
-        process: PROCESS.into(),
-        version: PROCESS_VERSION.into(),
-        procedure: PROCEDURE.into(),
-        transaction: transaction.into(),
-        message: message.into(),
-        body,
-        relates_to: answers.map(|a| a.message_id.clone()),
-        conversation_id: answers.and_then(|a| a.conversation_id.clone()),
-        ..Default::default()
-    }
-}
 
 /// The trust-list service of a node, a built-in IS on the adapter path: the publisher sends
 /// each new list to its subscribers and answers requests; a subscriber asks when it holds no

@@ -61,6 +61,21 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `openssl ts -query` for `data` (SHA-256, certificate requested, with a nonce) into `query`.
+fn query_file(data: &Path, query: &Path) {
+    let (ok, out) = openssl(&[
+        "ts",
+        "-query",
+        "-data",
+        s(data),
+        "-sha256",
+        "-cert",
+        "-out",
+        s(query),
+    ]);
+    assert!(ok, "{out}");
+}
+
 #[test]
 fn openssl_request_answered_by_us_verifies_with_openssl_ts() {
     let f = fixture();
@@ -72,17 +87,7 @@ fn openssl_request_answered_by_us_verifies_with_openssl_ts() {
     )
     .unwrap();
     let (query, reply) = (work.path().join("q.tsq"), work.path().join("r.tsr"));
-    let (ok, out) = openssl(&[
-        "ts",
-        "-query",
-        "-data",
-        s(&data),
-        "-sha256",
-        "-cert",
-        "-out",
-        s(&query),
-    ]);
-    assert!(ok, "{out}");
+    query_file(&data, &query);
     let now = OffsetDateTime::now_utc();
     let resp = f.authority.respond(&std::fs::read(&query).unwrap(), now);
     std::fs::write(&reply, &resp).unwrap();
@@ -182,17 +187,7 @@ fn openssl_as_authority_is_verified_by_us() {
     let data = work.path().join("d");
     std::fs::write(&data, b"a record").unwrap();
     let (query, reply) = (work.path().join("q.tsq"), work.path().join("r.tsr"));
-    let (ok, out) = openssl(&[
-        "ts",
-        "-query",
-        "-data",
-        s(&data),
-        "-sha256",
-        "-cert",
-        "-out",
-        s(&query),
-    ]);
-    assert!(ok, "{out}");
+    query_file(&data, &query);
     let (ok, out) = openssl(&[
         "ts",
         "-reply",
