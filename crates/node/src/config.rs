@@ -424,6 +424,15 @@ impl NodeConfig {
         }
     }
 
+    /// The address of this node's trusted third party as a participant (P.TT.01), when `[ttp]`
+    /// has a receipt key.
+    pub fn ttp_participant(&self) -> Option<String> {
+        self.ttp
+            .as_ref()
+            .filter(|t| t.key.is_some())
+            .map(|_| format!("EAEU://{}/SR/ttp", self.segment))
+    }
+
     /// The address of this node's trust-list service, when `[ttp]` publishes or subscribes.
     pub fn trust_service(&self) -> Option<String> {
         self.ttp

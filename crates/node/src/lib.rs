@@ -220,6 +220,7 @@ impl Node {
                 .map(|p| p.address.clone())
                 .chain(cfg.nsi_service())
                 .chain(cfg.trust_service())
+                .chain(cfg.ttp_participant())
                 .collect(),
             reference: RwLock::new(Arc::new(nsi::Index::default())),
             sync: Mutex::new(reference::SyncStatus::default()),
@@ -824,6 +825,12 @@ pub async fn serve(
                 stop_rx.clone(),
             )));
         }
+    }
+    if node.cfg.ttp_participant().is_some() {
+        workers.push(tokio::spawn(trusted::run_receipts(
+            node.clone(),
+            stop_rx.clone(),
+        )));
     }
     if node.cfg.trust_service().is_some() {
         workers.push(tokio::spawn(trusted::run_service(

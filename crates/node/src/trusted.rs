@@ -262,3 +262,137 @@ async fn handle(
         _ => tracing::warn!(from = %it.sender, "unexpected message to the trust service"),
     }
 }
+
+/// The largest signed document a receipt request may carry (decoded).
+const MAX_REQUEST_DOCUMENT: usize = 8 * 1024 * 1024;
+const TTP_NS: &str = "urn:ortaq:ttp-request:v1";
+
+/// The trusted third party as a participant of the node (`EAEU://<SEG>/SR/ttp`, P.TT.01): a
+/// request carrying a signed e-document is answered with the signed receipt (P.TT.01.MSG.002);
+/// a request it cannot read, or one it cannot judge (no valid trust list), with ERR.
+pub async fn run_receipts(
+    node: std::sync::Arc<crate::Node>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let (Some(me), Some(trust)) = (node.config().ttp_participant(), node.trust()) else {
+        return;
+    };
+    while !*stop.borrow() {
+        let items = tokio::select! {
+            r = node.inbox(&me, 0, 20, std::time::Duration::from_secs(1)) => r,
+            _ = stop.changed() => break,
+        };
+        let Ok(items) = items else {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        };
+        for it in items {
+            answer_request(&node, &trust, &me, &it).await;
+            if let Err(e) = node.ack(&me, &it.message_id).await {
+                tracing::error!(error = %e, "TTP participant ack");
+            }
+        }
+    }
+}
+
+async fn answer_request(node: &crate::Node, trust: &Arc<Trust>, me: &str, it: &store::InboxItem) {
+    let opts = envelope::ParseOptions::new(envelope::Origin::Any);
+    let Ok(env) = envelope::parse(&it.envelope, &opts) else {
+        return;
+    };
+    let envelope::Body::Document(doc) = &env.body else {
+        return; // signals about our own answers
+    };
+    let result = read_request(doc).and_then(|(signed, moment)| {
+        let now = node.now();
+        Ok((signed, moment.unwrap_or(now), now))
+    });
+    let answer = match result {
+        Ok((signed, moment, now)) => {
+            let trust = trust.clone();
+            tokio::task::spawn_blocking(move || trust.receipt(&signed, moment, now))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+        }
+        Err(e) => Err(e),
+    };
+    let cp = env.header.cp_action();
+    let sent = match answer {
+        Ok(receipt) => {
+            let s = crate::Submission {
+                to: it.sender.clone(),
+                process: "P.TT.01".into(),
+                version: cp.map(|c| c.version.clone()).unwrap_or_default(),
+                procedure: "P.TT.01.PRC.001".into(),
+                transaction: "P.TT.01.TRN.001".into(),
+                message: "P.TT.01.MSG.002".into(),
+                body: receipt,
+                relates_to: Some(it.message_id.clone()),
+                conversation_id: it.conversation_id.clone(),
+                ..Default::default()
+            };
+            node.submit(me, s).await.map(|_| ())
+        }
+        Err(why) => {
+            let me_addr = match envelope::Address::parse(me) {
+                Ok(a) => a,
+                Err(e) => return tracing::error!(error = %e, "TTP participant address"),
+            };
+            let err = envelope::SignalError {
+                code: envelope::ErrorCode::DataError,
+                description: format!("Квитанция не выдана: {why}"),
+                details: Some(format!("No receipt: {why}")),
+                edoc_id: None,
+                reference: None,
+            };
+            match envelope::Envelope::signal_for(
+                &env.header,
+                me_addr,
+                envelope::Signal::err(node.now(), vec![err]),
+            ) {
+                Ok(e) => node
+                    .submit_envelope(me, e.to_xml().as_bytes())
+                    .await
+                    .map(|_| ())
+                    .map_err(|(_, e)| e),
+                Err(e) => return tracing::error!(error = %e, "TTP participant ERR"),
+            }
+        }
+    };
+    if let Err(e) = sent {
+        tracing::warn!(to = %it.sender, error = %e, "TTP answer not sent");
+    }
+}
+
+/// The signed document and the moment out of a `ttp:ReceiptRequest`.
+fn read_request(doc: &str) -> Result<(String, Option<OffsetDateTime>), String> {
+    use base64::Engine as _;
+    let x = roxmltree::Document::parse(doc).map_err(|e| format!("unreadable request: {e}"))?;
+    let root = x.root_element();
+    if root.tag_name().namespace() != Some(TTP_NS) || root.tag_name().name() != "ReceiptRequest" {
+        return Err("not a ttp:ReceiptRequest".into());
+    }
+    let moment = root
+        .attribute("moment")
+        .map(|m| {
+            OffsetDateTime::parse(m, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| format!("moment {m:?}: {e}"))
+        })
+        .transpose()?;
+    let b64: String = root
+        .children()
+        .find(|n| n.tag_name().name() == "Document")
+        .and_then(|n| n.text())
+        .ok_or("no ttp:Document")?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if b64.len() > MAX_REQUEST_DOCUMENT / 3 * 4 + 4 {
+        return Err("the document is too large".into());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("ttp:Document is not base64: {e}"))?;
+    let signed = String::from_utf8(bytes).map_err(|_| "the document is not UTF-8".to_owned())?;
+    Ok((signed, moment))
+}

@@ -312,3 +312,80 @@ async fn time_stamps_over_http_and_on_receipts() {
     }
     let _ = stop.send(());
 }
+
+/// The trusted third party as a participant (P.TT.01): a request message with a signed
+/// document is answered by a signed receipt message; an unreadable request by ERR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ttp_answers_receipt_requests_by_message() {
+    use base64::Engine as _;
+    let now = OffsetDateTime::now_utc();
+    let p = pki(now);
+    let dir = tempfile::tempdir().unwrap();
+    let ttp = files(dir.path(), &p, &p.list.sign(&p.tl_signer).unwrap());
+    let (_node, c, stop) = start(dir.path(), Some(ttp)).await;
+    let doc = dsig::sign_enveloped(&sample(), &p.signer).unwrap();
+    let ask = |body: String| node::client::Outgoing {
+        to: "EAEU://EEC/SR/ttp".into(),
+        process: "P.TT.01".into(),
+        version: "1.0.0".into(),
+        procedure: "P.TT.01.PRC.001".into(),
+        transaction: "P.TT.01.TRN.001".into(),
+        message: "P.TT.01.MSG.001".into(),
+        body,
+        ..Default::default()
+    };
+    let good = c
+        .send(&ask(format!(
+            "<ttp:ReceiptRequest xmlns:ttp=\"urn:ortaq:ttp-request:v1\"><ttp:Document>{}</ttp:Document></ttp:ReceiptRequest>",
+            base64::engine::general_purpose::STANDARD.encode(&doc)
+        )))
+        .await
+        .unwrap();
+    let bad = c
+        .send(&ask(
+            "<ttp:ReceiptRequest xmlns:ttp=\"urn:ortaq:ttp-request:v1\"><ttp:Document>not base64!</ttp:Document></ttp:ReceiptRequest>".into(),
+        ))
+        .await
+        .unwrap();
+    // Both answers arrive in the IS's inbox, each relating to its request.
+    let mut answers = std::collections::HashMap::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while answers.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "answers: {:?}",
+            answers.keys()
+        );
+        let page = c.inbox(0, 100, 1).await.unwrap();
+        for m in page.messages {
+            let env = envelope::parse(
+                m.envelope.as_bytes(),
+                &envelope::ParseOptions::new(envelope::Origin::Any),
+            )
+            .unwrap();
+            if let Some(r) = &env.header.relates_to {
+                answers.insert(r.id.to_string(), env);
+            }
+        }
+    }
+    let receipt = match &answers[&good.message_id].body {
+        envelope::Body::Document(d) => d.clone(),
+        other => panic!("expected the receipt, got {other:?}"),
+    };
+    assert!(
+        answers[&good.message_id]
+            .header
+            .action
+            .to_string()
+            .ends_with("P.TT.01.MSG.002")
+    );
+    assert_eq!(read_receipt(&receipt), ("valid".to_owned(), vec![]));
+    dsig::verify_enveloped(&receipt, &dsig::Verifiers::standard()).unwrap();
+    match &answers[&bad.message_id].body {
+        envelope::Body::Signal(s) => {
+            assert!(s.errors[0].description.contains("base64"), "{:?}", s.errors)
+        }
+        other => panic!("expected ERR, got {other:?}"),
+    }
+    let _ = stop.send(());
+}
