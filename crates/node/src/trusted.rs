@@ -303,10 +303,8 @@ async fn answer_request(node: &crate::Node, trust: &Arc<Trust>, me: &str, it: &s
     let envelope::Body::Document(doc) = &env.body else {
         return; // signals about our own answers
     };
-    let result = read_request(doc).and_then(|(signed, moment)| {
-        let now = node.now();
-        Ok((signed, moment.unwrap_or(now), now))
-    });
+    let now = node.now();
+    let result = read_request(doc).map(|(signed, moment)| (signed, moment.unwrap_or(now), now));
     let answer = match result {
         Ok((signed, moment, now)) => {
             let trust = trust.clone();
