@@ -43,11 +43,24 @@ fn querier(s: &str) -> String {
     format!("EAEU://{s}/CP/P.TS.01/P.TS.01.ACT.003")
 }
 
+/// A port for a node of one of the tests that run at once in this process. Ports come from a
+/// counter below the kernel's ephemeral range, so no two nodes here get the same one and no
+/// outgoing connection takes one between its reservation and its bind (a port from bind(0),
+/// dropped, could be handed to another test's node or socket: a node would then talk to the
+/// wrong peer).
 fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 30) as u16 * 400;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < 400, "out of test ports");
+        let addr: SocketAddr = ([127, 0, 0, 1], base + n).into();
+        // Skip a port something else on the machine holds.
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
 }
 
 /// A clock the test can move forward.
