@@ -202,19 +202,12 @@ pub async fn run_service(
             warned_day = Some(now.date());
             tracing::warn!(version = l.version, next_update = %l.next_update, "the trust list expires within 14 days");
         }
-        let items = tokio::select! {
-            r = node.inbox(&me, 0, 20, std::time::Duration::from_secs(1)) => r,
-            _ = stop.changed() => break,
-        };
-        let Ok(items) = items else {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            continue;
+        let Some(items) = next_items(&node, &me, &mut stop).await else {
+            break;
         };
         for it in items {
             handle(&node, &trust, &me, &cfg, &it).await;
-            if let Err(e) = node.ack(&me, &it.message_id).await {
-                tracing::error!(error = %e, "trust service ack");
-            }
+            ack(&node, &me, &it).await;
         }
     }
 }
@@ -278,19 +271,12 @@ pub async fn run_receipts(
         return;
     };
     while !*stop.borrow() {
-        let items = tokio::select! {
-            r = node.inbox(&me, 0, 20, std::time::Duration::from_secs(1)) => r,
-            _ = stop.changed() => break,
-        };
-        let Ok(items) = items else {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            continue;
+        let Some(items) = next_items(&node, &me, &mut stop).await else {
+            break;
         };
         for it in items {
             answer_request(&node, &trust, &me, &it).await;
-            if let Err(e) = node.ack(&me, &it.message_id).await {
-                tracing::error!(error = %e, "TTP participant ack");
-            }
+            ack(&node, &me, &it).await;
         }
     }
 }
@@ -393,4 +379,31 @@ fn read_request(doc: &str) -> Result<(String, Option<OffsetDateTime>), String> {
         .map_err(|e| format!("ttp:Document is not base64: {e}"))?;
     let signed = String::from_utf8(bytes).map_err(|_| "the document is not UTF-8".to_owned())?;
     Ok((signed, moment))
+}
+
+/// The next messages for a built-in participant (waiting up to a second); an empty batch after
+/// a pause when the inbox could not be read; None once the node stops.
+async fn next_items(
+    node: &crate::Node,
+    me: &str,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<Vec<store::InboxItem>> {
+    let items = tokio::select! {
+        r = node.inbox(me, 0, 20, std::time::Duration::from_secs(1)) => r,
+        _ = stop.changed() => return None,
+    };
+    match items {
+        Ok(i) => Some(i),
+        Err(e) => {
+            tracing::error!(participant = %me, error = %e, "inbox");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            Some(Vec::new())
+        }
+    }
+}
+
+async fn ack(node: &crate::Node, me: &str, it: &store::InboxItem) {
+    if let Err(e) = node.ack(me, &it.message_id).await {
+        tracing::error!(participant = %me, error = %e, "ack");
+    }
 }
