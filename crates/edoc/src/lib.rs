@@ -122,6 +122,11 @@ struct MessageEntry {
     rules: Vec<rules::Compiled>,
 }
 
+/// Why a set of packages could not be compiled: every problem found, at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct CompileError(pub Vec<String>);
+
 /// Compiled schemas and rules of a set of process packages.
 pub struct Validator {
     schemas: Vec<xsd::Schema>,
@@ -133,7 +138,7 @@ pub struct Validator {
 impl Validator {
     /// Compiles every structure's XSD (each file once) and every filling rule of `packages`.
     /// All problems at once.
-    pub fn new(packages: &[Package], limits: Limits) -> Result<Validator, Vec<String>> {
+    pub fn new(packages: &[Package], limits: Limits) -> Result<Validator, CompileError> {
         let mut problems = Vec::new();
         let mut schemas = Vec::new();
         let mut files: HashMap<std::path::PathBuf, usize> = HashMap::new();
@@ -215,7 +220,7 @@ impl Validator {
                 limits,
             })
         } else {
-            Err(problems)
+            Err(CompileError(problems))
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use process::Package;
 use time::OffsetDateTime;
 
-use crate::{CommonResource, Context, Limits, Report, Validator};
+use crate::{CommonResource, CompileError, Context, Limits, Report, Validator};
 
 /// One document to validate, with owned context.
 pub struct Job {
@@ -36,7 +36,7 @@ impl Pool {
         packages: Vec<Package>,
         threads: usize,
         limits: Limits,
-    ) -> Result<Pool, Vec<String>> {
+    ) -> Result<Pool, CompileError> {
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let messages: HashSet<String> = packages
@@ -50,10 +50,10 @@ impl Pool {
             std::thread::Builder::new()
                 .name(format!("edoc-{i}"))
                 .spawn(move || run(&packages, limits, rx, ready_tx))
-                .map_err(|e| vec![format!("starting a validator thread: {e}")])?;
-            ready_rx
-                .recv()
-                .map_err(|_| vec!["a validator thread stopped while starting".to_owned()])??;
+                .map_err(|e| CompileError(vec![format!("starting a validator thread: {e}")]))?;
+            ready_rx.recv().map_err(|_| {
+                CompileError(vec!["a validator thread stopped while starting".to_owned()])
+            })??;
         }
         Ok(Pool {
             tx,
@@ -88,7 +88,7 @@ fn run(
     packages: &[Package],
     limits: Limits,
     rx: Arc<Mutex<Receiver<Job>>>,
-    ready: SyncSender<Result<(), Vec<String>>>,
+    ready: SyncSender<Result<(), CompileError>>,
 ) {
     let v = match Validator::new(packages, limits) {
         Ok(v) => {

@@ -21,6 +21,22 @@ impl UrnUuid {
         UrnUuid(Uuid::new_v4())
     }
 
+    /// An identifier derived from `parts` (SHA-256 of them, NUL-separated), so that whoever
+    /// makes the same answer twice (a node repeating an RCV, an IS repeating a response after a
+    /// crash) gives it the same identifier, and a repeat is recognised as a duplicate.
+    pub fn derived(parts: &[&str]) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update(p.as_bytes());
+            h.update([0]);
+        }
+        let d = h.finalize();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&d[..16]);
+        UrnUuid(uuid::Builder::from_random_bytes(b).into_uuid())
+    }
+
     pub fn from_uuid(u: Uuid) -> Self {
         UrnUuid(u)
     }

@@ -16,14 +16,20 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::{Node, NodeError, Receipt, Submission, from_micros};
+pub use adapter::wire::{
+    AckBody, InboxMessage, InboxPage, Problem, ReceiptBody, StateChangeBody, StatusBody,
+    TIMESTAMP_HEADER, TIMESTAMP_PROOF_HEADER, TRACK_ID_HEADER,
+};
+
+use crate::local::{
+    fault_status, inbox_page, problem, problem_of, receipt_body, stamp_header, status_body,
+};
+use crate::{Node, NodeError, Submission, from_micros};
 
 type AppState = Arc<Node>;
 
@@ -85,75 +91,26 @@ pub fn openapi_json() -> String {
 
 // ---------------------------------------------------------------- errors
 
-/// An RFC 9457 problem.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI naming the kind of problem.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// The Decision No. 5 rule broken, when one was.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-}
+/// An error answer: an RFC 9457 problem document.
+pub struct ApiError(Problem);
 
-pub struct ApiError(StatusCode, &'static str, String, Option<String>);
+impl ApiError {
+    fn new(status: StatusCode, kind: &str, detail: String, rule: Option<String>) -> ApiError {
+        ApiError(problem(status.as_u16(), kind, detail, rule))
+    }
+}
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
-        let d = e.to_string();
-        match e {
-            NodeError::Envelope(env) => ApiError(
-                StatusCode::BAD_REQUEST,
-                "invalid-message",
-                env.detail.clone(),
-                Some(env.rule.id().to_owned()),
-            ),
-            NodeError::Forbidden(_) => ApiError(StatusCode::FORBIDDEN, "forbidden", d, None),
-            NodeError::UnknownRecipient(_) => ApiError(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown-recipient",
-                d,
-                None,
-            ),
-            NodeError::NoRoute(_) => {
-                ApiError(StatusCode::UNPROCESSABLE_ENTITY, "no-route", d, None)
-            }
-            NodeError::Conflict(_) => ApiError(StatusCode::CONFLICT, "conflict", d, None),
-            NodeError::Unsigned(_) => ApiError(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "signature-required",
-                d,
-                None,
-            ),
-            NodeError::NotFound => ApiError(StatusCode::NOT_FOUND, "not-found", d, None),
-            NodeError::Store(_) | NodeError::Startup(_) => {
-                tracing::error!(error = %d, "request failed in the store");
-                ApiError(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the node could not store the request; nothing was accepted, retry later"
-                        .into(),
-                    None,
-                )
-            }
-        }
+        ApiError(problem_of(e))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let ApiError(status, kind, detail, rule) = self;
-        let p = Problem {
-            kind: format!("https://ortaq.dev/problems/{kind}"),
-            title: status.canonical_reason().unwrap_or("error").to_owned(),
-            status: status.as_u16(),
-            detail,
-            rule,
-        };
-        let mut r = (status, Json(p)).into_response();
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (status, Json(self.0)).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
@@ -172,7 +129,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, ApiError> {
         let unauthorized =
-            |d: &str| ApiError(StatusCode::UNAUTHORIZED, "unauthorized", d.into(), None);
+            |d: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", d.into(), None);
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -189,35 +146,6 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 // ---------------------------------------------------------------- messages
-
-/// Proof that the node durably accepted the message.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ReceiptBody {
-    pub message_id: String,
-    /// `int:TrackID`, written by the platform.
-    pub track_id: String,
-    /// `int:AcceptTime`, UTC.
-    pub accept_time: String,
-    pub conversation_id: Option<String>,
-    /// True when this MessageID was accepted before; the original receipt is repeated.
-    pub duplicate: bool,
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-impl From<Receipt> for ReceiptBody {
-    fn from(r: Receipt) -> Self {
-        ReceiptBody {
-            message_id: r.message_id.to_string(),
-            track_id: r.track_id,
-            accept_time: rfc3339(r.accept_time),
-            conversation_id: r.conversation_id.map(|c| c.to_string()),
-            duplicate: r.duplicate,
-        }
-    }
-}
 
 /// Send a message. Answers only after the message is durably stored.
 #[utoipa::path(post, path = "/v1/messages", tag = "messages", request_body = Submission,
@@ -236,39 +164,15 @@ async fn submit(
     Caller(p): Caller,
     body: Result<Json<Submission>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(r) =
-        body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid-json", e.body_text(), None))?;
+    let Json(r) = body
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-json", e.body_text(), None))?;
     let receipt = node.submit(&p, r).await?;
     let code = if receipt.duplicate {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((code, Json(ReceiptBody::from(receipt))).into_response())
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct StateChangeBody {
-    /// accepted, queued, in_inbox, delivered, acknowledged, failed, expired.
-    pub state: String,
-    pub at: String,
-    pub detail: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct StatusBody {
-    pub message_id: String,
-    pub track_id: String,
-    pub accept_time: String,
-    pub from: String,
-    pub to: String,
-    pub action: String,
-    pub conversation_id: Option<String>,
-    pub relates_to: Option<String>,
-    pub state: String,
-    /// SHA-256 of the stored envelope, as logged in the message log.
-    pub envelope_sha256: String,
-    pub history: Vec<StateChangeBody>,
+    Ok((code, Json(receipt_body(receipt))).into_response())
 }
 
 /// Status and history of a message you sent or received.
@@ -285,26 +189,7 @@ async fn status(
     Path(id): Path<String>,
 ) -> Result<Json<StatusBody>, ApiError> {
     let (m, h) = node.status(&p, &id).await?;
-    Ok(Json(StatusBody {
-        message_id: m.message_id,
-        track_id: m.track_id,
-        accept_time: rfc3339(from_micros(m.accept_time)),
-        from: m.sender,
-        to: m.recipient,
-        action: m.action,
-        conversation_id: m.conversation_id,
-        relates_to: m.relates_to,
-        state: m.state,
-        envelope_sha256: m.envelope_sha256,
-        history: h
-            .into_iter()
-            .map(|c| StateChangeBody {
-                state: c.state,
-                at: rfc3339(from_micros(c.at)),
-                detail: c.detail,
-            })
-            .collect(),
-    }))
+    Ok(Json(status_body(m, h)))
 }
 
 /// The stored envelope, byte for byte.
@@ -369,46 +254,39 @@ async fn ttp_receipt(
     Query(q): Query<ReceiptQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let unavailable =
-        |d: String| ApiError(StatusCode::SERVICE_UNAVAILABLE, "ttp-unavailable", d, None);
-    let bad = |d: String| ApiError(StatusCode::BAD_REQUEST, "invalid-request", d, None);
-    let trust = node
-        .trust()
-        .ok_or_else(|| unavailable("this node has no trust service ([ttp])".into()))?;
-    let now = node.now();
-    let moment = match q.moment.as_deref() {
-        Some(m) => time::OffsetDateTime::parse(m, &Rfc3339)
-            .map_err(|e| bad(format!("moment {m:?} is not RFC 3339: {e}")))?,
-        None => now,
-    };
-    let doc =
-        String::from_utf8(body.to_vec()).map_err(|_| bad("the document must be UTF-8".into()))?;
-    let receipt = tokio::task::spawn_blocking(move || trust.receipt(&doc, moment, now))
+    let doc = String::from_utf8(body.to_vec()).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "the document must be UTF-8".into(),
+            None,
+        )
+    })?;
+    let (receipt, stamp) = crate::local::ttp_receipt(&node, doc, q.moment.as_deref())
         .await
-        .map_err(|e| unavailable(e.to_string()))?
-        .map_err(unavailable)?;
+        .map_err(ApiError)?;
     let mut resp = (
         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
-        receipt.clone(),
+        receipt,
     )
         .into_response();
-    if let Some(st) = node.stamping() {
-        let stamp = st
-            .stamp(tsa::sha256(receipt.as_bytes()))
-            .await
-            .map_err(unavailable)?;
+    if let Some(stamp) = stamp {
         let h = resp.headers_mut();
-        let value = |s: String| HeaderValue::from_str(&s).map_err(|e| unavailable(e.to_string()));
-        h.insert(TIMESTAMP_HEADER, value(B64.encode(stamp.token.as_slice()))?);
-        h.insert(TIMESTAMP_PROOF_HEADER, value(stamp.proof.to_text())?);
+        let value = |s: String| {
+            HeaderValue::from_str(&s).map_err(|e| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ttp-unavailable",
+                    e.to_string(),
+                    None,
+                )
+            })
+        };
+        h.insert(TIMESTAMP_HEADER, value(stamp_header(&stamp))?);
+        h.insert(TIMESTAMP_PROOF_HEADER, value(stamp.proof)?);
     }
     Ok(resp)
 }
-
-/// The RFC 3161 token (base64 DER) over the SHA-256 of the response body, stamped in a batch.
-pub const TIMESTAMP_HEADER: &str = "ortaq-timestamp";
-/// The body's path to the root the token covers (`tsa::batch::Proof::to_text`).
-pub const TIMESTAMP_PROOF_HEADER: &str = "ortaq-timestamp-proof";
 
 /// RFC 3161 over HTTP (§3.4): a DER `TimeStampReq` in, a DER `TimeStampResp` out. A request
 /// this authority cannot honour gets a rejection status inside the response, as the RFC says.
@@ -424,7 +302,7 @@ async fn tsa_stamp(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let st = node.stamping().ok_or_else(|| {
-        ApiError(
+        ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "tsa-unavailable",
             "this node runs no time-stamp authority ([tsa])".into(),
@@ -455,27 +333,6 @@ pub struct InboxQuery {
     pub wait: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct InboxMessage {
-    /// Position in your inbox; pass the last one as `after`.
-    pub seq: i64,
-    pub message_id: String,
-    pub from: String,
-    pub action: String,
-    pub conversation_id: Option<String>,
-    pub track_id: String,
-    pub accept_time: String,
-    /// The full Decision No. 5 envelope.
-    pub envelope: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct InboxPage {
-    pub messages: Vec<InboxMessage>,
-    /// Pass as `after` for the next page.
-    pub cursor: i64,
-}
-
 /// Messages waiting for you, oldest first. A message stays until you acknowledge it.
 #[utoipa::path(get, path = "/v1/inbox", tag = "inbox", params(InboxQuery),
     security(("bearer" = [])),
@@ -489,30 +346,7 @@ async fn inbox(
     let items = node
         .inbox(&p, q.after, q.limit.unwrap_or(100), wait)
         .await?;
-    let cursor = items.last().map_or(q.after, |i| i.seq);
-    Ok(Json(InboxPage {
-        cursor,
-        messages: items
-            .into_iter()
-            .map(|i| InboxMessage {
-                seq: i.seq,
-                message_id: i.message_id,
-                from: i.sender,
-                action: i.action,
-                conversation_id: i.conversation_id,
-                track_id: i.track_id,
-                accept_time: rfc3339(from_micros(i.accept_time)),
-                envelope: String::from_utf8_lossy(&i.envelope).into_owned(),
-            })
-            .collect(),
-    }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AckBody {
-    pub message_id: String,
-    /// False when it had been acknowledged before (nothing changed).
-    pub acknowledged_now: bool,
+    Ok(Json(inbox_page(items, q.after)))
 }
 
 /// Acknowledge a message: it leaves your inbox and is never handed out again.
@@ -559,17 +393,13 @@ async fn soap(State(node): State<AppState>, Caller(p): Caller, body: Bytes) -> R
         Ok((receipt, rcv)) => {
             let mut r = (StatusCode::OK, soap_type, rcv.to_xml()).into_response();
             if let Ok(v) = HeaderValue::from_str(&receipt.track_id) {
-                r.headers_mut().insert("x-ortaq-track-id", v);
+                r.headers_mut().insert(TRACK_ID_HEADER, v);
             }
             r
         }
         Err((fault, err)) => {
-            let status = match err {
-                NodeError::Forbidden(_) => StatusCode::FORBIDDEN,
-                NodeError::Conflict(_) => StatusCode::CONFLICT,
-                NodeError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::BAD_REQUEST,
-            };
+            let status = StatusCode::from_u16(fault_status(&err))
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             (status, soap_type, fault.to_xml()).into_response()
         }
     }
@@ -673,11 +503,12 @@ pub struct SearchQuery {
     pub limit: Option<usize>,
 }
 
-fn as_of(s: &Option<String>) -> Result<time::Date, ApiError> {
+/// The date asked for, or today on the node's clock.
+fn as_of(s: &Option<String>, today: time::Date) -> Result<time::Date, ApiError> {
     match s {
         Some(s) => nsi::model::parse_date(s)
-            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid-date", e, None)),
-        None => Ok(time::OffsetDateTime::now_utc().date()),
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-date", e, None)),
+        None => Ok(today),
     }
 }
 
@@ -740,9 +571,9 @@ async fn nsi_lookup(
     Path((resource, code)): Path<(String, String)>,
     Query(q): Query<AsOf>,
 ) -> Result<Json<NsiItem>, ApiError> {
-    let on = as_of(&q.as_of)?;
+    let on = as_of(&q.as_of, node.clock()().date())?;
     let idx = node.reference();
-    let not_found = |d: String| ApiError(StatusCode::NOT_FOUND, "not-found", d, None);
+    let not_found = |d: String| ApiError::new(StatusCode::NOT_FOUND, "not-found", d, None);
     let r = idx
         .resource(&resource)
         .ok_or_else(|| not_found(format!("no resource {resource}")))?;
@@ -765,10 +596,10 @@ async fn nsi_search(
     Path(resource): Path<String>,
     Query(q): Query<SearchQuery>,
 ) -> Result<Json<Vec<NsiItem>>, ApiError> {
-    let on = as_of(&q.as_of)?;
+    let on = as_of(&q.as_of, node.clock()().date())?;
     let idx = node.reference();
     let r = idx.resource(&resource).ok_or_else(|| {
-        ApiError(
+        ApiError::new(
             StatusCode::NOT_FOUND,
             "not-found",
             format!("no resource {resource}"),
@@ -797,7 +628,7 @@ pub struct NsiVersionInfo {
 
 fn nsi_store_error(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "reference data read failed");
-    ApiError(
+    ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
         "the node could not read its reference data".into(),
@@ -820,7 +651,7 @@ async fn nsi_versions(
         .await
         .map_err(nsi_store_error)?;
     if v.is_empty() {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not-found",
             format!("nothing is published as {resource}"),
@@ -832,7 +663,7 @@ async fn nsi_versions(
             .map(|(version, sha256, at)| NsiVersionInfo {
                 version,
                 sha256,
-                published_at: rfc3339(from_micros(at)),
+                published_at: from_micros(at).format(&Rfc3339).unwrap_or_default(),
             })
             .collect(),
     ))
@@ -855,7 +686,7 @@ async fn nsi_export(
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let fmt = nsi::format::Format::parse(q.format.as_deref().unwrap_or("json"))
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid-format", e, None))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-format", e, None))?;
     let v = stored_version(&node, &resource, version).await?;
     let content = crate::reference::decode(&v).map_err(nsi_store_error)?;
     let ct = match fmt {
@@ -881,7 +712,7 @@ async fn stored_version(
         .await
         .map_err(nsi_store_error)?
         .ok_or_else(|| {
-            ApiError(
+            ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not-found",
                 format!("{resource} has no version {version}"),

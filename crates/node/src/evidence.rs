@@ -90,12 +90,12 @@ pub async fn export(node: &Node, message_id: &str) -> Result<Vec<u8>, NodeError>
     if store.log_proof(message_id).await?.is_none() {
         store.checkpoint().await?;
     }
-    node.stamp_checkpoints().await?;
+    crate::stamp_checkpoints(node).await?;
     let proof = store
         .log_proof(message_id)
         .await?
         .ok_or_else(|| NodeError::Startup("no signed checkpoint covers the message".into()))?;
-    let fed = node.fed().ok_or_else(|| {
+    let fed = node.fed.as_ref().ok_or_else(|| {
         NodeError::Forbidden("evidence needs the node's federation signing key".into())
     })?;
     let log_key = node.verifying_key().to_bytes();
@@ -335,7 +335,7 @@ pub fn verify(container: &[u8], anchors: &Anchors) -> Vec<Check> {
                 if !text.contains(&format!(">{digest}</rc:DocumentDigest>")) {
                     return Err("the receipt is about another document".into());
                 }
-                let (verdict, reasons) = crate::builtin::read_receipt(text);
+                let (verdict, reasons) = ttp::read_receipt(text);
                 if verdict != "valid" {
                     return Err(format!("verdict «{verdict}»: {}", reasons.join("; ")));
                 }

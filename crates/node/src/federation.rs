@@ -24,14 +24,18 @@ use envelope::{
     SignalKind, UrnUuid,
 };
 use rand::Rng;
-use sha2::{Digest, Sha256};
-use store::{Accepted, NewMessage, NodeSignature, Outbound, RemoteDone, Route, StoreError};
+use store::{
+    Accepted, Destination, Direction, NewMessage, NodeSignature, Outbound, RemoteDone, Route,
+    State as MessageState,
+};
 use tokio::sync::{Semaphore, watch};
 use transport::PeerIdentity;
 use transport::client::PeerClient;
 use transport::hop::{CERTIFICATE_HEADER, HopSignature, HopSigner, HopVerifier, SIGNATURE_HEADER};
 
 use crate::config::{DeliverySection, FederationSection};
+use crate::gateway::Source;
+use crate::record::derived_id;
 use crate::{Node, NodeError, from_micros, micros};
 
 /// Where peers post envelopes.
@@ -143,7 +147,7 @@ impl Federation {
         let sig = self
             .signer
             .sign(bytes)
-            .map_err(|e| NodeError::Startup(format!("signing: {e}")))?;
+            .map_err(|e| NodeError::Internal(format!("signing: {e}")))?;
         Ok(NodeSignature {
             header: sig.to_headers().0,
             certificate: sig.certificate,
@@ -160,19 +164,6 @@ impl Federation {
         // Full jitter over the upper half: peers coming back are not hit by every node at once.
         Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
     }
-}
-
-/// A UUID derived from the parts, so a repeated answer carries the same identifiers.
-pub(crate) fn derived_id(parts: &[&str]) -> UrnUuid {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    let d = h.finalize();
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d[..16]);
-    UrnUuid::from_uuid(uuid::Builder::from_random_bytes(b).into_uuid())
 }
 
 // ---------------------------------------------------------------- receiving
@@ -213,6 +204,14 @@ impl Refusal {
     }
 }
 
+/// Waits for the wake-up of one outbox queue (forever when the node has none for it).
+async fn wake(node: &Node, dest: &Destination) {
+    match node.wakes(dest) {
+        Some(w) => w.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The signed RCV a node answers with.
 pub struct Receipt {
     pub rcv: Vec<u8>,
@@ -220,259 +219,191 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
-impl Node {
-    pub(crate) fn fed(&self) -> Option<&Federation> {
-        self.fed.as_ref()
+/// Takes an envelope a peer handed over: checks, stores, answers RCV after the commit.
+pub async fn receive_from_peer(
+    node: &Node,
+    peer: Segment,
+    bytes: &[u8],
+    signature: Option<&str>,
+    certificate: Option<&str>,
+    evidence: Vec<(String, Vec<u8>)>,
+) -> Result<Receipt, Refusal> {
+    let r = receive_inner(node, peer, bytes, signature, certificate, evidence).await;
+    match &r {
+        Ok(_) => node.metrics.received.increment(1),
+        Err(e) => {
+            node.metrics.refused.increment(1);
+            tracing::warn!(%peer, status = %e.status, reason = %e.reason, "envelope from peer refused");
+        }
     }
+    r
+}
 
-    /// Takes an envelope a peer handed over: checks, stores, answers RCV after the commit.
-    pub async fn receive_from_peer(
-        &self,
-        peer: Segment,
-        bytes: &[u8],
-        signature: Option<&str>,
-        certificate: Option<&str>,
-        evidence: Vec<(String, Vec<u8>)>,
-    ) -> Result<Receipt, Refusal> {
-        let r = self
-            .receive_inner(peer, bytes, signature, certificate, evidence)
-            .await;
-        match &r {
-            Ok(_) => self.metrics.received.increment(1),
-            Err(e) => {
-                self.metrics.refused.increment(1);
-                tracing::warn!(%peer, status = %e.status, reason = %e.reason, "envelope from peer refused");
-            }
-        }
-        r
+/// The peer's own checks (its segment, the origin's signature over these bytes, the header
+/// rules, the relay rules), then the node's one accept path, then the signed RCV.
+async fn receive_inner(
+    node: &Node,
+    peer: Segment,
+    bytes: &[u8],
+    signature: Option<&str>,
+    certificate: Option<&str>,
+    evidence: Vec<(String, Vec<u8>)>,
+) -> Result<Receipt, Refusal> {
+    use envelope::{SUBCODE_INTERNAL_ERROR as INTERNAL, SUBCODE_INVALID_HEADER as INVALID};
+    let forbidden = |h: Option<&envelope::Header>, reason: String| {
+        Refusal::new(StatusCode::FORBIDDEN, h, INVALID, reason)
+    };
+    let Some(fed) = node.fed.as_ref() else {
+        return Err(forbidden(
+            None,
+            "this node takes no envelopes from peers".into(),
+        ));
+    };
+    let Some(link) = fed.peers.get(&peer) else {
+        return Err(forbidden(
+            None,
+            format!("node {peer} is not a peer of node {}", node.segment),
+        ));
+    };
+    let sig = HopSignature::from_headers(signature, certificate)
+        .map_err(|e| forbidden(None, format!("node signature: {e}")))?;
+    let opts = ParseOptions {
+        origin: Origin::Platform,
+        limits: node.limits(),
+    };
+    let env = envelope::parse_partial(bytes, &opts).map_err(|(e, h)| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            h.as_deref(),
+            INVALID,
+            e.to_string(),
+        )
+    })?;
+    let h = &env.header;
+    if h.kind() == MessageKind::Fault {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            Some(h),
+            INVALID,
+            "a Fault answers its sender and is never forwarded between nodes".into(),
+        ));
     }
-
-    async fn receive_inner(
-        &self,
-        peer: Segment,
-        bytes: &[u8],
-        signature: Option<&str>,
-        certificate: Option<&str>,
-        evidence: Vec<(String, Vec<u8>)>,
-    ) -> Result<Receipt, Refusal> {
-        use envelope::{SUBCODE_INTERNAL_ERROR as INTERNAL, SUBCODE_INVALID_HEADER as INVALID};
-        let forbidden = |h: Option<&envelope::Header>, reason: String| {
-            Refusal::new(StatusCode::FORBIDDEN, h, INVALID, reason)
-        };
-        let Some(fed) = self.fed() else {
-            return Err(forbidden(
-                None,
-                "this node takes no envelopes from peers".into(),
-            ));
-        };
-        let Some(link) = fed.peers.get(&peer) else {
-            return Err(forbidden(
-                None,
-                format!("node {peer} is not a peer of node {}", self.segment),
-            ));
-        };
-        let sig = HopSignature::from_headers(signature, certificate)
-            .map_err(|e| forbidden(None, format!("node signature: {e}")))?;
-        let opts = ParseOptions {
-            origin: Origin::Platform,
-            limits: self.limits(),
-        };
-        let env = envelope::parse_partial(bytes, &opts).map_err(|(e, h)| {
-            Refusal::new(
-                StatusCode::BAD_REQUEST,
-                h.as_deref(),
-                INVALID,
-                e.to_string(),
-            )
-        })?;
-        let h = &env.header;
-        if h.kind() == MessageKind::Fault {
-            return Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                Some(h),
-                INVALID,
-                "a Fault answers its sender and is never forwarded between nodes".into(),
-            ));
-        }
-        let Some(sender) = env.sender() else {
-            return Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                Some(h),
-                INVALID,
-                "wsa:ReplyTo is missing".into(),
-            ));
-        };
-        let origin = sender.segment();
-        if origin != peer && !link.relays_for.contains(&origin) {
-            return Err(forbidden(
-                Some(h),
-                format!(
-                    "sender {sender} is in segment {origin}, which node {peer} does not speak for"
-                ),
-            ));
-        }
-        fed.verifier
-            .verify(bytes, &sig, origin, self.now())
-            .map_err(|e| forbidden(Some(h), format!("node signature: {e}")))?;
-        let to = h.to.clone().ok_or_else(|| {
-            Refusal::new(
-                StatusCode::BAD_REQUEST,
-                Some(h),
-                INVALID,
-                "wsa:To is missing".into(),
-            )
-        })?;
-        // Only a relay forwards; anyone else takes only what is addressed to its segment.
-        let route = if to.segment() == self.segment || fed.relay {
-            self.route(&to)
+    let Some(sender) = env.sender() else {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            Some(h),
+            INVALID,
+            "wsa:ReplyTo is missing".into(),
+        ));
+    };
+    let origin = sender.segment();
+    if origin != peer && !link.relays_for.contains(&origin) {
+        return Err(forbidden(
+            Some(h),
+            format!("sender {sender} is in segment {origin}, which node {peer} does not speak for"),
+        ));
+    }
+    fed.verifier
+        .verify(bytes, &sig, origin, node.now())
+        .map_err(|e| forbidden(Some(h), format!("node signature: {e}")))?;
+    let to = h.to.clone().ok_or_else(|| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            Some(h),
+            INVALID,
+            "wsa:To is missing".into(),
+        )
+    })?;
+    // Only a relay forwards; anyone else takes only what is addressed to its segment.
+    let route = if to.segment() == node.segment || fed.relay {
+        node.route(&to)
+    } else {
+        Err(NodeError::NoRoute(format!(
+            "node {} does not relay to segment {}",
+            node.segment,
+            to.segment()
+        )))
+    }
+    .map_err(|e| {
+        Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(h),
+            INVALID,
+            e.to_string(),
+        )
+    })?;
+    if matches!(&route, Route::Outbox { destination: Destination::Peer(p) } if p == peer.as_str()) {
+        return Err(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(h),
+            INVALID,
+            format!("the route to {} leads back to {peer}", to.segment()),
+        ));
+    }
+    let source = Source::Peer {
+        bytes: bytes.to_vec(),
+        direction: if to.segment() == node.segment {
+            Direction::In
         } else {
-            Err(NodeError::NoRoute(format!(
-                "node {} does not relay to segment {}",
-                self.segment,
-                to.segment()
-            )))
-        }
-        .map_err(|e| {
-            Refusal::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(h),
-                INVALID,
-                e.to_string(),
-            )
-        })?;
-        if matches!(&route, Route::Outbox { destination } if destination == peer.as_str()) {
-            return Err(Refusal::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(h),
-                INVALID,
-                format!("the route to {} leads back to {peer}", to.segment()),
-            ));
-        }
-        // Microseconds, as stored: a repeated RCV must carry the very same time.
-        let now = from_micros(micros(self.now()));
-        let track = h
-            .integration
-            .as_ref()
-            .map(|i| i.track_id.to_string())
-            .unwrap_or_else(|| UrnUuid::new_v4().to_string());
-        let mut m = self.new_message(&env, bytes.to_vec(), track, now, route.clone());
-        m.direction = if to.segment() == self.segment {
-            "in"
-        } else {
-            "relay"
-        }
-        .into();
-        m.signature = Some(NodeSignature {
+            Direction::Relay
+        },
+        signature: NodeSignature {
             header: signature.unwrap_or_default().to_owned(),
             certificate: sig.certificate.clone(),
-        });
-        m.evidence = self.evidence_for(&env, evidence).await.map_err(|e| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(h),
-                INTERNAL,
-                format!("evidence: {e}"),
-            )
-        })?;
-        let outcome = self
-            .store_screened(m, &env, &route)
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(m) => Refusal::new(StatusCode::CONFLICT, Some(h), INVALID, m),
-                e => Refusal::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some(h),
-                    INTERNAL,
-                    e.to_string(),
-                ),
-            })?;
-        let (accept_time, duplicate) = match outcome {
-            Accepted::New => {
-                if let Route::Outbox { destination } = &route {
-                    self.wake(destination);
-                }
-                (now, false)
-            }
-            Accepted::Duplicate { accept_time, .. } => {
-                self.metrics.duplicates.increment(1);
-                (from_micros(accept_time), true)
-            }
-        };
-        // The same RCV every time: its identifiers derive from the message and this node.
-        let mut signal = Signal::new(SignalKind::Rcv, accept_time);
-        signal.signal_id = derived_id(&[
-            "rcv-signal",
-            self.segment.as_str(),
-            &h.message_id.to_string(),
-        ]);
-        let mut rcv = Envelope::signal_for(h, self.gate.clone(), signal).map_err(|e| {
-            Refusal::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Some(h),
-                INTERNAL,
-                e.to_string(),
-            )
-        })?;
-        rcv.header.message_id =
-            derived_id(&["rcv", self.segment.as_str(), &h.message_id.to_string()]);
-        let rcv = rcv.to_xml().into_bytes();
-        let sig = fed.signer.sign(&rcv).map_err(|e| {
-            Refusal::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Some(h),
-                INTERNAL,
-                e.to_string(),
-            )
-        })?;
-        Ok(Receipt {
-            rcv,
-            signature: sig.to_headers(),
-            duplicate,
-        })
-    }
-
-    /// The store record for an envelope, as it will be forwarded.
-    pub(crate) fn new_message(
-        &self,
-        env: &Envelope,
-        bytes: Vec<u8>,
-        track_id: String,
-        accept_time: time::OffsetDateTime,
-        route: Route,
-    ) -> NewMessage {
-        let h = &env.header;
-        let kind = match h.kind() {
-            MessageKind::Application => "application",
-            MessageKind::Signal(_) => "signal",
-            MessageKind::Fault => "fault",
-        };
-        let cp = h.cp_action();
-        NewMessage {
-            message_id: h.message_id.to_string(),
-            track_id,
-            accept_time: micros(accept_time),
-            direction: "out".into(),
-            sender: h
-                .reply_to
-                .as_ref()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            recipient: h.to.as_ref().map(|a| a.to_string()).unwrap_or_default(),
-            action: h.action.to_string(),
-            kind: kind.into(),
-            conversation_id: h.conversation_id.map(|c| c.to_string()),
-            procedure_id: h.procedure_id.map(|c| c.to_string()),
-            relates_to: h.relates_to.as_ref().map(|r| r.id.to_string()),
-            process: cp.map(|a| a.process.to_string()),
-            transaction: cp.map(|a| a.transaction.clone()),
-            envelope: bytes,
-            received: None,
-            expires_at: self.expiry(&route, accept_time),
-            evidence: Vec::new(),
-            signature: None,
-            route,
-        }
-    }
+        },
+        evidence,
+    };
+    let header = env.header.clone();
+    let h = &header;
+    let (outcome, _, accept_time) = node.accept(env, route, source).await.map_err(|e| match e {
+        NodeError::Conflict(m) => Refusal::new(StatusCode::CONFLICT, Some(h), INVALID, m),
+        NodeError::Unsigned(m) => Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(h),
+            INTERNAL,
+            format!("evidence: {m}"),
+        ),
+        e => Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(h),
+            INTERNAL,
+            e.to_string(),
+        ),
+    })?;
+    let (accept_time, duplicate) = match outcome {
+        Accepted::New => (accept_time, false),
+        Accepted::Duplicate { accept_time, .. } => (from_micros(accept_time), true),
+    };
+    // The same RCV every time: its identifiers derive from the message and this node.
+    let mut signal = Signal::new(SignalKind::Rcv, accept_time);
+    signal.signal_id = derived_id(&[
+        "rcv-signal",
+        node.segment.as_str(),
+        &h.message_id.to_string(),
+    ]);
+    let mut rcv = Envelope::signal_for(h, node.gate.clone(), signal).map_err(|e| {
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(h),
+            INTERNAL,
+            e.to_string(),
+        )
+    })?;
+    rcv.header.message_id = derived_id(&["rcv", node.segment.as_str(), &h.message_id.to_string()]);
+    let rcv = rcv.to_xml().into_bytes();
+    let sig = fed.signer.sign(&rcv).map_err(|e| {
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(h),
+            INTERNAL,
+            e.to_string(),
+        )
+    })?;
+    Ok(Receipt {
+        rcv,
+        signature: sig.to_headers(),
+        duplicate,
+    })
 }
 
 /// A peer node's RFC 3161 request (its log checkpoints): answered by this node's authority.
@@ -544,15 +475,15 @@ async fn peer_envelope(
         Ok(e) => e,
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
-    match node
-        .receive_from_peer(
-            peer.segment,
-            &body,
-            h(SIGNATURE_HEADER),
-            h(CERTIFICATE_HEADER),
-            evidence,
-        )
-        .await
+    match receive_from_peer(
+        &node,
+        peer.segment,
+        &body,
+        h(SIGNATURE_HEADER),
+        h(CERTIFICATE_HEADER),
+        evidence,
+    )
+    .await
     {
         Ok(r) => (
             StatusCode::OK,
@@ -585,7 +516,7 @@ pub async fn serve_peers(
     listener: tokio::net::TcpListener,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(fed) = node.fed() else { return };
+    let Some(fed) = node.fed.as_ref() else { return };
     let tls = fed.server_tls.clone();
     let limit = node.config().limits.max_envelope_bytes + 64 * 1024;
     let app = axum::Router::new()
@@ -620,11 +551,11 @@ enum Attempt {
 /// request slots (the per-peer back-pressure), sends each, and records the outcome. While
 /// the peer is unreachable the loop pauses, so a dead peer costs no work and holds up no other.
 pub async fn run_peer(node: Arc<Node>, peer: Segment, mut stop: watch::Receiver<bool>) {
-    let Some(fed) = node.fed() else { return };
+    let Some(fed) = node.fed.as_ref() else { return };
     let slots = Arc::new(Semaphore::new(fed.delivery.max_in_flight));
     let lease = (fed.delivery.request_timeout_secs.max(1) as i64 * 2 + 30) * 1_000_000;
-    let dest = peer.as_str().to_owned();
-    let owner = format!("{}>{dest}", node.worker_id);
+    let dest = Destination::Peer(peer.as_str().to_owned());
+    let owner = format!("{}>{peer}", node.worker_id);
     let mut resume = true;
     let pause = Arc::new(std::sync::Mutex::new(None::<tokio::time::Instant>));
     while !*stop.borrow() {
@@ -658,7 +589,7 @@ pub async fn run_peer(node: Arc<Node>, peer: Segment, mut stop: watch::Receiver<
         if items.is_empty() {
             drop(first);
             tokio::select! {
-                _ = node.wakes[&dest].notified() => {}
+                _ = wake(&node, &dest) => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = stop.changed() => {}
             }
@@ -686,7 +617,7 @@ pub async fn run_peer(node: Arc<Node>, peer: Segment, mut stop: watch::Receiver<
             };
             let (node, owner, pause) = (node.clone(), owner.clone(), pause.clone());
             tokio::spawn(async move {
-                node.send_one(peer, item, ob, &owner, &pause).await;
+                send_one(&node, peer, item, ob, &owner, &pause).await;
                 drop(permit);
             });
         }
@@ -695,228 +626,203 @@ pub async fn run_peer(node: Arc<Node>, peer: Segment, mut stop: watch::Receiver<
     let _ = slots.acquire_many(fed.delivery.max_in_flight as u32).await;
 }
 
-impl Node {
-    async fn send_one(
-        &self,
-        peer: Segment,
-        item: store::OutboxItem,
-        ob: Outbound,
-        owner: &str,
-        pause: &std::sync::Mutex<Option<tokio::time::Instant>>,
-    ) {
-        let Some(fed) = self.fed() else { return };
-        let now = micros(self.now());
-        if item.expires_at.is_some_and(|e| e <= now) {
-            self.metrics.expired.increment(1);
-            let why = format!(
-                "not handed to node {peer} before it expired, after {} attempts",
-                item.attempts - 1
-            );
-            self.give_up(item.id, owner, store::state::EXPIRED, &ob, &why)
-                .await;
-            return;
-        }
-        let outcome = self.attempt(fed, peer, &ob).await;
-        let result = match outcome {
-            Attempt::Confirmed(done) => {
-                let r = self
-                    .store
-                    .complete_remote(vec![done], owner, micros(self.now()))
-                    .await;
-                if r.is_ok() {
-                    self.metrics.sent.increment(1);
-                }
-                r.map(|_| ())
-            }
-            Attempt::Retry { why, link_down } => {
-                self.metrics.retried.increment(1);
-                let wait = fed.backoff(item.attempts);
-                // An unreachable peer pauses the whole link a little: the next claim would only
-                // fail the same way. One failed request does not hold up the others.
-                if link_down {
-                    *pause.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(tokio::time::Instant::now() + wait.min(Duration::from_secs(5)) / 2);
-                }
-                tracing::warn!(%peer, message = %ob.message_id, attempt = item.attempts, retry_in_ms = wait.as_millis() as u64, error = %why, "delivery attempt failed");
-                let next = micros(self.now()) + wait.as_micros() as i64;
-                self.store
-                    .retry_later(item.id, owner, next, &why)
-                    .await
-                    .map(|_| ())
-            }
-            Attempt::Refused(why) => {
-                self.metrics.failed.increment(1);
-                self.give_up(item.id, owner, store::state::FAILED, &ob, &why)
-                    .await;
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, message = %ob.message_id, "recording a delivery outcome failed; retried after the lease");
-        }
-    }
-
-    async fn attempt(&self, fed: &Federation, peer: Segment, ob: &Outbound) -> Attempt {
-        let Some(link) = fed.peers.get(&peer) else {
-            return Attempt::Retry {
-                why: format!("{peer} is no longer a peer"),
-                link_down: true,
-            };
-        };
-        let Some(sig) = &ob.signature else {
-            return Attempt::Refused("the stored message carries no node signature".into());
-        };
-        use base64::Engine as _;
-        let cert = base64::engine::general_purpose::STANDARD.encode(&sig.certificate);
-        let sent_at = micros(self.now());
-        let resp = match link
-            .client
-            .post(
-                ENVELOPE_PATH,
-                SOAP_CONTENT_TYPE,
-                &[
-                    (SIGNATURE_HEADER, sig.header.clone()),
-                    (CERTIFICATE_HEADER, cert),
-                ]
-                .into_iter()
-                .chain(crate::legal::evidence_headers(&ob.evidence))
-                .collect::<Vec<_>>(),
-                Bytes::from(ob.envelope.clone()),
-            )
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                return Attempt::Retry {
-                    link_down: e.peer_unreachable(),
-                    why: e.to_string(),
-                };
-            }
-        };
-        if resp.status != 200 {
-            let reason =
-                fault_reason(&resp.body).unwrap_or_else(|| format!("HTTP {}", resp.status));
-            // 4xx: the peer looked at the envelope and said no; sending it again changes nothing.
-            return if (400..500).contains(&resp.status) && resp.status != 408 && resp.status != 429
-            {
-                Attempt::Refused(format!("node {peer} refused it: {reason}"))
-            } else {
-                Attempt::Retry {
-                    why: format!("node {peer} answered {}: {reason}", resp.status),
-                    link_down: false,
-                }
-            };
-        }
-        match self.check_rcv(fed, peer, ob, &resp) {
-            Ok(rcv_id) => Attempt::Confirmed(RemoteDone {
-                item_id: ob.item_id,
-                sent_at,
-                detail: format!("{peer} RCV {rcv_id}"),
-            }),
-            Err(why) => Attempt::Retry {
-                why: format!("node {peer} answered an unverifiable RCV: {why}"),
-                link_down: false,
-            },
-        }
-    }
-
-    /// The peer's RCV must be signed by the peer and answer this very message.
-    fn check_rcv(
-        &self,
-        fed: &Federation,
-        peer: Segment,
-        ob: &Outbound,
-        resp: &transport::client::PeerResponse,
-    ) -> Result<UrnUuid, String> {
-        let h = |n: &str| resp.headers.get(n).and_then(|v| v.to_str().ok());
-        let sig = HopSignature::from_headers(h(SIGNATURE_HEADER), h(CERTIFICATE_HEADER))
-            .map_err(|e| e.to_string())?;
-        fed.verifier
-            .verify(&resp.body, &sig, peer, self.now())
-            .map_err(|e| e.to_string())?;
-        let env = envelope::parse(&resp.body, &ParseOptions::new(Origin::Any))
-            .map_err(|e| e.to_string())?;
-        let answers = env.header.relates_to.as_ref().map(|r| r.id.to_string());
-        if env.header.kind() != MessageKind::Signal(SignalKind::Rcv)
-            || answers.as_deref() != Some(ob.message_id.as_str())
-        {
-            return Err(format!("not an RCV for {}", ob.message_id));
-        }
-        Ok(env.header.message_id)
-    }
-
-    /// Ends an entry for good and tells the sending IS with an ERR signal from this node's
-    /// gate, routed like any message (locally, or back through the federation).
-    async fn give_up(
-        &self,
-        item_id: i64,
-        owner: &str,
-        state: &'static str,
-        ob: &Outbound,
-        why: &str,
-    ) {
-        tracing::warn!(message = %ob.message_id, state, reason = why, "delivery given up");
-        let notice = self.failure_notice(ob, why);
-        let dest = match &notice {
-            Some(m) => match &m.route {
-                Route::Outbox { destination } => Some(destination.clone()),
-                Route::None => None,
-            },
-            None => None,
-        };
-        match self
-            .store
-            .fail_outbox(item_id, owner, state, why, notice, micros(self.now()))
-            .await
-        {
-            Ok(true) => {
-                if let Some(d) = dest {
-                    self.wake(&d);
-                }
-            }
-            Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, "recording a failed delivery failed"),
-        }
-    }
-
-    fn failure_notice(&self, ob: &Outbound, why: &str) -> Option<NewMessage> {
-        let original = envelope::parse(&ob.envelope, &ParseOptions::new(Origin::Any)).ok()?;
-        let sender = original.sender()?.clone();
-        // A notice about a notice would bounce forever between two unreachable gates.
-        if sender.as_str().contains("/SR/gate") || original.header.kind() == MessageKind::Fault {
-            return None;
-        }
-        let now = self.now();
-        let mut sig = Signal::err(
-            now,
-            vec![SignalError {
-                code: envelope::ErrorCode::FatalError,
-                description: format!(
-                    "Сообщение {} не доставлено получателю {}: {why}",
-                    ob.message_id, ob.recipient
-                ),
-                details: Some(format!(
-                    "Message {} was not delivered to {}: {why}",
-                    ob.message_id, ob.recipient
-                )),
-                edoc_id: None,
-                reference: None,
-            }],
+async fn send_one(
+    node: &Node,
+    peer: Segment,
+    item: store::OutboxItem,
+    ob: Outbound,
+    owner: &str,
+    pause: &std::sync::Mutex<Option<tokio::time::Instant>>,
+) {
+    let Some(fed) = node.fed.as_ref() else { return };
+    let now = micros(node.now());
+    if item.expires_at.is_some_and(|e| e <= now) {
+        node.metrics.expired.increment(1);
+        let why = format!(
+            "not handed to node {peer} before it expired, after {} attempts",
+            item.attempts - 1
         );
-        sig.signal_id = derived_id(&["notice-signal", self.segment.as_str(), &ob.message_id]);
-        let mut env = Envelope::signal_for(&original.header, self.gate.clone(), sig).ok()?;
-        env.header.message_id = derived_id(&["notice", self.segment.as_str(), &ob.message_id]);
-        let route = self.route(&sender).ok()?;
-        let track = UrnUuid::new_v4();
-        env.stamp(track, now);
-        let bytes = env.to_xml().into_bytes();
-        let mut m = self.new_message(&env, bytes, track.to_string(), now, route.clone());
-        m.direction = "notice".into();
-        if matches!(&route, Route::Outbox { destination } if destination != "local") {
-            m.signature = self.fed()?.sign(&m.envelope).ok();
-        }
-        Some(m)
+        give_up(node, item.id, owner, MessageState::Expired, &ob, &why).await;
+        return;
     }
+    let outcome = attempt(node, fed, peer, &ob).await;
+    let result = match outcome {
+        Attempt::Confirmed(done) => {
+            let r = node
+                .store
+                .complete_remote(vec![done], owner, micros(node.now()))
+                .await;
+            if r.is_ok() {
+                node.metrics.sent.increment(1);
+            }
+            r.map(|_| ())
+        }
+        Attempt::Retry { why, link_down } => {
+            node.metrics.retried.increment(1);
+            let wait = fed.backoff(item.attempts);
+            // An unreachable peer pauses the whole link a little: the next claim would only
+            // fail the same way. One failed request does not hold up the others.
+            if link_down {
+                *pause.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(tokio::time::Instant::now() + wait.min(Duration::from_secs(5)) / 2);
+            }
+            tracing::warn!(%peer, message = %ob.message_id, attempt = item.attempts, retry_in_ms = wait.as_millis() as u64, error = %why, "delivery attempt failed");
+            let next = micros(node.now()) + wait.as_micros() as i64;
+            node.store
+                .retry_later(item.id, owner, next, &why)
+                .await
+                .map(|_| ())
+        }
+        Attempt::Refused(why) => {
+            node.metrics.failed.increment(1);
+            give_up(node, item.id, owner, MessageState::Failed, &ob, &why).await;
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, message = %ob.message_id, "recording a delivery outcome failed; retried after the lease");
+    }
+}
+
+async fn attempt(node: &Node, fed: &Federation, peer: Segment, ob: &Outbound) -> Attempt {
+    let Some(link) = fed.peers.get(&peer) else {
+        return Attempt::Retry {
+            why: format!("{peer} is no longer a peer"),
+            link_down: true,
+        };
+    };
+    let Some(sig) = &ob.signature else {
+        return Attempt::Refused("the stored message carries no node signature".into());
+    };
+    use base64::Engine as _;
+    let cert = base64::engine::general_purpose::STANDARD.encode(&sig.certificate);
+    let sent_at = micros(node.now());
+    let resp = match link
+        .client
+        .post(
+            ENVELOPE_PATH,
+            SOAP_CONTENT_TYPE,
+            &[
+                (SIGNATURE_HEADER, sig.header.clone()),
+                (CERTIFICATE_HEADER, cert),
+            ]
+            .into_iter()
+            .chain(crate::legal::evidence_headers(&ob.evidence))
+            .collect::<Vec<_>>(),
+            Bytes::from(ob.envelope.clone()),
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return Attempt::Retry {
+                link_down: e.peer_unreachable(),
+                why: e.to_string(),
+            };
+        }
+    };
+    if resp.status != 200 {
+        let reason = fault_reason(&resp.body).unwrap_or_else(|| format!("HTTP {}", resp.status));
+        // 4xx: the peer looked at the envelope and said no; sending it again changes nothing.
+        return if (400..500).contains(&resp.status) && resp.status != 408 && resp.status != 429 {
+            Attempt::Refused(format!("node {peer} refused it: {reason}"))
+        } else {
+            Attempt::Retry {
+                why: format!("node {peer} answered {}: {reason}", resp.status),
+                link_down: false,
+            }
+        };
+    }
+    match check_rcv(node, fed, peer, ob, &resp) {
+        Ok(rcv_id) => Attempt::Confirmed(RemoteDone {
+            item_id: ob.item_id,
+            sent_at,
+            detail: format!("{peer} RCV {rcv_id}"),
+        }),
+        Err(why) => Attempt::Retry {
+            why: format!("node {peer} answered an unverifiable RCV: {why}"),
+            link_down: false,
+        },
+    }
+}
+
+/// The peer's RCV must be signed by the peer and answer this very message.
+fn check_rcv(
+    node: &Node,
+    fed: &Federation,
+    peer: Segment,
+    ob: &Outbound,
+    resp: &transport::client::PeerResponse,
+) -> Result<UrnUuid, String> {
+    let h = |n: &str| resp.headers.get(n).and_then(|v| v.to_str().ok());
+    let sig = HopSignature::from_headers(h(SIGNATURE_HEADER), h(CERTIFICATE_HEADER))
+        .map_err(|e| e.to_string())?;
+    fed.verifier
+        .verify(&resp.body, &sig, peer, node.now())
+        .map_err(|e| e.to_string())?;
+    let env =
+        envelope::parse(&resp.body, &ParseOptions::new(Origin::Any)).map_err(|e| e.to_string())?;
+    let answers = env.header.relates_to.as_ref().map(|r| r.id.to_string());
+    if env.header.kind() != MessageKind::Signal(SignalKind::Rcv)
+        || answers.as_deref() != Some(ob.message_id.as_str())
+    {
+        return Err(format!("not an RCV for {}", ob.message_id));
+    }
+    Ok(env.header.message_id)
+}
+
+/// Ends an entry for good and tells the sending IS with an ERR signal from this node's
+/// gate, routed like any message (locally, or back through the federation).
+async fn give_up(
+    node: &Node,
+    item_id: i64,
+    owner: &str,
+    state: MessageState,
+    ob: &Outbound,
+    why: &str,
+) {
+    tracing::warn!(message = %ob.message_id, state = %state, reason = why, "delivery given up");
+    let notice = failure_notice(node, ob, why);
+    let route = notice.as_ref().map(|m| m.route.clone());
+    match node
+        .store
+        .fail_outbox(item_id, owner, state, why, notice, micros(node.now()))
+        .await
+    {
+        Ok(true) => {
+            if let Some(r) = route {
+                node.wake(&r);
+            }
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "recording a failed delivery failed"),
+    }
+}
+
+fn failure_notice(node: &Node, ob: &Outbound, why: &str) -> Option<NewMessage> {
+    let original = envelope::parse(&ob.envelope, &ParseOptions::new(Origin::Any)).ok()?;
+    let err = SignalError {
+        code: envelope::ErrorCode::FatalError,
+        description: format!(
+            "Сообщение {} не доставлено получателю {}: {why}",
+            ob.message_id, ob.recipient
+        ),
+        details: Some(format!(
+            "Message {} was not delivered to {}: {why}",
+            ob.message_id, ob.recipient
+        )),
+        edoc_id: None,
+        reference: None,
+    };
+    let notice = crate::record::err_notice(
+        &node.gate,
+        node.segment.as_str(),
+        &original,
+        "notice",
+        vec![err],
+        node.now(),
+    )?;
+    node.notice_record(&notice)
 }
 
 /// The Russian reason of a SOAP Fault, for the history and the sender's notice.

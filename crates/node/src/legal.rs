@@ -6,9 +6,15 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use envelope::{Body, Envelope};
+use std::sync::Arc;
 
-use crate::{Node, NodeError};
+use envelope::{Body, Envelope};
+use process::Package;
+use time::OffsetDateTime;
+
+use crate::NodeError;
+use crate::stamping::Stamping;
+use crate::trusted::Trust;
 
 /// The evidence kinds that travel between nodes, and the header each travels in (base64).
 pub const EVIDENCE_HEADERS: &[(&str, &str)] = &[
@@ -26,80 +32,81 @@ pub const TIMESTAMP_PROOF: &str = "ttp-timestamp-proof";
 /// The most evidence bytes of one kind a peer may send.
 pub const MAX_EVIDENCE: usize = 256 * 1024;
 
-impl Node {
-    /// Whether the message's package marks it legally significant (in the loaded edition).
-    pub fn legally_significant(&self, env: &Envelope) -> bool {
-        let Some(cp) = env.header.cp_action() else {
-            return false;
-        };
-        let Some(code) = cp.message_code() else {
-            return false;
-        };
-        self.packages
-            .iter()
-            .filter(|p| p.process.code == cp.process.as_str() && p.process.version == cp.version)
-            .filter_map(|p| p.message(code))
-            .any(|m| m.legally_significant)
-    }
+/// Whether the message's package marks it legally significant (in the loaded edition).
+pub(crate) fn legally_significant(packages: &[Package], env: &Envelope) -> bool {
+    let Some(cp) = env.header.cp_action() else {
+        return false;
+    };
+    let Some(code) = cp.message_code() else {
+        return false;
+    };
+    packages
+        .iter()
+        .filter(|p| p.process.code == cp.process.as_str() && p.process.version == cp.version)
+        .filter_map(|p| p.message(code))
+        .any(|m| m.legally_significant)
+}
 
-    /// The sending node's duty: a legally significant document carries a signature that
-    /// verifies (profile, digest, signature value with the certificate's key).
-    pub(crate) fn require_signature(&self, env: &Envelope) -> Result<(), NodeError> {
-        if !self.legally_significant(env) {
-            return Ok(());
-        }
-        let Body::Document(doc) = &env.body else {
-            return Err(NodeError::Unsigned(
-                "a legally significant message carries a signed e-document".into(),
-            ));
-        };
-        dsig::verify_enveloped(doc, &dsig::Verifiers::national())
-            .map(|_| ())
-            .map_err(|e| {
-                NodeError::Unsigned(format!(
-                    "a legally significant message needs a valid document signature: {e}"
-                ))
-            })
+/// The sending node's duty: a legally significant document carries a signature that verifies
+/// (profile, digest, signature value with the certificate's key).
+pub(crate) fn require_signature(packages: &[Package], env: &Envelope) -> Result<(), NodeError> {
+    if !legally_significant(packages, env) {
+        return Ok(());
     }
+    let Body::Document(doc) = &env.body else {
+        return Err(NodeError::Unsigned(
+            "a legally significant message carries a signed e-document".into(),
+        ));
+    };
+    dsig::verify_enveloped(doc, &dsig::Verifiers::national())
+        .map(|_| ())
+        .map_err(|e| {
+            NodeError::Unsigned(format!(
+                "a legally significant message needs a valid document signature: {e}"
+            ))
+        })
+}
 
-    /// The evidence to store with `env`: what the previous node sent, or, for a legally
-    /// significant message on a node with a TTP key and a time-stamp authority, a fresh receipt
-    /// and its stamp. Nothing for other messages.
-    pub(crate) async fn evidence_for(
-        &self,
-        env: &Envelope,
-        carried: Vec<(String, Vec<u8>)>,
-    ) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
-        if !self.legally_significant(env) {
-            return Ok(Vec::new());
-        }
-        if carried.iter().any(|(k, _)| k == RECEIPT) {
-            return Ok(carried);
-        }
-        let (Some(trust), Some(stamping)) = (self.trust(), self.stamping()) else {
-            return Ok(carried);
-        };
-        if !trust.issues_receipts() {
-            return Ok(carried);
-        }
-        let Body::Document(doc) = &env.body else {
-            return Ok(carried);
-        };
-        let (doc, now) = (doc.clone(), self.now());
-        let receipt = tokio::task::spawn_blocking(move || trust.receipt(&doc, now, now))
-            .await
-            .map_err(|e| NodeError::Startup(e.to_string()))?
-            .map_err(|e| NodeError::Unsigned(format!("trusted third party: {e}")))?;
-        let stamp = stamping
-            .stamp(tsa::sha256(receipt.as_bytes()))
-            .await
-            .map_err(NodeError::Startup)?;
-        Ok(vec![
-            (RECEIPT.into(), receipt.into_bytes()),
-            (TIMESTAMP.into(), stamp.token.to_vec()),
-            (TIMESTAMP_PROOF.into(), stamp.proof.to_text().into_bytes()),
-        ])
+/// The evidence to store with `env`: what the previous node sent, or, for a legally
+/// significant message on a node with a TTP key and a time-stamp authority, a fresh receipt
+/// and its stamp. Nothing for other messages.
+pub(crate) async fn evidence_for(
+    packages: &[Package],
+    trust: Option<&Arc<Trust>>,
+    stamping: Option<&Arc<Stamping>>,
+    env: &Envelope,
+    carried: Vec<(String, Vec<u8>)>,
+    now: OffsetDateTime,
+) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
+    if !legally_significant(packages, env) {
+        return Ok(Vec::new());
     }
+    if carried.iter().any(|(k, _)| k == RECEIPT) {
+        return Ok(carried);
+    }
+    let (Some(trust), Some(stamping)) = (trust, stamping) else {
+        return Ok(carried);
+    };
+    if !trust.issues_receipts() {
+        return Ok(carried);
+    }
+    let Body::Document(doc) = &env.body else {
+        return Ok(carried);
+    };
+    let (doc, t) = (doc.clone(), trust.clone());
+    let receipt = tokio::task::spawn_blocking(move || t.receipt(&doc, now, now))
+        .await
+        .map_err(|e| NodeError::Internal(format!("the TTP check stopped: {e}")))?
+        .map_err(|e| NodeError::Unsigned(format!("trusted third party: {e}")))?;
+    let stamp = stamping
+        .stamp(tsa::sha256(receipt.as_bytes()))
+        .await
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+    Ok(vec![
+        (RECEIPT.into(), receipt.into_bytes()),
+        (TIMESTAMP.into(), stamp.token.to_vec()),
+        (TIMESTAMP_PROOF.into(), stamp.proof.to_text().into_bytes()),
+    ])
 }
 
 /// The evidence a peer sent in the request headers; unknown or oversized ones are refused.

@@ -2,64 +2,43 @@
 //! an invalid document is kept (as evidence, state `failed`) but never reaches the IS, and its
 //! sender gets an ERR signal with `Common:DataError` and every diagnostic.
 
-use envelope::{Body, Envelope, MessageKind, Origin, ParseOptions, Signal, SignalError, UrnUuid};
+use envelope::{Body, Envelope, Origin, ParseOptions, SignalError};
+use process::Package;
 use process::package::OnInvalid;
-use store::{Accepted, NewMessage, Route, StoreError};
-
-use crate::federation::derived_id;
-use crate::{Node, micros};
+use store::{Destination, Route, Store};
+use time::OffsetDateTime;
 
 /// An ERR lists at most this many diagnostics; the rest are counted in the last entry.
 const MAX_ERRORS: usize = 200;
 
-impl Node {
-    /// Stores an accepted message, screening its document first when it is addressed to a
-    /// participant of this node in a transaction of a loaded package.
-    pub(crate) async fn store_screened(
-        &self,
-        mut m: NewMessage,
-        env: &Envelope,
-        route: &Route,
-    ) -> Result<Accepted, StoreError> {
-        let Some((code, report)) = self.screen(env, route).await else {
-            return self.store.accept(m).await;
-        };
-        let notice = self.refusal_notice(env, code, &report);
-        let dest = notice.as_ref().and_then(|n| match &n.route {
-            Route::Outbox { destination } => Some(destination.clone()),
-            Route::None => None,
-        });
-        let first = &report.diagnostics[0];
-        let detail = format!(
-            "document refused: {} problems; first [{}] {}: {}",
-            report.diagnostics.len(),
-            first.rule,
-            first.xpath,
-            first.en
-        );
-        tracing::info!(message = %env.header.message_id, problems = report.diagnostics.len(), "document refused by validation");
-        // Kept, but queued for nobody.
-        m.route = Route::None;
-        m.expires_at = None;
-        let out = self.store.accept_refused(m, detail, notice).await?;
-        if out == Accepted::New {
-            self.metrics.rejected.increment(1);
-            if let Some(d) = dest {
-                self.wake(&d);
-            }
-        }
-        Ok(out)
+/// The packages a node enforces and the validator threads for their documents.
+pub(crate) struct Screen {
+    pub(crate) packages: Vec<Package>,
+    pool: Option<edoc::Pool>,
+}
+
+impl Screen {
+    pub(crate) fn new(packages: Vec<Package>, pool: Option<edoc::Pool>) -> Screen {
+        Screen { packages, pool }
     }
 
-    /// Why this node must refuse a document (the ERR code and the diagnostics); None to
-    /// deliver it.
-    async fn screen(
+    /// Why this node must refuse a document addressed to one of its participants (the ERR
+    /// code and the diagnostics); None to deliver it.
+    pub(crate) async fn check(
         &self,
         env: &Envelope,
         route: &Route,
+        store: &Store,
+        nsi: std::sync::Arc<nsi::Index>,
+        now: OffsetDateTime,
     ) -> Option<(envelope::ErrorCode, edoc::Report)> {
-        let pool = self.validation.as_ref()?;
-        if !matches!(route, Route::Outbox { destination } if destination == "local") {
+        let pool = self.pool.as_ref()?;
+        if !matches!(
+            route,
+            Route::Outbox {
+                destination: Destination::Local
+            }
+        ) {
             return None;
         }
         let Body::Document(doc) = &env.body else {
@@ -85,7 +64,7 @@ impl Node {
             return None;
         }
         let ref_id = match trn {
-            Some(t) if t.message != msg => self.ref_edoc_id(env).await,
+            Some(t) if t.message != msg => ref_edoc_id(store, env).await,
             _ => None,
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -93,9 +72,9 @@ impl Node {
             bytes: doc.clone().into_bytes(),
             message: msg.to_owned(),
             ref_id,
-            nsi: self.reference(),
+            nsi,
             common: None,
-            now: self.now(),
+            now,
             reply: Box::new(move |r| {
                 let _ = tx.send(r);
             }),
@@ -113,71 +92,49 @@ impl Node {
         };
         (!report.is_valid()).then_some((envelope::ErrorCode::DataError, report))
     }
+}
 
-    /// The `EDocId` of the document a response answers (the message in `wsa:RelatesTo`).
-    async fn ref_edoc_id(&self, env: &Envelope) -> Option<String> {
-        let id = env.header.relates_to.as_ref()?.id.to_string();
-        let bytes = self.store.envelope(&id).await.ok()??;
-        let orig = envelope::parse(&bytes, &ParseOptions::new(Origin::Any)).ok()?;
-        match &orig.body {
-            Body::Document(d) => edoc::edoc_id(d),
-            _ => None,
-        }
+/// The `EDocId` of the document a response answers (the message in `wsa:RelatesTo`).
+async fn ref_edoc_id(store: &Store, env: &Envelope) -> Option<String> {
+    let id = env.header.relates_to.as_ref()?.id.to_string();
+    let bytes = store.envelope(&id).await.ok()??;
+    let orig = envelope::parse(&bytes, &ParseOptions::new(Origin::Any)).ok()?;
+    match &orig.body {
+        Body::Document(d) => edoc::edoc_id(d),
+        _ => None,
     }
+}
 
-    /// ERR from this node's gate to the sender, one entry per diagnostic.
-    fn refusal_notice(
-        &self,
-        env: &Envelope,
-        code: envelope::ErrorCode,
-        report: &edoc::Report,
-    ) -> Option<NewMessage> {
-        let sender = env.sender()?.clone();
-        if env.header.kind() != MessageKind::Application {
-            return None;
-        }
-        let now = self.now();
-        let mut errors: Vec<SignalError> = report
-            .diagnostics
-            .iter()
-            .take(MAX_ERRORS)
-            .map(|d| SignalError {
-                code: code.clone(),
-                description: format!("[{}] {}", d.rule, d.ru),
-                details: Some(format!("[{}] {}", d.rule, d.en)),
-                edoc_id: report.edoc_id.clone(),
-                reference: Some(d.xpath.clone()),
-            })
-            .collect();
-        if report.diagnostics.len() > MAX_ERRORS {
-            errors.push(SignalError {
-                code: code.clone(),
-                description: format!("и ещё {} нарушений", report.diagnostics.len() - MAX_ERRORS),
-                details: Some(format!(
-                    "and {} more problems",
-                    report.diagnostics.len() - MAX_ERRORS
-                )),
-                edoc_id: report.edoc_id.clone(),
-                reference: None,
-            });
-        }
-        let id = env.header.message_id.to_string();
-        let mut sig = Signal::err(now, errors);
-        sig.signal_id = derived_id(&["data-error-signal", self.segment.as_str(), &id]);
-        let mut notice = Envelope::signal_for(&env.header, self.gate.clone(), sig).ok()?;
-        notice.header.message_id = derived_id(&["data-error", self.segment.as_str(), &id]);
-        let route = self.route(&sender).ok()?;
-        let track = UrnUuid::new_v4();
-        notice.stamp(track, now);
-        let bytes = notice.to_xml().into_bytes();
-        let mut m = self.new_message(&notice, bytes, track.to_string(), now, route.clone());
-        m.direction = "notice".into();
-        m.accept_time = micros(now);
-        if matches!(&route, Route::Outbox { destination } if destination != "local") {
-            m.signature = self.fed.as_ref()?.sign(&m.envelope).ok();
-        }
-        Some(m)
+/// The ERR entries that tell a sender why its document was refused, one per diagnostic.
+pub(crate) fn refusal_errors(
+    code: &envelope::ErrorCode,
+    report: &edoc::Report,
+) -> Vec<SignalError> {
+    let mut errors: Vec<SignalError> = report
+        .diagnostics
+        .iter()
+        .take(MAX_ERRORS)
+        .map(|d| SignalError {
+            code: code.clone(),
+            description: format!("[{}] {}", d.rule, d.ru),
+            details: Some(format!("[{}] {}", d.rule, d.en)),
+            edoc_id: report.edoc_id.clone(),
+            reference: Some(d.xpath.clone()),
+        })
+        .collect();
+    if report.diagnostics.len() > MAX_ERRORS {
+        errors.push(SignalError {
+            code: code.clone(),
+            description: format!("и ещё {} нарушений", report.diagnostics.len() - MAX_ERRORS),
+            details: Some(format!(
+                "and {} more problems",
+                report.diagnostics.len() - MAX_ERRORS
+            )),
+            edoc_id: report.edoc_id.clone(),
+            reference: None,
+        });
     }
+    errors
 }
 
 /// A message the transaction does not have, or from a role that may not send it: the

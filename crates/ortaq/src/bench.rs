@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use adapter::Submission;
 use anyhow::Context as _;
-use node::client::Outgoing;
-use ortaq::process::{NodeProcess, RECIPIENT, SENDER, cpu_seconds_of};
+use host::process::{NodeProcess, RECIPIENT, SENDER, cpu_seconds_of};
 use rand::SeedableRng as _;
 use rand::seq::SliceRandom as _;
 
@@ -114,17 +114,8 @@ fn document(size: usize, i: usize) -> String {
     format!("{head}{}{tail}", "Ә".repeat(fill / 2))
 }
 
-fn outgoing_to(to: &str, size: usize, i: usize) -> Outgoing {
-    Outgoing {
-        to: to.into(),
-        process: "P.TS.01".into(),
-        version: "1.0.1".into(),
-        procedure: "P.TS.01.PRC.001".into(),
-        transaction: "P.TS.01.TRN.001".into(),
-        message: "P.TS.01.MSG.001".into(),
-        body: document(size, i),
-        ..Default::default()
-    }
+fn outgoing_to(to: &str, size: usize, i: usize) -> Submission {
+    conformity::sample::registration(to, document(size, i))
 }
 
 /// The load generator: a bare HTTP/1.1 client sending bodies serialised before the clock starts,
@@ -329,12 +320,12 @@ fn exchange_pair(root: &std::path::Path) -> anyhow::Result<(NodeProcess, NodePro
     trust::pki::init(&pki, &[kz, ru], time::OffsetDateTime::now_utc())?;
     let addrs = [kz, ru]
         .into_iter()
-        .map(|s| Ok((s, ([127, 0, 0, 1], ortaq::process::free_port()?).into())))
+        .map(|s| Ok((s, ([127, 0, 0, 1], host::process::free_port()?).into())))
         .collect::<anyhow::Result<std::collections::BTreeMap<_, std::net::SocketAddr>>>()?;
     let make = |me: Segment, participant: &str| -> anyhow::Result<NodeProcess> {
         let cfg = NodeConfig {
             segment: me.as_str().into(),
-            listen: ([127, 0, 0, 1], ortaq::process::free_port()?).into(),
+            listen: ([127, 0, 0, 1], host::process::free_port()?).into(),
             data_dir: "data".into(),
             store: Default::default(),
             participants: vec![ParticipantConfig {
@@ -384,21 +375,12 @@ async fn exchange_latencies(
     let store = store::Store::open(store::StoreConfig::new(store::Engine::Sqlite(
         dir.join("data").join("node.db"),
     )))?;
-    let mut lat = store
-        .read(move |c| {
-            c.query(
-                "SELECT a.at, r.at FROM message_states a JOIN message_states r ON r.msg = a.msg \
-                 WHERE a.state = 'accepted' AND r.state = 'received_by_peer' AND a.at >= $1 AND a.at < $2",
-                &[store::conn::Value::I64(from), store::conn::Value::I64(to)],
-            )?
-            .iter()
-            .map(|r| Ok(Duration::from_micros((r.i64(1)? - r.i64(0)?).max(0) as u64)))
-            .collect::<Result<Vec<_>, store::StoreError>>()
-        })
-        .await?;
+    let lat = store.confirmation_delays(from, to).await?;
     store.close().await?;
-    lat.sort();
-    Ok(lat)
+    Ok(lat
+        .into_iter()
+        .map(|us| Duration::from_micros(us as u64))
+        .collect())
 }
 
 /// Sends `bodies` at a fixed rate (open loop: a slow answer does not slow the schedule).
@@ -749,7 +731,7 @@ fn validate_bench(docs: usize) -> anyhow::Result<ExitCode> {
     let packages = process::package::load_all(&dir)?;
     let t = Instant::now();
     let v = edoc::Validator::new(&packages, edoc::Limits::default())
-        .map_err(|p| anyhow::anyhow!("{}", p.join("; ")))?;
+        .map_err(|p| anyhow::anyhow!("{}", p.0.join("; ")))?;
     let compiled = t.elapsed();
     let t = Instant::now();
     let idx = crate::nsi::load_shipped(&crate::nsi::shipped_dir(None))?;

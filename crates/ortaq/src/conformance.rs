@@ -9,14 +9,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use adapter::http::HttpAdapter;
+use adapter::{Adapter, Submission};
+use anyhow::Context as _;
+use conformance::{Protocol, Suite, Tester};
 use envelope::{Body, Envelope, MessageKind, Origin, ParseOptions, Segment};
-use node::Node;
-use node::client::{AdapterClient, Outgoing};
 use node::config::{
     FederationSection, LimitsSection, NodeConfig, ParticipantConfig, ProcessesSection, StoreSection,
 };
-use node::conformance::{Protocol, Suite, Tester};
 
 #[derive(clap::Args)]
 pub struct ConformanceArgs {
@@ -89,7 +89,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
                     let (a, tok) = t.split_once('=').context("a tester is ADDRESS=TOKEN")?;
                     Ok(Tester {
                         address: a.to_owned(),
-                        client: AdapterClient::new(&node, tok),
+                        client: HttpAdapter::new(&node, tok),
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
@@ -101,6 +101,7 @@ pub async fn run(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
                 testers,
                 timeout: Duration::from_secs(common.timeout),
                 nsi: Arc::new(nsi),
+                clock: node::system_clock(),
             };
             report(&suite, &common).await
         }
@@ -120,10 +121,8 @@ fn load(common: &Common, code: &str) -> anyhow::Result<process::Package> {
         .with_context(|| format!("no package {code} in {}", dir.display()))
 }
 
-async fn report(suite: &Suite, common: &Common) -> anyhow::Result<ExitCode> {
-    let protocol: Protocol = node::conformance::run(suite)
-        .await
-        .map_err(anyhow::Error::msg)?;
+async fn report(suite: &Suite<HttpAdapter>, common: &Common) -> anyhow::Result<ExitCode> {
+    let protocol: Protocol = conformance::run(suite).await?;
     let md = protocol.markdown();
     match &common.out {
         Some(dir) => {
@@ -159,7 +158,7 @@ async fn report(suite: &Suite, common: &Common) -> anyhow::Result<ExitCode> {
     })
 }
 
-const KEEPER: &str = node::builtin::KEEPER;
+const KEEPER: &str = conformity::KEEPER;
 
 async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<ExitCode> {
     let tmp = tempfile::Builder::new()
@@ -183,9 +182,7 @@ async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<Ex
         .collect();
     let submitter = "EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002";
     let querier = "EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.003";
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut nodes: Vec<Arc<Node>> = Vec::new();
-    let mut servers = Vec::new();
+    let mut nodes: Vec<host::Running> = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
         let participants: Vec<&str> = if i == 0 {
             vec![KEEPER]
@@ -225,31 +222,15 @@ async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<Ex
                     cfg.listen.port()
                 )
             })?;
-        let node = Node::open(cfg, node::system_clock())?;
+        let node = node::Node::open(cfg, node::system_clock())?;
         // Both nodes hold the code lists the documents are checked against.
-        crate::nsi::publish_shipped(&node, &["countries.json", "hs.json"]).await?;
-        let mut rx = stop_rx.clone();
-        servers.push(tokio::spawn(node::serve(
-            node.clone(),
-            listener,
-            async move {
-                let _ = rx.changed().await;
-            },
-        )));
-        nodes.push(node);
+        crate::nsi::publish_shipped(node.store(), &["countries.json", "hs.json"]).await?;
+        nodes.push(host::run(node, listener).await?);
     }
-    for a in addrs.values() {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(a).await.is_err() {
-            if std::time::Instant::now() > deadline {
-                bail!("federation listener {a} did not come up");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    let eec = nodes[0].clone();
+    let eec = nodes[0].node.clone();
+    let stop_rx = nodes[0].stopping();
     let base = |i: usize| format!("http://127.0.0.1:{}", base_port + i as u16);
-    let keeper_client = AdapterClient::new(&base(0), &eec.issue_token(KEEPER, "keeper").await?);
+    let keeper_client = HttpAdapter::new(&base(0), &eec.issue_token(KEEPER, "keeper").await?);
     let keeper = if broken {
         println!(
             "testing a deliberately broken registry IS: no PRS, a wrong EDocRefId, silence for what it does not expect"
@@ -257,25 +238,28 @@ async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<Ex
         tokio::spawn(broken_keeper(keeper_client, stop_rx.clone()))
     } else {
         println!("testing the built-in registry keeper of P.TS.01");
-        let registry = Arc::new(node::builtin::Registry::open(&dir.join("registry.db"))?);
+        let registry = Arc::new(conformity::Registry::open(
+            eec.config().store_engine().for_app("conformity"),
+        )?);
         let e = eec.clone();
-        let k = node::builtin::RegistryKeeper::new(
+        let k = conformity::RegistryKeeper::new(
             keeper_client,
             package.clone(),
             registry,
             Arc::new(move || e.reference()),
+            eec.clock(),
         )?;
         tokio::spawn(k.run(stop_rx.clone(), None))
     };
-    let kz = &nodes[1];
+    let kz = nodes[1].node.clone();
     let testers = vec![
         Tester {
             address: submitter.into(),
-            client: AdapterClient::new(&base(1), &kz.issue_token(submitter, "tester").await?),
+            client: HttpAdapter::new(&base(1), &kz.issue_token(submitter, "tester").await?),
         },
         Tester {
             address: querier.into(),
-            client: AdapterClient::new(&base(1), &kz.issue_token(querier, "tester").await?),
+            client: HttpAdapter::new(&base(1), &kz.issue_token(querier, "tester").await?),
         },
     ];
     let suite = Suite {
@@ -285,12 +269,18 @@ async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<Ex
         testers,
         timeout: Duration::from_secs(common.timeout),
         nsi: kz.reference(),
+        clock: kz.clock(),
     };
     let code = report(&suite, &common).await;
-    let _ = stop_tx.send(true);
-    let _ = keeper.await;
-    for s in servers {
-        s.await??;
+    let mut nodes = nodes.into_iter();
+    // The keeper stops with its node's services, before the node.
+    if let Some(eec) = nodes.next() {
+        eec.begin_stop();
+        let _ = keeper.await;
+        eec.stop().await?;
+    }
+    for n in nodes {
+        n.stop().await?;
     }
     code
 }
@@ -298,7 +288,7 @@ async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<Ex
 /// A registry IS that gets P.TS.01 wrong on purpose, to show what the protocol of a failing
 /// participant looks like: it never sends PRS, answers every request with an R.006 whose
 /// EDocRefId points at no document, and ignores messages it does not expect.
-async fn broken_keeper(client: AdapterClient, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn broken_keeper(client: HttpAdapter, mut stop: tokio::sync::watch::Receiver<bool>) {
     while !*stop.borrow() {
         let page = tokio::select! {
             p = client.inbox(0, 50, 1) => p,
@@ -336,12 +326,11 @@ fn cp_initiating(trn: &str) -> &'static str {
     }
 }
 
-async fn answer_wrongly(client: &AdapterClient, env: &Envelope) -> anyhow::Result<()> {
+async fn answer_wrongly(client: &HttpAdapter, env: &Envelope) -> anyhow::Result<()> {
     let cp = env.header.cp_action().context("no action")?;
     let wrong_ref = "00000000-0000-4000-8000-000000000000";
-    let body =
-        node::builtin::processing_result(Some(wrong_ref), &[], time::OffsetDateTime::now_utc());
-    let out = Outgoing {
+    let body = conformity::processing_result(Some(wrong_ref), &[], time::OffsetDateTime::now_utc());
+    let out = Submission {
         to: env.sender().context("no sender")?.to_string(),
         process: cp.process.to_string(),
         version: cp.version.clone(),

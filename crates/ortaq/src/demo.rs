@@ -22,10 +22,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use adapter::http::HttpAdapter;
+use adapter::{Adapter, AdapterError, Submission};
 use anyhow::{Context as _, bail};
+use conformity::sample::doc_id;
 use envelope::{Origin, ParseOptions, Segment, Signal, SignalKind};
 use node::Node;
-use node::client::{AdapterClient, ClientError, Outgoing};
 use node::config::{
     FederationSection, LimitsSection, NodeConfig, NsiSection, ParticipantConfig, ProcessesSection,
     StoreSection, TsaSection,
@@ -68,35 +70,14 @@ fn participants(seg: &str) -> (String, String) {
 /// A certificate issued in `seg`: the shipped P.TS.01 sample with that state's country code,
 /// its own document number and a fresh EDocId.
 fn certificate(seg: &str, n: u32) -> String {
-    let path = crate::processes::packages_dir(None).join("P.TS.01/samples/MSG.001.xml");
-    let sample = std::fs::read_to_string(&path).unwrap_or_default();
-    let body = sample
-        .split_once("?>")
-        .map_or(sample.as_str(), |(_, b)| b)
-        .trim();
-    body.replace(">KZ<", &format!(">{seg}<"))
-        .replace("KZ.01.АА.0001/2026", &format!("{seg}.01.АА.{n:04}/2026"))
-        .replace(
-            "5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b",
-            &uuid::Uuid::new_v4().to_string(),
-        )
+    conformity::sample::certificate(&crate::processes::packages_dir(None), seg, n)
+        .unwrap_or_default()
 }
 
-fn doc_id(seg: &str, n: u32) -> String {
-    format!("ЕАЭС {seg}.01.АА.{n:04}/2026")
-}
-
-fn message(to: &str, body: String) -> Outgoing {
-    Outgoing {
-        to: to.into(),
-        process: "P.TS.01".into(),
-        version: "1.0.1".into(),
-        procedure: "P.TS.01.PRC.001".into(),
-        transaction: "P.TS.01.TRN.001".into(),
-        message: "P.TS.01.MSG.001".into(),
-        body,
+fn message(to: &str, body: String) -> Submission {
+    Submission {
         message_id: Some(format!("urn:uuid:{}", uuid::Uuid::new_v4())),
-        ..Default::default()
+        ..conformity::sample::registration(to, body)
     }
 }
 
@@ -110,10 +91,10 @@ struct Member {
     node: Arc<Node>,
     body: String,
     registry: String,
-    ib: AdapterClient,
-    ir: AdapterClient,
+    ib: HttpAdapter,
+    ir: HttpAdapter,
     /// The querying authority (P.TS.01.ACT.003); none at the EEC node.
-    iq: Option<AdapterClient>,
+    iq: Option<HttpAdapter>,
 }
 
 /// Every message the demo sent, and how often its recipient saw it.
@@ -139,10 +120,10 @@ impl Tally {
 
 /// Takes one message from `who`'s inbox (long poll), checks it, acknowledges it.
 async fn receive(
-    c: &AdapterClient,
+    c: &HttpAdapter,
     who: &str,
     tally: &mut Tally,
-) -> anyhow::Result<node::api::InboxMessage> {
+) -> anyhow::Result<adapter::InboxMessage> {
     let page = c.inbox(0, 10, 20).await?;
     let [m] = page.messages.as_slice() else {
         bail!(
@@ -185,7 +166,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             pki.display()
         );
     }
-    let trust_space = node::trustspace::build(&dir.join("trust"), &SEGMENTS[1..])?;
+    // Test keys made for this run, in a folder of their own (keys are never overwritten).
+    let run_id = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let trust_space =
+        host::trustspace::build(&dir.join("trust").join(run_id.to_string()), &SEGMENTS[1..])?;
     let fed_port = |i: usize| args.base_port + 6 + i as u16;
     let addrs: BTreeMap<Segment, std::net::SocketAddr> = segs
         .iter()
@@ -197,10 +181,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let packages = crate::processes::packages_dir(None)
         .canonicalize()
         .context("the process packages (processes/) are missing")?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let http = reqwest::Client::new();
     let mut members = Vec::new();
-    let mut servers = Vec::new();
+    let mut running = Vec::new();
     let mut tokens_file = String::new();
     for (i, seg) in SEGMENTS.iter().enumerate() {
         let port = args.base_port + i as u16;
@@ -304,6 +287,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         if *seg == "EEC" {
             publish_reference_data(&node).await?;
         }
+        let served = host::run(node.clone(), listener).await?;
         let t_body = node.issue_token(&body, "demo").await?;
         let t_reg = node.issue_token(&registry, "demo").await?;
         let _ = writeln!(
@@ -317,14 +301,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             let _ = writeln!(tokens_file, "{seg}\t{}\t{t}", querier(seg));
             Some(t)
         };
-        let mut rx = stop_rx.clone();
-        servers.push(tokio::spawn(node::serve(
-            node.clone(),
-            listener,
-            async move {
-                let _ = rx.changed().await;
-            },
-        )));
+        running.push(served);
         let role = if *seg == "EEC" {
             "integration segment, relay"
         } else {
@@ -339,9 +316,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         members.push(Member {
             seg,
             node,
-            ib: AdapterClient::with_http(http.clone(), &base, &t_body),
-            ir: AdapterClient::with_http(http.clone(), &base, &t_reg),
-            iq: t_q.map(|t| AdapterClient::with_http(http.clone(), &base, &t)),
+            ib: HttpAdapter::with_http(http.clone(), &base, &t_body),
+            ir: HttpAdapter::with_http(http.clone(), &base, &t_reg),
+            iq: t_q.map(|t| HttpAdapter::with_http(http.clone(), &base, &t)),
             body,
             registry,
         });
@@ -352,16 +329,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         std::fs::remove_file(&tokens_path)?;
     }
     trust::files::write_private(&tokens_path, tokens_file.as_bytes())?;
-    // Let every federation listener come up before the first hand-over.
-    for a in addrs.values() {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(a).await.is_err() {
-            if Instant::now() > deadline {
-                bail!("federation listener {a} did not come up");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
     // The trust list, through the gateway to every national node.
     let t = Instant::now();
     let deadline = t + Duration::from_secs(30);
@@ -398,18 +365,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let (eec, _) = members.split_first().context("no nodes")?;
     // The Commission's registry keeper: a built-in IS on the EEC node's adapter API.
     let package = process::Package::load(&packages.join("P.TS.01"))?;
-    let registry_db = Arc::new(node::builtin::Registry::open(
-        &dir.join("EEC").join("registry.db"),
+    let registry_db = Arc::new(conformity::Registry::open(
+        eec.node.config().store_engine().for_app("conformity"),
     )?);
     let eec_node = eec.node.clone();
-    let keeper = node::builtin::RegistryKeeper::new(
+    let keeper = conformity::RegistryKeeper::new(
         eec.ir.clone(),
         package.clone(),
         registry_db.clone(),
         Arc::new(move || eec_node.reference()),
+        eec.node.clock(),
     )?;
     let (handled_tx, mut handled_rx) = tokio::sync::mpsc::unbounded_channel();
-    let keeper_task = tokio::spawn(keeper.run(stop_rx.clone(), Some(handled_tx)));
+    let keeper_task = tokio::spawn(keeper.run(running[0].stopping(), Some(handled_tx)));
     if let Err(e) = p_ts_01(
         &members,
         &package,
@@ -505,10 +473,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
         crate::shutdown_signal().await;
     }
-    let _ = stop_tx.send(true);
+    // The keeper stops with the EEC node's services, before any node.
+    for r in &running {
+        r.begin_stop();
+    }
     let _ = keeper_task.await;
-    for s in servers {
-        s.await??;
+    registry_db.close().await?;
+    for r in running {
+        r.stop().await?;
     }
     Ok(if ok {
         ExitCode::SUCCESS
@@ -527,9 +499,9 @@ fn write_config(cfg: &NodeConfig, path: &Path) -> anyhow::Result<()> {
 
 /// Takes what the registry keeper reports having handled next.
 async fn next_handled(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<node::builtin::Handled>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<conformity::Handled>,
     tally: &mut Tally,
-) -> anyhow::Result<node::builtin::Handled> {
+) -> anyhow::Result<conformity::Handled> {
     let h = tokio::time::timeout(Duration::from_secs(20), rx.recv())
         .await
         .context("the registry keeper handled nothing")?
@@ -539,7 +511,7 @@ async fn next_handled(
 }
 
 /// Counts the request (when it should reach the keeper) and every answer the submitter took.
-fn record(tally: &mut Tally, r: &node::builtin::Submitted, what: &str, reaches_keeper: bool) {
+fn record(tally: &mut Tally, r: &conformity::Submitted, what: &str, reaches_keeper: bool) {
     if reaches_keeper {
         tally.sent(&r.message_id, what.to_owned());
     }
@@ -556,18 +528,19 @@ fn record(tally: &mut Tally, r: &node::builtin::Submitted, what: &str, reaches_k
 async fn p_ts_01(
     members: &[Member],
     package: &process::Package,
-    db: &node::builtin::Registry,
-    handled: &mut tokio::sync::mpsc::UnboundedReceiver<node::builtin::Handled>,
+    db: &conformity::Registry,
+    handled: &mut tokio::sync::mpsc::UnboundedReceiver<conformity::Handled>,
     tally: &mut Tally,
 ) -> anyhow::Result<()> {
-    use node::builtin::{Submitter, read_processing_result};
+    use conformity::{Submitter, read_processing_result};
+    let clock = node::system_clock();
     let wait = Duration::from_secs(30);
     let by_seg = |s: &str| members.iter().find(|m| m.seg == s).context("no such node");
     println!(
         "[P.TS.01] the unified registry of conformity documents: the built-in registry keeper at EEC, a built-in submitter in every state"
     );
     for m in &members[1..] {
-        let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry);
+        let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry, clock.clone());
         let t = Instant::now();
         let r = sub
             .submit("P.TS.01.MSG.001", certificate(m.seg, 1), wait)
@@ -604,7 +577,7 @@ async fn p_ts_01(
                 .format(&time::format_description::well_known::Rfc3339)?,
             time::OffsetDateTime::now_utc().date()
         );
-        let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry);
+        let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry, clock.clone());
         let t = Instant::now();
         let r = sub.submit("P.TS.01.MSG.002", body, wait).await?;
         record(tally, &r, &format!("{seg} status change"), true);
@@ -633,6 +606,7 @@ async fn p_ts_01(
         ru.iq.clone().context("RU has no querying authority")?,
         package.clone(),
         &querier("RU"),
+        clock.clone(),
     );
     let body = format!(
         r#"<q:ConformityDocQuery xmlns:q="urn:EEC:R:TR:TS:01:ConformityDocQuery:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.003</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>{}</csdo:EDocDateTime><csdo:UnifiedCountryCode codeListId="P.CLS.019">KZ</csdo:UnifiedCountryCode><q:DocId>{}</q:DocId></q:ConformityDocQuery>"#,
@@ -665,7 +639,7 @@ async fn p_ts_01(
     let broken = certificate("KG", 2)
         .replacen(">850152<", ">123456<", 1)
         .replacen("<tr:EndDate>2031-11-22", "<tr:EndDate>2020-01-01", 1);
-    let sub = Submitter::new(kg.ir.clone(), package.clone(), &kg.registry);
+    let sub = Submitter::new(kg.ir.clone(), package.clone(), &kg.registry, clock.clone());
     let t = Instant::now();
     let r = sub.submit("P.TS.01.MSG.001", broken, wait).await?;
     record(tally, &r, "KG broken certificate", false);
@@ -684,7 +658,7 @@ async fn p_ts_01(
             e.details.as_deref().unwrap_or(&e.description)
         );
     }
-    println!("  the registry holds {} documents\n", db.len()?);
+    println!("  the registry holds {} documents\n", db.len().await?);
     Ok(())
 }
 
@@ -696,12 +670,13 @@ async fn p_ts_01(
 async fn signed_documents(
     members: &[Member],
     package: &process::Package,
-    trust: &node::trustspace::TrustSpace,
+    trust: &host::trustspace::TrustSpace,
     (dir, kept): (&Path, bool),
-    handled: &mut tokio::sync::mpsc::UnboundedReceiver<node::builtin::Handled>,
+    handled: &mut tokio::sync::mpsc::UnboundedReceiver<conformity::Handled>,
     tally: &mut Tally,
 ) -> anyhow::Result<()> {
-    use node::builtin::{Submitter, read_processing_result};
+    use conformity::{Submitter, read_processing_result};
+    let clock = node::system_clock();
     println!(
         "[trust] legally significant documents (P.TS.01.MSG.006): signed, judged by the EEC node's trusted third party, time-stamped"
     );
@@ -714,7 +689,7 @@ async fn signed_documents(
         )
     };
     let kz = members.iter().find(|m| m.seg == "KZ").context("node")?;
-    let sub = Submitter::new(kz.ir.clone(), package.clone(), &kz.registry);
+    let sub = Submitter::new(kz.ir.clone(), package.clone(), &kz.registry, clock.clone());
     match sub
         .submit(
             "P.TS.01.MSG.006",
@@ -723,13 +698,11 @@ async fn signed_documents(
         )
         .await
     {
-        Err(e) if e.to_string().contains("signature-required") => {
-            let text = e.to_string();
-            let detail = text
-                .find('{')
-                .and_then(|i| serde_json::from_str::<serde_json::Value>(&text[i..]).ok())
-                .and_then(|v| v["detail"].as_str().map(str::to_owned))
-                .unwrap_or(text);
+        Err(conformity::ConformityError::Api(e))
+            if e.problem()
+                .is_some_and(|p| p.kind_name() == "signature-required") =>
+        {
+            let detail = e.problem().map(|p| p.detail).unwrap_or_default();
             println!("  KZ: an unsigned MSG.006 was refused by its own node: 422 {detail}")
         }
         other => bail!("an unsigned legally significant document was not refused: {other:?}"),
@@ -748,7 +721,7 @@ async fn signed_documents(
     ] {
         let m = members.iter().find(|m| m.seg == seg).context("node")?;
         let doc = dsig::sign_enveloped(&signed_variant(seg), signer)?;
-        let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry);
+        let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry, clock.clone());
         let t = Instant::now();
         let r = sub
             .submit("P.TS.01.MSG.006", doc, Duration::from_secs(30))
@@ -815,7 +788,7 @@ async fn decision5_refusal(m: &Member, eec: &Member) -> anyhow::Result<()> {
     let mut bad = message(&eec.registry, certificate(m.seg, 2));
     bad.transaction = "P.MM.01.TRN.001".into();
     match m.ib.send(&bad).await {
-        Err(ClientError::Api { status: 400, body }) => {
+        Err(AdapterError::Api { status: 400, body }) => {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             println!(
                 "[{} -> EEC] a message naming a transaction of another process was refused at once: 400 [{}] {}\n",
@@ -942,7 +915,7 @@ const PUBLISHED: [&str; 4] = [
 ];
 
 async fn publish_reference_data(eec: &Node) -> anyhow::Result<()> {
-    crate::nsi::publish_shipped(eec, &PUBLISHED).await
+    crate::nsi::publish_shipped(eec.store(), &PUBLISHED).await
 }
 
 /// Waits until every national node holds the Commission's reference data, then asks two of

@@ -1,4 +1,2 @@
-//! Helpers of the `ortaq` binary that its benchmarks and tests share: running real node
-//! processes (not in-process servers), so crashes, signals and memory are those of the product.
-
-pub mod process;
+//! The `ortaq` binary's library half is empty on purpose: what its benchmarks and tests share
+//! (running nodes in-process or as child processes) lives in the `host` crate.

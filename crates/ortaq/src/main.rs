@@ -189,12 +189,9 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         } => {
             let cfg = NodeConfig::load(&config)?;
             let listen = cfg.listen;
-            let node = Node::open(cfg, node::system_clock())?;
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
-            tracing::info!(segment = %node.segment(), %listen, "node serving");
-            node::serve(node, listener, shutdown_signal()).await?;
+            let running = host::start(cfg, node::system_clock()).await?;
+            tracing::info!(segment = %running.node.segment(), %listen, "node serving");
+            running.serve_until(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Node {

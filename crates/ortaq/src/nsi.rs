@@ -98,13 +98,13 @@ pub fn shipped_dir(data: Option<&Path>) -> PathBuf {
 
 /// Publishes shipped data files (names in the shipped folder) into a node's store, each as
 /// the next version of its resource unless that version is already there.
-pub async fn publish_shipped(node: &node::Node, files: &[&str]) -> anyhow::Result<()> {
+pub async fn publish_shipped(store: &store::Store, files: &[&str]) -> anyhow::Result<()> {
     let dir = shipped_dir(None);
     for f in files {
         let bytes = std::fs::read(dir.join(f)).with_context(|| format!("shipped data {f}"))?;
-        let idx = node.reference();
+        let idx = node::reference::load(store).await?;
         node::reference::import(
-            node.store(),
+            store,
             &idx,
             &bytes,
             Format::Json,

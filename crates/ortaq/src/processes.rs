@@ -168,8 +168,8 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
                         ),
                         Err(problems) => {
                             failed = true;
-                            eprintln!("{}: {} problems:", d.display(), problems.len());
-                            for x in problems {
+                            eprintln!("{}: {} problems:", d.display(), problems.0.len());
+                            for x in problems.0 {
                                 eprintln!("  {x}");
                             }
                         }
@@ -193,7 +193,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         } => {
             let packages = process::package::load_all(&dir)?;
             let v = edoc::Validator::new(&packages, edoc::Limits::default())
-                .map_err(|p| anyhow::anyhow!("packages do not compile:\n  {}", p.join("\n  ")))?;
+                .map_err(|p| anyhow::anyhow!("packages do not compile:\n  {}", p.0.join("\n  ")))?;
             let idx = crate::nsi::load_shipped(&crate::nsi::shipped_dir(data.as_deref()))?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use node::client::{AdapterClient, Outgoing};
-use ortaq::process::{NodeProcess, RECIPIENT, SENDER};
+use adapter::http::HttpAdapter;
+use adapter::{Adapter, Submission};
+use host::process::{NodeProcess, RECIPIENT, SENDER};
 use rand::Rng;
 use tokio::sync::Mutex;
 
@@ -18,20 +19,16 @@ fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ortaq"))
 }
 
-fn message(id: &str) -> Outgoing {
-    Outgoing {
-        to: RECIPIENT.into(),
-        process: "P.TS.01".into(),
-        version: "1.0.1".into(),
-        procedure: "P.TS.01.PRC.001".into(),
-        transaction: "P.TS.01.TRN.001".into(),
-        message: "P.TS.01.MSG.001".into(),
-        body: format!(
-            "<tr:Doc xmlns:tr=\"urn:EEC:R:TR:TS:01:Doc:v1.0.1\"><tr:Id>{id}</tr:Id><tr:Text>{}</tr:Text></tr:Doc>",
-            "Ә".repeat(900)
-        ),
+fn message(id: &str) -> Submission {
+    Submission {
         message_id: Some(id.to_owned()),
-        ..Default::default()
+        ..conformity::sample::registration(
+            RECIPIENT,
+            format!(
+                "<tr:Doc xmlns:tr=\"urn:EEC:R:TR:TS:01:Doc:v1.0.1\"><tr:Id>{id}</tr:Id><tr:Text>{}</tr:Text></tr:Doc>",
+                "Ә".repeat(900)
+            ),
+        )
     }
 }
 
@@ -41,7 +38,7 @@ async fn kill_9_during_a_burst_loses_nothing_that_was_acknowledged() {
     let mut node = NodeProcess::configure(exe(), dir.path()).unwrap();
     let (ts, tr) = (node.token(SENDER).unwrap(), node.token(RECIPIENT).unwrap());
     node.start().await.unwrap();
-    let sender = AdapterClient::new(&node.base, &ts);
+    let sender = HttpAdapter::new(&node.base, &ts);
 
     const TOTAL: usize = 10_000;
     let kill_after = rand::thread_rng().gen_range(1_000..6_000);
@@ -92,7 +89,7 @@ async fn kill_9_during_a_burst_loses_nothing_that_was_acknowledged() {
         assert_eq!(&st.track_id, track, "{id} came back with another TrackID");
     }
     // Every acknowledged message reaches the recipient's inbox exactly once.
-    let recipient = AdapterClient::new(&node.base, &tr);
+    let recipient = HttpAdapter::new(&node.base, &tr);
     let want: HashSet<&String> = acked.iter().map(|(id, _)| id).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -136,7 +133,7 @@ async fn log_verify_reports_an_edit_made_in_the_database() {
     let mut node = NodeProcess::configure(exe(), dir.path()).unwrap();
     let ts = node.token(SENDER).unwrap();
     node.start().await.unwrap();
-    let c = AdapterClient::new(&node.base, &ts);
+    let c = HttpAdapter::new(&node.base, &ts);
     for _ in 0..20 {
         c.send(&message(&format!("urn:uuid:{}", uuid::Uuid::new_v4())))
             .await
@@ -149,7 +146,7 @@ async fn log_verify_reports_an_edit_made_in_the_database() {
 
     // An operator with database access moves a record's time by one microsecond.
     {
-        use store::conn::{Conn, SqliteConn, Value};
+        use db::{Conn, SqliteConn, Value};
         let mut db = SqliteConn::open(&dir.path().join("data/node.db"), false).unwrap();
         db.execute(
             "UPDATE message_log SET at = at + 1 WHERE seq = $1",

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use adapter::http::HttpAdapter;
+use adapter::{Adapter, Submission};
 use envelope::Segment;
-use node::client::{AdapterClient, Outgoing};
+use host::process::{NodeProcess, free_port};
 use node::config::{FederationSection, NodeConfig, ParticipantConfig};
-use ortaq::process::{NodeProcess, free_port};
 use rand::Rng;
 use tokio::sync::Mutex;
 
@@ -30,20 +31,16 @@ fn seg(s: &str) -> Segment {
     Segment::parse(s).unwrap()
 }
 
-fn message(id: &str) -> Outgoing {
-    Outgoing {
-        to: RECIPIENT.into(),
-        process: "P.TS.01".into(),
-        version: "1.0.1".into(),
-        procedure: "P.TS.01.PRC.001".into(),
-        transaction: "P.TS.01.TRN.001".into(),
-        message: "P.TS.01.MSG.001".into(),
-        body: format!(
-            "<tr:Doc xmlns:tr=\"urn:EEC:R:TR:TS:01:Doc:v1.0.1\"><tr:Id>{id}</tr:Id><tr:Text>{}</tr:Text></tr:Doc>",
-            "Ә".repeat(900)
-        ),
+fn message(id: &str) -> Submission {
+    Submission {
         message_id: Some(id.to_owned()),
-        ..Default::default()
+        ..conformity::sample::registration(
+            RECIPIENT,
+            format!(
+                "<tr:Doc xmlns:tr=\"urn:EEC:R:TR:TS:01:Doc:v1.0.1\"><tr:Id>{id}</tr:Id><tr:Text>{}</tr:Text></tr:Doc>",
+                "Ә".repeat(900)
+            ),
+        )
     }
 }
 
@@ -100,8 +97,8 @@ async fn kill_9_of_sender_relay_and_receiver_loses_and_duplicates_nothing() {
     for n in nodes.values_mut() {
         n.start().await.unwrap();
     }
-    let sender = AdapterClient::new(&nodes["KZ"].base, &ts);
-    let receiver = AdapterClient::new(&nodes["RU"].base, &tr);
+    let sender = HttpAdapter::new(&nodes["KZ"].base, &ts);
+    let receiver = HttpAdapter::new(&nodes["RU"].base, &tr);
 
     // The sending IS: each message is resubmitted with its own MessageID until the node
     // answers, as a careful IS does; only an answer counts as acknowledged.

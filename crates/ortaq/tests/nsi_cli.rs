@@ -162,8 +162,8 @@ fn imports_version_and_refuse_what_is_broken_or_altered() {
 
     // Someone edits the stored bytes: the node refuses to serve them.
     let db = n.dir.path().join("data/node.db");
-    let mut raw = store::conn::SqliteConn::open(&db, false).unwrap();
-    use store::conn::Conn as _;
+    let mut raw = db::SqliteConn::open(&db, false).unwrap();
+    use db::Conn as _;
     raw.execute(
         "UPDATE nsi_versions SET content = CAST(REPLACE(CAST(content AS TEXT), 'Беларусь', 'Беларуся') AS BLOB) WHERE version = 2",
         &[],

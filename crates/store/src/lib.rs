@@ -3,77 +3,90 @@
 //! tokens, and the hash-chained message log. SQLite (embedded default) and PostgreSQL
 //! (production) sit behind the one [`Store`] type and pass the same conformance suite.
 //!
-//! Writes go through one writer thread with group commit ([`writer`]); reads use a small pool
-//! of connections on blocking threads. Every write answers only after its transaction
-//! committed, which is the promise the node makes to information systems and peers.
+//! Writes go through the one writer thread of its database (`db`, group commit); reads use a
+//! small pool of connections on blocking threads. Every write answers only after its
+//! transaction committed, which is the promise the node makes to information systems and peers.
+//!
+//! The store is sealed: its public API is typed queries; no connection, raw read or
+//! transaction leaves this crate, and no other crate writes to its tables.
 
-pub mod conn;
 pub mod log;
-mod migrate;
-mod pool;
-mod writer;
 
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
+pub use db::{ColumnInfo, DbError as StoreError, Engine, WriterStats, system_micros};
+use db::{Conn, Db, DbConfig, Dialect, Row, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
 
-use conn::{Conn, Dialect, PgConn, Row, SqliteConn, Value};
 pub use log::{Break, CheckpointSigner, VerifyReport};
-use pool::Pool;
-pub use writer::{Tx, WriterStats};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Engine(String),
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(String),
-    #[error("migration refused: {0}")]
-    Migration(String),
-    #[error("conflict: {0}")]
-    Conflict(String),
-    #[error("the store is closed")]
-    Closed,
+/// The node's migrations, SQLite and PostgreSQL side by side.
+static MIGRATIONS: db::Migrations = db::Migrations {
+    table: "schema_migrations",
+    list: &[
+        db::Migration {
+            version: 1,
+            name: "init",
+            sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+            postgres: include_str!("../migrations/postgres/0001_init.sql"),
+        },
+        db::Migration {
+            version: 2,
+            name: "federation",
+            sqlite: include_str!("../migrations/sqlite/0002_federation.sql"),
+            postgres: include_str!("../migrations/postgres/0002_federation.sql"),
+        },
+        db::Migration {
+            version: 3,
+            name: "nsi",
+            sqlite: include_str!("../migrations/sqlite/0003_nsi.sql"),
+            postgres: include_str!("../migrations/postgres/0003_nsi.sql"),
+        },
+        db::Migration {
+            version: 4,
+            name: "evidence",
+            sqlite: include_str!("../migrations/sqlite/0004_evidence.sql"),
+            postgres: include_str!("../migrations/postgres/0004_evidence.sql"),
+        },
+        db::Migration {
+            version: 5,
+            name: "checkpoint_stamps",
+            sqlite: include_str!("../migrations/sqlite/0005_checkpoint_stamps.sql"),
+            postgres: include_str!("../migrations/postgres/0005_checkpoint_stamps.sql"),
+        },
+    ],
+};
+
+/// What the store keeps per write batch: the message-log head, read once and written once.
+#[derive(Default)]
+pub(crate) struct LogBatch {
+    pub(crate) head: Option<log::LogHead>,
+    pub(crate) dirty: bool,
 }
 
-/// Which engine holds the data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Engine {
-    /// A SQLite file (created if missing), in WAL mode.
-    Sqlite(PathBuf),
-    /// A PostgreSQL connection string (`host=… user=… dbname=…` or a URL).
-    Postgres(String),
+pub(crate) type Tx<'a> = db::Tx<'a, LogBatch>;
+
+/// Whose outbox queue an entry is in: the local delivery worker's, or one peer's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Destination {
+    /// A participant of this node.
+    Local,
+    /// The next node on the route, by segment code.
+    Peer(String),
 }
 
-/// Microseconds since the Unix epoch, from the system clock.
-pub fn system_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
+impl Destination {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Destination::Local => "local",
+            Destination::Peer(s) => s,
+        }
+    }
 
-pub struct StoreConfig {
-    pub engine: Engine,
-    /// Sign a checkpoint after this many new log records (and whenever asked).
-    pub checkpoint_every: i64,
-    pub signer: Option<Arc<dyn CheckpointSigner>>,
-    /// Time source for checkpoints; tests inject their own.
-    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
-    /// Read connections to keep.
-    pub readers: usize,
-}
-
-impl StoreConfig {
-    pub fn new(engine: Engine) -> Self {
-        StoreConfig {
-            engine,
-            checkpoint_every: 1000,
-            signer: None,
-            clock: Arc::new(system_micros),
-            readers: 4,
+    fn parse(s: &str) -> Destination {
+        match s {
+            "local" => Destination::Local,
+            s => Destination::Peer(s.to_owned()),
         }
     }
 }
@@ -81,10 +94,87 @@ impl StoreConfig {
 /// Where an accepted message goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// Through the outbox to `destination`: `"local"` for a participant of this node, or a peer.
-    Outbox { destination: String },
-    /// Nowhere yet (stored only).
+    /// Through the outbox to `destination`.
+    Outbox { destination: Destination },
+    /// Nowhere (stored only: a refused document kept as evidence).
     None,
+}
+
+/// Names that are stored as text, typed here.
+macro_rules! stored_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vm])* $v),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s),+ }
+            }
+
+            pub fn parse(s: &str) -> Result<$name, StoreError> {
+                match s {
+                    $($s => Ok($name::$v),)+
+                    other => Err(StoreError::Corrupt(format!(
+                        concat!("unknown ", stringify!($name), " {:?}"),
+                        other
+                    ))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+stored_enum! {
+    /// How a message came to this node.
+    Direction {
+        /// Submitted by an IS of this node.
+        Out = "out",
+        /// Received from a peer for a participant of this node.
+        In = "in",
+        /// Received from a peer and forwarded to another (the EEC relay).
+        Relay = "relay",
+        /// Made by this node's gate to tell a sender what became of its message.
+        Notice = "notice",
+    }
+}
+
+stored_enum! {
+    /// What an envelope carries.
+    Kind {
+        Application = "application",
+        Signal = "signal",
+        Fault = "fault",
+    }
+}
+
+stored_enum! {
+    /// The states of a message's history.
+    State {
+        Accepted = "accepted",
+        Queued = "queued",
+        InInbox = "in_inbox",
+        Delivered = "delivered",
+        Acknowledged = "acknowledged",
+        /// Handed to the next node (the request went out).
+        Sent = "sent",
+        /// The next node answered RCV: it has committed the message.
+        ReceivedByPeer = "received_by_peer",
+        Failed = "failed",
+        Expired = "expired",
+    }
 }
 
 /// A message the node has accepted and must keep.
@@ -93,13 +183,11 @@ pub struct NewMessage {
     pub message_id: String,
     pub track_id: String,
     pub accept_time: i64,
-    /// `out`: submitted by an IS of this node; `in`: received from a peer node.
-    pub direction: String,
+    pub direction: Direction,
     pub sender: String,
     pub recipient: String,
     pub action: String,
-    /// `application`, `signal` or `fault`.
-    pub kind: String,
+    pub kind: Kind,
     pub conversation_id: Option<String>,
     pub procedure_id: Option<String>,
     pub relates_to: Option<String>,
@@ -187,41 +275,26 @@ pub enum Accepted {
     Duplicate { track_id: String, accept_time: i64 },
 }
 
-/// The state names of a message's history.
-pub mod state {
-    pub const ACCEPTED: &str = "accepted";
-    pub const QUEUED: &str = "queued";
-    pub const IN_INBOX: &str = "in_inbox";
-    pub const DELIVERED: &str = "delivered";
-    pub const ACKNOWLEDGED: &str = "acknowledged";
-    /// Handed to the next node (the request went out).
-    pub const SENT: &str = "sent";
-    /// The next node answered RCV: it has committed the message.
-    pub const RECEIVED_BY_PEER: &str = "received_by_peer";
-    pub const FAILED: &str = "failed";
-    pub const EXPIRED: &str = "expired";
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRecord {
     pub message_id: String,
     pub track_id: String,
     pub accept_time: i64,
-    pub direction: String,
+    pub direction: Direction,
     pub sender: String,
     pub recipient: String,
     pub action: String,
-    pub kind: String,
+    pub kind: Kind,
     pub conversation_id: Option<String>,
     pub procedure_id: Option<String>,
     pub relates_to: Option<String>,
-    pub state: String,
+    pub state: State,
     pub envelope_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateChange {
-    pub state: String,
+    pub state: State,
     pub at: i64,
     pub detail: Option<String>,
 }
@@ -251,231 +324,116 @@ pub struct OutboxItem {
     pub id: i64,
     /// Row id of the message in the store.
     pub msg: i64,
-    pub destination: String,
+    pub destination: Destination,
     pub attempts: i64,
     /// When the message entered the outbox (its accept time).
     pub created_at: i64,
     pub expires_at: Option<i64>,
 }
 
-/// One column of the schema, normalised across engines for the parity test.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ColumnInfo {
-    pub table: String,
-    pub column: String,
-    /// `int`, `text` or `bytes`.
-    pub kind: String,
-    pub not_null: bool,
+pub struct StoreConfig {
+    pub engine: Engine,
+    /// Sign a checkpoint after this many new log records (and whenever asked).
+    pub checkpoint_every: i64,
+    pub signer: Option<Arc<dyn CheckpointSigner>>,
+    /// Time source for checkpoints; tests inject their own.
+    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Read connections to keep.
+    pub readers: usize,
 }
 
-struct Inner {
-    checkpointer: std::sync::Mutex<Option<Checkpointer>>,
-    writer_tx: RwLock<Option<mpsc::Sender<writer::Job>>>,
-    writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
-    stats: Arc<WriterStats>,
-    pool: Pool,
-    dialect: Dialect,
-    signer: Option<Arc<dyn CheckpointSigner>>,
-    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
-}
-
-/// Copies the SQLite WAL into the database file in the background (PASSIVE: never blocks the
-/// writer or readers), and truncates it when the store closes.
-struct Checkpointer {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Checkpointer {
-    fn start(path: PathBuf) -> Result<Checkpointer, StoreError> {
-        let mut conn = SqliteConn::open(&path, false)?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("store-checkpoint".into())
-            .spawn(move || {
-                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::sleep(std::time::Duration::from_millis(200));
-                    if let Err(e) = conn.query("PRAGMA wal_checkpoint(PASSIVE)", &[]) {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
-                    }
-                }
-                let _ = conn.query("PRAGMA wal_checkpoint(TRUNCATE)", &[]);
-            })
-            .map_err(|e| StoreError::Engine(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Checkpointer { stop, thread })
-    }
-
-    fn stop(self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.thread.join();
+impl StoreConfig {
+    pub fn new(engine: Engine) -> Self {
+        StoreConfig {
+            engine,
+            checkpoint_every: 1000,
+            signer: None,
+            clock: Arc::new(system_micros),
+            readers: 4,
+        }
     }
 }
 
 /// The store; cheap to clone, shared by every task of a node.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
-}
-
-fn open_conn(engine: &Engine, read_only: bool) -> Result<Box<dyn Conn>, StoreError> {
-    Ok(match engine {
-        Engine::Sqlite(p) => Box::new(SqliteConn::open(p, read_only)?),
-        Engine::Postgres(c) => Box::new(PgConn::open(c)?),
-    })
+    db: Db<LogBatch>,
+    signer: Option<Arc<dyn CheckpointSigner>>,
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
 }
 
 impl Store {
-    /// Opens (creating and migrating if needed) the store.
-    ///
-    /// Blocking. The PostgreSQL client runs its own small runtime, which may not be started
-    /// from inside an async task, so the opening happens on a thread of its own and this is
-    /// safe to call from anywhere.
+    /// Opens (creating and migrating if needed) the store. Blocking; safe to call from
+    /// anywhere (see `db::Db::open`).
     pub fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
-        std::thread::scope(|s| {
-            s.spawn(|| Store::open_here(cfg))
-                .join()
-                .map_err(|_| StoreError::Engine("store opening thread panicked".into()))?
-        })
-    }
-
-    fn open_here(cfg: StoreConfig) -> Result<Store, StoreError> {
-        if let Engine::Sqlite(p) = &cfg.engine
-            && let Some(dir) = p.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Engine(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let mut wconn = open_conn(&cfg.engine, false)?;
-        migrate::run(wconn.as_mut())?;
-        let dialect = wconn.dialect();
-        let max_batch = match dialect {
-            Dialect::Sqlite => 1024,
-            // Beyond 64 savepoints a PostgreSQL transaction overflows its subtransaction cache
-            // and slows every concurrent snapshot; keep batches under it.
-            Dialect::Postgres => 60,
-        };
         let signer = cfg.signer.clone();
         let every = cfg.checkpoint_every.max(1);
         let mut last_cp: Option<i64> = None;
         let clock = cfg.clock.clone();
-        let after_batch = Box::new(
-            move |conn: &mut dyn Conn, head: &mut Option<log::LogHead>| -> Result<(), StoreError> {
-                let (Some(signer), Some(h)) = (&signer, head.as_ref()) else {
-                    return Ok(());
-                };
-                let last = match last_cp {
-                    Some(s) => s,
-                    None => log::last_checkpoint_seq(conn)?,
-                };
-                if h.seq - last >= every {
-                    log::checkpoint(conn, h, signer.as_ref(), clock())?;
-                    last_cp = Some(h.seq);
-                } else {
-                    last_cp = Some(last);
-                }
-                Ok(())
-            },
-        );
-        let w = writer::spawn(wconn, max_batch, after_batch);
-        let checkpointer = match &cfg.engine {
-            Engine::Sqlite(p) => Some(Checkpointer::start(p.clone())?),
-            Engine::Postgres(_) => None,
-        };
-        let engine = cfg.engine.clone();
-        let pool = Pool::new(
-            cfg.readers.max(1),
-            Box::new(move || open_conn(&engine, true)),
-        );
+        // Inside every batch's transaction: the log head is written once, and a checkpoint is
+        // signed when enough records were appended since the last one.
+        let before_commit = Box::new(move |tx: &mut Tx<'_>| -> Result<(), StoreError> {
+            if tx.state.dirty {
+                log::store_head(tx)?;
+            }
+            let (Some(signer), Some(h)) = (&signer, tx.state.head.clone()) else {
+                return Ok(());
+            };
+            let last = match last_cp {
+                Some(s) => s,
+                None => log::last_checkpoint_seq(tx.conn)?,
+            };
+            if h.seq - last >= every {
+                log::checkpoint(tx.conn, &h, signer.as_ref(), clock())?;
+                last_cp = Some(h.seq);
+            } else {
+                last_cp = Some(last);
+            }
+            Ok(())
+        });
+        let db = Db::open(DbConfig {
+            engine: cfg.engine,
+            migrations: &MIGRATIONS,
+            name: "store",
+            readers: cfg.readers,
+            before_commit,
+        })?;
         Ok(Store {
-            inner: Arc::new(Inner {
-                checkpointer: std::sync::Mutex::new(checkpointer),
-                writer_tx: RwLock::new(Some(w.tx)),
-                writer_thread: std::sync::Mutex::new(w.thread),
-                stats: w.stats,
-                pool,
-                dialect,
-                signer: cfg.signer,
-                clock: cfg.clock,
-            }),
+            db,
+            signer: cfg.signer,
+            clock: cfg.clock,
         })
     }
 
     pub fn dialect(&self) -> Dialect {
-        self.inner.dialect
+        self.db.dialect()
     }
 
     pub fn writer_stats(&self) -> &WriterStats {
-        &self.inner.stats
+        self.db.writer_stats()
     }
 
-    /// Runs `f` in the writer's next batch and returns after the commit.
-    ///
-    /// `f` may run more than once when its batch is retried; only the last run's writes are
-    /// committed, so `f` must keep its effects inside the transaction.
-    pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnMut(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        let tx = self
-            .inner
-            .writer_tx
-            .read()
-            .map_err(|_| StoreError::Closed)?
-            .clone()
-            .ok_or(StoreError::Closed)?;
-        writer::write(&tx, f).await
+        self.db.write(f).await
     }
 
-    /// Runs `f` on a read connection, on a blocking thread.
-    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut dyn Conn) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.pool.with(f))
-            .await
-            .map_err(|e| StoreError::Engine(format!("read task failed: {e}")))?
+        self.db.read(f).await
     }
 
     /// Stops taking writes, lets the writer finish every queued job, writes a final
     /// checkpoint and waits for the writer thread.
     pub async fn close(&self) -> Result<(), StoreError> {
         let _ = self.checkpoint().await;
-        let sender = self
-            .inner
-            .writer_tx
-            .write()
-            .map_err(|_| StoreError::Closed)?
-            .take();
-        drop(sender);
-        let handle = self
-            .inner
-            .writer_thread
-            .lock()
-            .map_err(|_| StoreError::Closed)?
-            .take();
-        if let Some(h) = handle {
-            tokio::task::spawn_blocking(move || h.join())
-                .await
-                .map_err(|e| StoreError::Engine(e.to_string()))?
-                .map_err(|_| StoreError::Engine("writer thread panicked".into()))?;
-        }
-        let cp = self
-            .inner
-            .checkpointer
-            .lock()
-            .map_err(|_| StoreError::Closed)?
-            .take();
-        if let Some(cp) = cp {
-            tokio::task::spawn_blocking(move || cp.stop())
-                .await
-                .map_err(|e| StoreError::Engine(e.to_string()))?;
-        }
-        Ok(())
+        self.db.close().await
     }
 
     // ------------------------------------------------------------ messages
@@ -642,7 +600,7 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(StateChange {
-                    state: r.text(0)?,
+                    state: State::parse(&r.text(0)?)?,
                     at: r.i64(1)?,
                     detail: r.opt_text(2)?,
                 })
@@ -701,7 +659,7 @@ impl Store {
                     &[Value::I64(now), Value::I64(*seq)],
                 )?;
                 if let Some(r) = done {
-                    set_state(tx, r.i64(0)?, state::DELIVERED, now, None)?;
+                    set_state(tx, r.i64(0)?, State::Delivered, now, None)?;
                 }
             }
             Ok(())
@@ -730,7 +688,7 @@ impl Store {
                 &[Value::I64(now), (&p).into(), Value::I64(msg)],
             )?;
             if n == 1 {
-                set_state(tx, msg, state::ACKNOWLEDGED, now, None)?;
+                set_state(tx, msg, State::Acknowledged, now, None)?;
                 return Ok(AckOutcome::Acknowledged);
             }
             let exists = tx.conn.query_one(
@@ -757,13 +715,13 @@ impl Store {
     pub async fn claim_outbox(
         &self,
         owner: &str,
-        destination: &str,
+        destination: &Destination,
         limit: i64,
         lease: i64,
         now: i64,
         resume_own: bool,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let (owner, destination) = (owner.to_owned(), destination.to_owned());
+        let (owner, destination) = (owner.to_owned(), destination.as_str().to_owned());
         self.write(move |tx| {
             let sql = format!(
                 "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
@@ -790,7 +748,7 @@ impl Store {
                     Ok(OutboxItem {
                         id: r.i64(0)?,
                         msg: r.i64(1)?,
-                        destination: r.text(2)?,
+                        destination: Destination::parse(&r.text(2)?),
                         attempts: r.i64(3)?,
                         created_at: r.i64(4)?,
                         expires_at: r.opt_i64(5)?,
@@ -851,7 +809,7 @@ impl Store {
                     "UPDATE outbox SET state = 'done', lease_owner = NULL, lease_until = NULL WHERE id = $1",
                     &[Value::I64(item_id)],
                 )?;
-                set_state(tx, msg, state::IN_INBOX, now, Some(&recipient))?;
+                set_state(tx, msg, State::InInbox, now, Some(&recipient))?;
                 out.push(Some(recipient));
             }
             Ok(out)
@@ -912,8 +870,8 @@ impl Store {
                     continue;
                 };
                 let peer = d.detail.split_whitespace().next();
-                set_state(tx, msg, state::SENT, d.sent_at, peer)?;
-                set_state(tx, msg, state::RECEIVED_BY_PEER, now, Some(&d.detail))?;
+                set_state(tx, msg, State::Sent, d.sent_at, peer)?;
+                set_state(tx, msg, State::ReceivedByPeer, now, Some(&d.detail))?;
                 out.push(true);
             }
             Ok(out)
@@ -947,14 +905,15 @@ impl Store {
         &self,
         item_id: i64,
         owner: &str,
-        final_state: &'static str,
+        final_state: State,
         detail: &str,
         notice: Option<NewMessage>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let (owner, detail) = (owner.to_owned(), detail.to_owned());
         self.write(move |tx| {
-            let Some(msg) = finish_lease(tx, item_id, &owner, final_state, Some(&detail))? else {
+            let Some(msg) = finish_lease(tx, item_id, &owner, final_state.as_str(), Some(&detail))?
+            else {
                 return Ok(false);
             };
             set_state(tx, msg, final_state, now, Some(&detail))?;
@@ -986,7 +945,7 @@ impl Store {
                     )?
                     .ok_or_else(|| StoreError::Corrupt("accepted message vanished".into()))?
                     .i64(0)?;
-                set_state(tx, id, state::FAILED, m.accept_time, Some(&detail))?;
+                set_state(tx, id, State::Failed, m.accept_time, Some(&detail))?;
                 if let Some(n) = &notice {
                     accept_op(tx, n)?;
                 }
@@ -1111,10 +1070,10 @@ impl Store {
 
     /// Signs a checkpoint of the log head now (if anything was logged since the last one).
     pub async fn checkpoint(&self) -> Result<bool, StoreError> {
-        let Some(signer) = self.inner.signer.clone() else {
+        let Some(signer) = self.signer.clone() else {
             return Ok(false);
         };
-        let at = (self.inner.clock)();
+        let at = (self.clock)();
         self.write(move |tx| {
             let head = log::load_head(tx.conn)?;
             if head.seq <= log::last_checkpoint_seq(tx.conn)? {
@@ -1189,35 +1148,26 @@ impl Store {
 
     /// Tables and columns, normalised, for the schema-parity test.
     pub async fn schema(&self) -> Result<Vec<ColumnInfo>, StoreError> {
-        self.read(|c| {
-            let sql = match c.dialect() {
-                Dialect::Sqlite => "SELECT m.name, p.name, p.type, CASE WHEN p.\"notnull\" = 1 OR p.pk > 0 THEN 1 ELSE 0 END FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
-                Dialect::Postgres => "SELECT table_name::text, column_name::text, data_type::text, CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END FROM information_schema.columns WHERE table_schema = current_schema()",
-            };
-            let mut cols = c
-                .query(sql, &[])?
+        self.db.schema("").await
+    }
+
+    /// Microseconds from `accepted` to `received_by_peer` of each message accepted in
+    /// [`from`, `to`), sorted: how long the next node took to confirm (for benchmarks).
+    pub async fn confirmation_delays(&self, from: i64, to: i64) -> Result<Vec<i64>, StoreError> {
+        let mut d = self
+            .read(move |c| {
+                c.query(
+                    "SELECT a.at, r.at FROM message_states a JOIN message_states r ON r.msg = a.msg \
+                     WHERE a.state = 'accepted' AND r.state = 'received_by_peer' AND a.at >= $1 AND a.at < $2",
+                    &[Value::I64(from), Value::I64(to)],
+                )?
                 .iter()
-                .map(|r| {
-                    let ty = r.text(2)?.to_ascii_lowercase();
-                    let kind = if ty.contains("int") {
-                        "int"
-                    } else if ty.contains("blob") || ty.contains("bytea") {
-                        "bytes"
-                    } else {
-                        "text"
-                    };
-                    Ok(ColumnInfo {
-                        table: r.text(0)?,
-                        column: r.text(1)?,
-                        kind: kind.into(),
-                        not_null: r.i64(3)? == 1,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            cols.sort();
-            Ok(cols)
-        })
-        .await
+                .map(|r| Ok((r.i64(1)? - r.i64(0)?).max(0)))
+                .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await?;
+        d.sort_unstable();
+        Ok(d)
     }
 }
 
@@ -1250,15 +1200,15 @@ fn message_record(r: &Row) -> Result<MessageRecord, StoreError> {
         message_id: r.text(0)?,
         track_id: r.text(1)?,
         accept_time: r.i64(2)?,
-        direction: r.text(3)?,
+        direction: Direction::parse(&r.text(3)?)?,
         sender: r.text(4)?,
         recipient: r.text(5)?,
         action: r.text(6)?,
-        kind: r.text(7)?,
+        kind: Kind::parse(&r.text(7)?)?,
         conversation_id: r.opt_text(8)?,
         procedure_id: r.opt_text(9)?,
         relates_to: r.opt_text(10)?,
-        state: r.text(11)?,
+        state: State::parse(&r.text(11)?)?,
         envelope_sha256: r.text(12)?,
     })
 }
@@ -1281,16 +1231,21 @@ fn finish_lease(
 }
 
 /// Moves a message to `state`: appends to its history, whose last row is its current state.
-pub fn set_state(
+fn set_state(
     tx: &mut Tx<'_>,
     msg: i64,
-    state: &str,
+    state: State,
     at: i64,
     detail: Option<&str>,
 ) -> Result<(), StoreError> {
     tx.conn.execute(
         "INSERT INTO message_states (msg, state, at, detail) VALUES ($1, $2, $3, $4)",
-        &[Value::I64(msg), state.into(), Value::I64(at), detail.into()],
+        &[
+            Value::I64(msg),
+            state.as_str().into(),
+            Value::I64(at),
+            detail.into(),
+        ],
     )?;
     Ok(())
 }
@@ -1318,11 +1273,11 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
             (&m.message_id).into(),
             (&m.track_id).into(),
             Value::I64(m.accept_time),
-            (&m.direction).into(),
+            m.direction.as_str().into(),
             (&m.sender).into(),
             (&m.recipient).into(),
             (&m.action).into(),
-            (&m.kind).into(),
+            m.kind.as_str().into(),
             m.conversation_id.clone().into(),
             m.procedure_id.clone().into(),
             m.relates_to.clone().into(),
@@ -1371,15 +1326,15 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
             "INSERT INTO message_states (msg, state, at, detail) VALUES ($1, $2, $3, NULL), ($1, $4, $3, $5)",
             &[
                 Value::I64(msg),
-                state::ACCEPTED.into(),
+                State::Accepted.as_str().into(),
                 Value::I64(m.accept_time),
-                state::QUEUED.into(),
-                destination.into(),
+                State::Queued.as_str().into(),
+                destination.as_str().into(),
             ],
         )?,
         Route::None => tx.conn.execute(
             "INSERT INTO message_states (msg, state, at, detail) VALUES ($1, $2, $3, NULL)",
-            &[Value::I64(msg), state::ACCEPTED.into(), Value::I64(m.accept_time)],
+            &[Value::I64(msg), State::Accepted.as_str().into(), Value::I64(m.accept_time)],
         )?,
     };
     log::append(tx, &m.message_id, "accepted", &sha, m.accept_time)?;
@@ -1393,7 +1348,7 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
     if let Route::Outbox { destination } = &m.route {
         tx.conn.execute(
             "INSERT INTO outbox (msg, destination, state, attempts, next_attempt_at, created_at, expires_at) VALUES ($1, $2, 'pending', 0, $3, $3, $4)",
-            &[Value::I64(msg), destination.into(), Value::I64(m.accept_time), m.expires_at.into()],
+            &[Value::I64(msg), destination.as_str().into(), Value::I64(m.accept_time), m.expires_at.into()],
         )?;
     }
     Ok(Accepted::New)

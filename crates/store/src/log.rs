@@ -10,9 +10,9 @@
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::StoreError;
-use crate::conn::{Conn, Value};
-use crate::writer::Tx;
+use db::{Conn, Value};
+
+use crate::{StoreError, Tx};
 
 pub const GENESIS: [u8; 32] = [0; 32];
 
@@ -82,7 +82,7 @@ pub(crate) fn load_head(conn: &mut dyn Conn) -> Result<LogHead, StoreError> {
 }
 
 pub(crate) fn store_head(tx: &mut Tx<'_>) -> Result<(), StoreError> {
-    if let Some(h) = &tx.head {
+    if let Some(h) = &tx.state.head {
         tx.conn.execute(
             "UPDATE log_head SET seq = $1, hash = $2 WHERE id = 1",
             &[Value::I64(h.seq), hex::encode(h.hash).into()],
@@ -99,7 +99,7 @@ pub(crate) fn append(
     envelope_sha256: &str,
     at: i64,
 ) -> Result<i64, StoreError> {
-    let head = match tx.head.take() {
+    let head = match tx.state.head.take() {
         Some(h) => h,
         None => load_head(tx.conn)?,
     };
@@ -117,8 +117,8 @@ pub(crate) fn append(
             hex::encode(hash).into(),
         ],
     )?;
-    tx.head = Some(LogHead { seq, hash });
-    tx.head_dirty = true;
+    tx.state.head = Some(LogHead { seq, hash });
+    tx.state.dirty = true;
     Ok(seq)
 }
 
@@ -225,7 +225,7 @@ pub struct VerifyReport {
 
 /// Walks the chain from the first record, then the checkpoints, then cross-checks stored
 /// envelopes against the log. Reads in pages, so memory stays flat on a large log.
-pub fn verify(conn: &mut dyn Conn, key: &VerifyingKey) -> Result<VerifyReport, StoreError> {
+pub(crate) fn verify(conn: &mut dyn Conn, key: &VerifyingKey) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport {
         records: 0,
         checkpoints: 0,

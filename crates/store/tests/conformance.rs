@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
+use db::{Conn, PgConn, SqliteConn, Value};
 use ed25519_dalek::{Signer, SigningKey};
-use store::conn::{Conn, PgConn, SqliteConn, Value};
 use store::{
-    Accepted, AckOutcome, CheckpointSigner, Engine, NewMessage, NodeSignature, RemoteDone, Route,
-    Store, StoreConfig, StoreError,
+    Accepted, AckOutcome, CheckpointSigner, Destination, Direction, Engine, Kind, NewMessage,
+    NodeSignature, RemoteDone, Route, Store, StoreConfig, StoreError,
 };
 
 struct TestKey(SigningKey);
@@ -41,22 +41,8 @@ impl Fixture {
     }
 
     fn postgres() -> Option<Fixture> {
-        let base = std::env::var("ORTAQ_PG")
-            .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=postgres".into());
-        let mut admin = match PgConn::open(&base) {
-            Ok(c) => c,
-            Err(e) => {
-                if std::env::var("ORTAQ_REQUIRE_PG").is_ok_and(|v| v == "1") {
-                    panic!("PostgreSQL is required (ORTAQ_REQUIRE_PG=1) but unreachable: {e}");
-                }
-                eprintln!("SKIPPED: PostgreSQL unreachable ({e})");
-                return None;
-            }
-        };
-        let schema = format!("t_{}", uuid_like());
-        admin.batch(&format!("CREATE SCHEMA {schema}")).unwrap();
         Some(Fixture {
-            engine: Engine::Postgres(format!("{base} options='-c search_path={schema}'")),
+            engine: Engine::Postgres(testkit::postgres_schema()?),
             key: SigningKey::from_bytes(&[7; 32]),
             _dir: None,
         })
@@ -89,22 +75,16 @@ impl Fixture {
     }
 }
 
-fn uuid_like() -> String {
-    use rand::Rng;
-    let n: u64 = rand::thread_rng().r#gen();
-    format!("{n:016x}")
-}
-
 fn msg(id: &str, sender: &str, route: Route) -> NewMessage {
     NewMessage {
         message_id: format!("urn:uuid:{id}"),
         track_id: format!("urn:uuid:track-{id}"),
         accept_time: 1_000_000,
-        direction: "out".into(),
+        direction: Direction::Out,
         sender: sender.into(),
         recipient: "EAEU://EEC/CP/P.TS.01/P.ACT.001".into(),
         action: "int://CP/P.TS.01/1.0.1/P.TS.01.PRC.001/P.TS.01.TRN.001/P.TS.01.MSG.001".into(),
-        kind: "application".into(),
+        kind: Kind::Application,
         conversation_id: Some("urn:uuid:conv".into()),
         procedure_id: None,
         relates_to: None,
@@ -124,7 +104,7 @@ const EEC: &str = "EAEU://EEC/CP/P.TS.01/P.ACT.001";
 
 fn local() -> Route {
     Route::Outbox {
-        destination: "local".into(),
+        destination: Destination::Local,
     }
 }
 
@@ -178,7 +158,7 @@ async fn a_refused_document_is_kept_undelivered_and_its_notice_queued(f: Fixture
         .await
         .unwrap()
         .into_iter()
-        .map(|c| (c.state, c.detail))
+        .map(|c| (c.state.to_string(), c.detail))
         .collect();
     assert_eq!(
         states,
@@ -189,7 +169,7 @@ async fn a_refused_document_is_kept_undelivered_and_its_notice_queued(f: Fixture
     );
     // Nothing queued for the refused message; the notice waits for local delivery.
     let items = s
-        .claim_outbox("w", "local", 10, 1_000_000, 2_000_000, false)
+        .claim_outbox("w", &Destination::Local, 10, 1_000_000, 2_000_000, false)
         .await
         .unwrap();
     assert_eq!(items.len(), 1);
@@ -213,7 +193,7 @@ async fn local_delivery_goes_through_outbox_and_inbox(f: Fixture) {
     let m = msg("b1", KZ, local());
     s.accept(m.clone()).await.unwrap();
     let claimed = s
-        .claim_outbox("w1", "local", 10, 30_000_000, 2_000_000, true)
+        .claim_outbox("w1", &Destination::Local, 10, 30_000_000, 2_000_000, true)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -225,7 +205,7 @@ async fn local_delivery_goes_through_outbox_and_inbox(f: Fixture) {
         Some(EEC)
     );
     assert!(
-        s.claim_outbox("w1", "local", 10, 30_000_000, 99_000_000, true)
+        s.claim_outbox("w1", &Destination::Local, 10, 30_000_000, 99_000_000, true)
             .await
             .unwrap()
             .is_empty()
@@ -258,7 +238,7 @@ async fn local_delivery_goes_through_outbox_and_inbox(f: Fixture) {
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.state)
+        .map(|c| c.state.to_string())
         .collect();
     assert_eq!(
         states,
@@ -276,7 +256,7 @@ async fn local_delivery_goes_through_outbox_and_inbox(f: Fixture) {
 async fn remote_delivery_keeps_signature_retries_and_fails_with_notice(f: Fixture) {
     let s = f.open();
     let to_ru = || Route::Outbox {
-        destination: "RU".into(),
+        destination: Destination::Peer("RU".into()),
     };
     let sig = NodeSignature {
         header: "alg=ed25519; sig=AAAA".into(),
@@ -292,13 +272,20 @@ async fn remote_delivery_keeps_signature_retries_and_fails_with_notice(f: Fixtur
 
     // Claims are per destination: the local worker never sees a peer's entries.
     assert!(
-        s.claim_outbox("w", "local", 10, 1_000_000, 2_000_000, true)
+        s.claim_outbox("w", &Destination::Local, 10, 1_000_000, 2_000_000, true)
             .await
             .unwrap()
             .is_empty()
     );
     let got = s
-        .claim_outbox("w", "RU", 10, 1_000_000, 2_000_000, true)
+        .claim_outbox(
+            "w",
+            &Destination::Peer("RU".into()),
+            10,
+            1_000_000,
+            2_000_000,
+            true,
+        )
         .await
         .unwrap();
     assert_eq!(got.len(), 2);
@@ -340,13 +327,27 @@ async fn remote_delivery_keeps_signature_retries_and_fails_with_notice(f: Fixtur
         .unwrap()[0]
     );
     assert!(
-        s.claim_outbox("w2", "RU", 10, 1_000_000, 8_999_999, true)
-            .await
-            .unwrap()
-            .is_empty()
+        s.claim_outbox(
+            "w2",
+            &Destination::Peer("RU".into()),
+            10,
+            1_000_000,
+            8_999_999,
+            true
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
     let again = s
-        .claim_outbox("w2", "RU", 10, 1_000_000, 9_000_000, true)
+        .claim_outbox(
+            "w2",
+            &Destination::Peer("RU".into()),
+            10,
+            1_000_000,
+            9_000_000,
+            true,
+        )
         .await
         .unwrap();
     assert_eq!((again.len(), again[0].attempts), (1, 2));
@@ -358,7 +359,7 @@ async fn remote_delivery_keeps_signature_retries_and_fails_with_notice(f: Fixtur
         s.fail_outbox(
             again[0].id,
             "w2",
-            store::state::EXPIRED,
+            store::State::Expired,
             "expired",
             Some(notice.clone()),
             60_000_000
@@ -367,10 +368,17 @@ async fn remote_delivery_keeps_signature_retries_and_fails_with_notice(f: Fixtur
         .unwrap()
     );
     assert!(
-        s.claim_outbox("w2", "RU", 10, 1_000_000, 99_000_000, true)
-            .await
-            .unwrap()
-            .is_empty()
+        s.claim_outbox(
+            "w2",
+            &Destination::Peer("RU".into()),
+            10,
+            1_000_000,
+            99_000_000,
+            true
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
     let states = |id: String| {
         let s = s.clone();
@@ -379,7 +387,7 @@ async fn remote_delivery_keeps_signature_retries_and_fails_with_notice(f: Fixtur
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|c| c.state)
+                .map(|c| c.state.to_string())
                 .collect::<Vec<_>>()
         }
     };
@@ -458,7 +466,7 @@ async fn inbox_never_hands_out_acknowledged(f: Fixture) {
         s.accept(msg(&format!("c{i}"), KZ, local())).await.unwrap();
     }
     for it in s
-        .claim_outbox("w", "local", 100, 1_000_000, 2_000_000, true)
+        .claim_outbox("w", &Destination::Local, 100, 1_000_000, 2_000_000, true)
         .await
         .unwrap()
     {
@@ -492,19 +500,19 @@ async fn leases_fence_out_a_slow_worker(f: Fixture) {
     let s = f.open();
     s.accept(msg("d1", KZ, local())).await.unwrap();
     let a = s
-        .claim_outbox("A", "local", 10, 1_000, 2_000_000, true)
+        .claim_outbox("A", &Destination::Local, 10, 1_000, 2_000_000, true)
         .await
         .unwrap();
     assert_eq!(a.len(), 1);
     assert!(
-        s.claim_outbox("B", "local", 10, 1_000, 2_000_500, true)
+        s.claim_outbox("B", &Destination::Local, 10, 1_000, 2_000_500, true)
             .await
             .unwrap()
             .is_empty(),
         "lease still held"
     );
     let b = s
-        .claim_outbox("B", "local", 10, 1_000, 2_001_001, true)
+        .claim_outbox("B", &Destination::Local, 10, 1_000, 2_001_001, true)
         .await
         .unwrap();
     assert_eq!((b.len(), b[0].attempts), (1, 2));
@@ -697,7 +705,7 @@ async fn evidence_and_log_proofs(f: Fixture) {
         "e1",
         KZ,
         Route::Outbox {
-            destination: "RU".into(),
+            destination: Destination::Peer("RU".into()),
         },
     );
     a.evidence = vec![
@@ -709,7 +717,14 @@ async fn evidence_and_log_proofs(f: Fixture) {
     assert_eq!(s.evidence("urn:uuid:e1").await.unwrap(), a.evidence);
     assert!(s.evidence("urn:uuid:e2").await.unwrap().is_empty());
     let claimed = s
-        .claim_outbox("w", "RU", 10, 1_000_000, 2_000_000, true)
+        .claim_outbox(
+            "w",
+            &Destination::Peer("RU".into()),
+            10,
+            1_000_000,
+            2_000_000,
+            true,
+        )
         .await
         .unwrap();
     let out = s

@@ -1,5 +1,6 @@
-//! Writing secrets to disk: private keys and tokens go to files only their owner can read,
-//! created new (an existing file is never overwritten) and synced before the call returns.
+//! Writing keys and certificates to disk: private keys and tokens go to files only their owner
+//! can read; every file is created new (an existing file is never overwritten, whatever an
+//! earlier check saw) and synced before the call returns.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,6 +15,17 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         opts.mode(0o600);
     }
     let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Creates `path` (mode 0644: certificates and other public files) and writes `bytes`; fails if
+/// the file exists, so a certificate is never replaced behind its key's back.
+pub fn write_public(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
 }

@@ -21,7 +21,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::files::{create_private_dir, write_private};
+use crate::files::{create_private_dir, write_private, write_public};
 
 /// The subjectAltName URI prefix that names a node's segment.
 pub const SEGMENT_URI_PREFIX: &str = "urn:eaeu:segment:";
@@ -100,7 +100,7 @@ pub fn init(
     params.not_after = now + Duration::days(3650);
     let cert = params.self_signed(&key)?;
     write_private(&key_path, key.serialize_pem().as_bytes()).map_err(io(&key_path))?;
-    std::fs::write(&cert_path, cert.pem()).map_err(io(&cert_path))?;
+    write_public(&cert_path, cert.pem().as_bytes()).map_err(io(&cert_path))?;
     segments.iter().map(|s| issue(dir, *s, now)).collect()
 }
 
@@ -180,10 +180,11 @@ pub fn issue_with(
 
     write_private(&files.tls_key, tls_key.serialize_pem().as_bytes())
         .map_err(io(&files.tls_key))?;
-    std::fs::write(&files.tls_cert, tls_cert.pem()).map_err(io(&files.tls_cert))?;
+    write_public(&files.tls_cert, tls_cert.pem().as_bytes()).map_err(io(&files.tls_cert))?;
     write_private(&files.signing_key, sig_key.serialize_pem().as_bytes())
         .map_err(io(&files.signing_key))?;
-    std::fs::write(&files.signing_cert, sig_cert.pem()).map_err(io(&files.signing_cert))?;
+    write_public(&files.signing_cert, sig_cert.pem().as_bytes())
+        .map_err(io(&files.signing_cert))?;
     Ok(files)
 }
 
@@ -234,7 +235,7 @@ pub fn issue_tsa(
     p.not_after = now + Duration::days(730);
     let cert = p.signed_by(&key, &issuer)?;
     write_private(&key_path, key.serialize_pem().as_bytes()).map_err(io(&key_path))?;
-    std::fs::write(&cert_path, cert.pem()).map_err(io(&cert_path))?;
+    write_public(&cert_path, cert.pem().as_bytes()).map_err(io(&cert_path))?;
     Ok((cert_path, key_path))
 }
 

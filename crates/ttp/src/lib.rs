@@ -430,3 +430,32 @@ fn gost_signed(der: &[u8], ca_der: &[u8], crl: bool) -> bool {
     #[cfg(not(feature = "gost"))]
     false
 }
+
+/// The verdict of a receipt (`valid`, `invalid`, or `unreadable` when it is not one) and its
+/// reasons as `code: text`. It only reads: whether to trust the receipt's signer is the
+/// caller's decision.
+pub fn read_receipt(xml: &str) -> (String, Vec<String>) {
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return ("unreadable".into(), Vec::new());
+    };
+    let find = |name: &'static str| {
+        doc.descendants().filter(move |n| {
+            n.tag_name().name() == name && n.tag_name().namespace() == Some(RECEIPT_NS)
+        })
+    };
+    let verdict = find("Verdict")
+        .next()
+        .and_then(|n| n.text())
+        .unwrap_or("unreadable")
+        .to_owned();
+    let reasons = find("Reason")
+        .map(|n| {
+            format!(
+                "{}: {}",
+                n.attribute("code").unwrap_or(""),
+                n.text().unwrap_or("")
+            )
+        })
+        .collect();
+    (verdict, reasons)
+}

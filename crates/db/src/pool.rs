@@ -3,7 +3,7 @@
 
 use std::sync::{Condvar, Mutex};
 
-use crate::StoreError;
+use crate::DbError;
 use crate::conn::Conn;
 
 pub(crate) struct Pool {
@@ -11,13 +11,13 @@ pub(crate) struct Pool {
     open: Mutex<usize>,
     available: Condvar,
     max: usize,
-    connect: Box<dyn Fn() -> Result<Box<dyn Conn>, StoreError> + Send + Sync>,
+    connect: Box<dyn Fn() -> Result<Box<dyn Conn>, DbError> + Send + Sync>,
 }
 
 impl Pool {
     pub fn new(
         max: usize,
-        connect: Box<dyn Fn() -> Result<Box<dyn Conn>, StoreError> + Send + Sync>,
+        connect: Box<dyn Fn() -> Result<Box<dyn Conn>, DbError> + Send + Sync>,
     ) -> Pool {
         Pool {
             idle: Mutex::new(Vec::new()),
@@ -32,12 +32,12 @@ impl Pool {
     /// broken PostgreSQL session does not poison later reads.
     pub fn with<R>(
         &self,
-        f: impl FnOnce(&mut dyn Conn) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
+        f: impl FnOnce(&mut dyn Conn) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
         let mut conn = self.checkout()?;
         let r = f(conn.as_mut());
         if r.is_ok() {
-            self.idle.lock().map_err(|_| StoreError::Closed)?.push(conn);
+            self.idle.lock().map_err(|_| DbError::Closed)?.push(conn);
         } else if let Ok(mut open) = self.open.lock() {
             *open -= 1;
         }
@@ -45,14 +45,14 @@ impl Pool {
         r
     }
 
-    fn checkout(&self) -> Result<Box<dyn Conn>, StoreError> {
-        let mut idle = self.idle.lock().map_err(|_| StoreError::Closed)?;
+    fn checkout(&self) -> Result<Box<dyn Conn>, DbError> {
+        let mut idle = self.idle.lock().map_err(|_| DbError::Closed)?;
         loop {
             if let Some(c) = idle.pop() {
                 return Ok(c);
             }
             {
-                let mut open = self.open.lock().map_err(|_| StoreError::Closed)?;
+                let mut open = self.open.lock().map_err(|_| DbError::Closed)?;
                 if *open < self.max {
                     *open += 1;
                     drop(open);
@@ -64,7 +64,7 @@ impl Pool {
                     });
                 }
             }
-            idle = self.available.wait(idle).map_err(|_| StoreError::Closed)?;
+            idle = self.available.wait(idle).map_err(|_| DbError::Closed)?;
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::StoreError;
+use crate::DbError;
 use crate::conn::{Conn, Dialect, Value};
 
 pub struct Migration {
@@ -14,44 +14,20 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "init",
-        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-        postgres: include_str!("../migrations/postgres/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "federation",
-        sqlite: include_str!("../migrations/sqlite/0002_federation.sql"),
-        postgres: include_str!("../migrations/postgres/0002_federation.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "nsi",
-        sqlite: include_str!("../migrations/sqlite/0003_nsi.sql"),
-        postgres: include_str!("../migrations/postgres/0003_nsi.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "evidence",
-        sqlite: include_str!("../migrations/sqlite/0004_evidence.sql"),
-        postgres: include_str!("../migrations/postgres/0004_evidence.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "checkpoint_stamps",
-        sqlite: include_str!("../migrations/sqlite/0005_checkpoint_stamps.sql"),
-        postgres: include_str!("../migrations/postgres/0005_checkpoint_stamps.sql"),
-    },
-];
+/// The migrations of one owner (the node's store, or one application), and the table that
+/// records which of them a database has applied. Each owner keeps its own table, so an
+/// application's migrations never mix with the node's.
+pub struct Migrations {
+    pub table: &'static str,
+    pub list: &'static [Migration],
+}
 
-pub fn run(conn: &mut dyn Conn) -> Result<(), StoreError> {
-    conn.batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL)",
-    )?;
-    for m in MIGRATIONS {
+pub fn run(conn: &mut dyn Conn, set: &Migrations) -> Result<(), DbError> {
+    let table = set.table;
+    conn.batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL)"
+    ))?;
+    for m in set.list {
         let sql = match conn.dialect() {
             Dialect::Sqlite => m.sqlite,
             Dialect::Postgres => m.postgres,
@@ -59,7 +35,7 @@ pub fn run(conn: &mut dyn Conn) -> Result<(), StoreError> {
         let checksum = hex::encode(Sha256::digest(sql.as_bytes()));
         conn.begin_write()?;
         let applied = conn.query_one(
-            "SELECT checksum FROM schema_migrations WHERE version = $1",
+            &format!("SELECT checksum FROM {table} WHERE version = $1"),
             &[Value::I64(m.version)],
         );
         let result = match applied {
@@ -68,7 +44,7 @@ pub fn run(conn: &mut dyn Conn) -> Result<(), StoreError> {
                 if have == checksum {
                     Ok(())
                 } else {
-                    Err(StoreError::Migration(format!(
+                    Err(DbError::Migration(format!(
                         "migration {} ({}) was applied with checksum {have}, the binary carries {checksum}",
                         m.version, m.name
                     )))
@@ -76,7 +52,7 @@ pub fn run(conn: &mut dyn Conn) -> Result<(), StoreError> {
             }
             Ok(None) => conn.batch(sql).and_then(|_| {
                 conn.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    &format!("INSERT INTO {table} (version, name, checksum) VALUES ($1, $2, $3)"),
                     &[Value::I64(m.version), m.name.into(), checksum.into()],
                 )
                 .map(|_| ())

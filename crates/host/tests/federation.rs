@@ -9,16 +9,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use adapter::Submission;
+use adapter::http::HttpAdapter;
 use axum::body::Bytes;
 use envelope::{
     Address, ApplicationMessage, CpAction, Envelope, MessageKind, Origin, ParseOptions, Segment,
     SignalKind, UrnUuid,
 };
 use node::config::{FederationSection, LimitsSection, NodeConfig, ParticipantConfig, StoreSection};
-use node::{Clock, Node, Submission};
+use node::{Clock, Node};
 use transport::hop::{CERTIFICATE_HEADER, HopSignature, HopSigner, HopVerifier, SIGNATURE_HEADER};
 
 const SEGS: [&str; 3] = ["EEC", "KZ", "RU"];
@@ -43,47 +45,13 @@ fn querier(s: &str) -> String {
     format!("EAEU://{s}/CP/P.TS.01/P.TS.01.ACT.003")
 }
 
-/// A port for a node of one of the tests that run at once in this process. Ports come from a
-/// counter below the kernel's ephemeral range, so no two nodes here get the same one and no
-/// outgoing connection takes one between its reservation and its bind (a port from bind(0),
-/// dropped, could be handed to another test's node or socket: a node would then talk to the
-/// wrong peer).
-fn free_addr() -> SocketAddr {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20_000 + (std::process::id() % 30) as u16 * 400;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(n < 400, "out of test ports");
-        let addr: SocketAddr = ([127, 0, 0, 1], base + n).into();
-        // Skip a port something else on the machine holds.
-        if std::net::TcpListener::bind(addr).is_ok() {
-            return addr;
-        }
-    }
-}
-
-/// A clock the test can move forward.
-fn movable_clock() -> (Clock, Arc<AtomicI64>) {
-    let offset = Arc::new(AtomicI64::new(0));
-    let o = offset.clone();
-    let clock: Clock = Arc::new(move || {
-        time::OffsetDateTime::now_utc() + time::Duration::seconds(o.load(Ordering::Relaxed))
-    });
-    (clock, offset)
-}
-
-struct Running {
-    node: Arc<Node>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), node::NodeError>>,
-}
+use testkit::{free_addr, movable_clock};
 
 struct Federation {
     dir: tempfile::TempDir,
     pki: PathBuf,
     addrs: BTreeMap<Segment, SocketAddr>,
-    running: HashMap<&'static str, Running>,
+    running: HashMap<&'static str, host::Running>,
     expire_after_secs: u64,
     /// Reference data distribution: EEC publishes to the national nodes.
     nsi: bool,
@@ -207,27 +175,10 @@ impl Federation {
     async fn start_with(&mut self, s: &'static str, clock: Clock) -> Arc<Node> {
         let cfg = self.config(s);
         std::fs::create_dir_all(&cfg.data_dir).unwrap();
-        let listener = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
-        let node = Node::open(cfg, clock).unwrap();
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(node::serve(node.clone(), listener, async move {
-            let _ = rx.await;
-        }));
-        // The federation listener binds inside `serve`; wait until it takes connections.
-        let addr = self.addrs[&seg(s)];
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(Instant::now() < deadline, "{s} federation listener not up");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        self.running.insert(
-            s,
-            Running {
-                node: node.clone(),
-                stop,
-                task,
-            },
-        );
+        // The federation listener is up when this returns.
+        let r = host::start(cfg, clock).await.unwrap();
+        let node = r.node.clone();
+        self.running.insert(s, r);
         node
     }
 
@@ -247,8 +198,7 @@ impl Federation {
 
     async fn stop(&mut self, s: &str) {
         let r = self.running.remove(s).unwrap();
-        let _ = r.stop.send(());
-        r.task.await.unwrap().unwrap();
+        r.stop().await.unwrap();
     }
 
     async fn stop_all(&mut self) {
@@ -267,16 +217,7 @@ fn certificate_doc(n: &str) -> String {
 }
 
 fn submission(to: &str, n: &str) -> Submission {
-    Submission {
-        to: to.into(),
-        process: "P.TS.01".into(),
-        version: "1.0.1".into(),
-        procedure: "P.TS.01.PRC.001".into(),
-        transaction: "P.TS.01.TRN.001".into(),
-        message: "P.TS.01.MSG.001".into(),
-        body: certificate_doc(n),
-        ..Default::default()
-    }
+    conformity::sample::registration(to, certificate_doc(n))
 }
 
 /// Waits until `participant`'s inbox at `node` holds `n` messages, then returns them.
@@ -300,7 +241,7 @@ async fn inbox(node: &Node, participant: &str, n: usize) -> Vec<store::InboxItem
 
 async fn states(node: &Node, participant: &str, id: &str) -> Vec<String> {
     let (_, hist) = node.status(participant, id).await.unwrap();
-    hist.into_iter().map(|c| c.state).collect()
+    hist.into_iter().map(|c| c.state.to_string()).collect()
 }
 
 async fn wait_for_state(node: &Node, participant: &str, id: &str, state: &str) -> Vec<String> {
@@ -1060,7 +1001,7 @@ async fn a_document_breaking_its_rules_comes_back_as_data_error_and_never_reache
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.state)
+        .map(|c| c.state.to_string())
         .collect();
     assert_eq!(hist, ["accepted", "failed"]);
 
@@ -1098,14 +1039,14 @@ async fn a_document_breaking_its_rules_comes_back_as_data_error_and_never_reache
     fed.stop_all().await;
 }
 
-async fn client(node: &Node, participant: &str) -> node::client::AdapterClient {
+async fn client(node: &Node, participant: &str) -> HttpAdapter {
     let token = node.issue_token(participant, "test").await.unwrap();
-    node::client::AdapterClient::new(&format!("http://{}", node.config().listen), &token)
+    HttpAdapter::new(&format!("http://{}", node.config().listen), &token)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
-    use node::builtin::{Registry, RegistryKeeper, Submitter, read_processing_result};
+    use conformity::{Registry, RegistryKeeper, Submitter, read_processing_result};
     let mut fed = Federation::new();
     fed.enforcing = vec!["EEC", "KZ", "RU"];
     fed.start_all().await;
@@ -1120,21 +1061,24 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processes/P.TS.01"),
     )
     .unwrap();
-    let db = Arc::new(Registry::open(&fed.dir.path().join("registry.db")).unwrap());
+    let db = Arc::new(Registry::open(eec.config().store_engine().for_app("conformity")).unwrap());
     let e2 = eec.clone();
+    // The keeper runs beside the EEC node, on the in-process adapter; the submitters are ISs
+    // of their states over HTTP.
     let keeper = RegistryKeeper::new(
-        client(&eec, &registry("EEC")).await,
+        fed.running["EEC"].adapter(&registry("EEC")).unwrap(),
         pkg.clone(),
         db.clone(),
         Arc::new(move || e2.reference()),
+        eec.clock(),
     )
     .unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let keeper = tokio::spawn(keeper.run(stop_rx, None));
+    let keeper = tokio::spawn(keeper.run(fed.running["EEC"].stopping(), None));
     let kz_sub = Submitter::new(
         client(&kz, &registry("KZ")).await,
         pkg.clone(),
         &registry("KZ"),
+        node::system_clock(),
     );
     let wait = Duration::from_secs(20);
 
@@ -1154,7 +1098,7 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
             .unwrap()
             .contains("<csdo:EDocRefId>5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b<")
     );
-    let (rec, _) = db.get("ЕАЭС KZ.01.АА.0001/2026").unwrap().unwrap();
+    let (rec, _) = db.get("ЕАЭС KZ.01.АА.0001/2026").await.unwrap().unwrap();
     assert_eq!((rec.country.as_str(), rec.status.as_str()), ("KZ", "valid"));
 
     // A status change for a document nobody registered: the keeper answers R.006 «rejected»
@@ -1183,7 +1127,12 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
     let (code, _) = read_processing_result(r.response.as_deref().unwrap()).unwrap();
     assert_eq!(code, "accepted");
     assert_eq!(
-        db.get("ЕАЭС KZ.01.АА.0001/2026").unwrap().unwrap().0.status,
+        db.get("ЕАЭС KZ.01.АА.0001/2026")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .status,
         "suspended"
     );
 
@@ -1192,6 +1141,7 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
         client(&ru, &querier("RU")).await,
         pkg.clone(),
         &querier("RU"),
+        node::system_clock(),
     );
     let query = format!(
         r#"<q:ConformityDocQuery xmlns:q="urn:EEC:R:TR:TS:01:ConformityDocQuery:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.003</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>2026-11-20T10:00:00Z</csdo:EDocDateTime><csdo:UnifiedCountryCode codeListId="P.CLS.019">KZ</csdo:UnifiedCountryCode><q:DocId>ЕАЭС KZ.01.АА.0001/2026</q:DocId></q:ConformityDocQuery>"#,
@@ -1232,9 +1182,9 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
         r.errors[0].reference.as_deref(),
         Some("/tr:ConformityDocDetails/tr:ProductDetails[1]/tr:CommodityCode")
     );
-    assert_eq!(db.len().unwrap(), 1);
+    assert_eq!(db.len().await.unwrap(), 1);
 
-    let _ = stop_tx.send(true);
+    fed.running["EEC"].begin_stop();
     keeper.await.unwrap();
     fed.stop_all().await;
 }
@@ -1247,7 +1197,7 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
 async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient() {
     let mut fed = Federation::new();
     let space =
-        node::trustspace::build(&fed.dir.path().join("trust"), &["KZ", "BY", "RU"]).unwrap();
+        host::trustspace::build(&fed.dir.path().join("trust"), &["KZ", "BY", "RU"]).unwrap();
     fed.ttp = Some(space.ttp.clone());
     fed.enforcing = vec!["EEC", "KZ", "RU"];
     fed.start_all().await;
@@ -1413,7 +1363,7 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
 async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() {
     let mut fed = Federation::new();
     let space =
-        node::trustspace::build(&fed.dir.path().join("trust"), &["KZ", "BY", "RU"]).unwrap();
+        host::trustspace::build(&fed.dir.path().join("trust"), &["KZ", "BY", "RU"]).unwrap();
     fed.ttp = Some(space.ttp.clone());
     fed.trust_subscribers = true;
     fed.enforcing = vec!["EEC", "KZ", "RU"];
@@ -1453,7 +1403,7 @@ async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() 
 
     // Forged (another signer) and stale (version 1) lists sent from the EEC's trust service:
     // delivered, refused, and version 2 stays.
-    let other = node::trustspace::build(&fed.dir.path().join("other"), &["BY"]).unwrap();
+    let other = host::trustspace::build(&fed.dir.path().join("other"), &["BY"]).unwrap();
     let mut forged = space.list.clone();
     forged.version = 9;
     let forged = forged.sign(&other.list_signer).unwrap();
@@ -1478,7 +1428,7 @@ async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() 
                 .history(&sent.message_id.to_string())
                 .await
                 .unwrap();
-            if st.iter().any(|c| c.state == store::state::ACKNOWLEDGED) {
+            if st.iter().any(|c| c.state == store::State::Acknowledged) {
                 break;
             }
             assert!(Instant::now() < deadline, "not handled at KZ: {st:?}");

@@ -16,7 +16,7 @@ pub struct TrustSpace {
     /// Belarus's revoked signer.
     pub revoked: dsig::KeySigner,
     /// The trust list, its pinned signer, and the TTP's receipt key.
-    pub ttp: crate::config::TtpSection,
+    pub ttp: node::config::TtpSection,
     /// The CA (PEM file) that issued the TTP's receipt certificate.
     pub ttp_ca: PathBuf,
     /// The list as signed into `ttp.trust_list`, and the Commission's trust-list key, for
@@ -26,8 +26,7 @@ pub struct TrustSpace {
 }
 
 /// Builds the trust space of `segments` (alpha-2; "BY", which must be among them, also gets a
-/// revoked signer)
-/// in `dir`.
+/// revoked signer) in `dir`, which must not hold one already.
 pub fn build(dir: &Path, segments: &[&str]) -> anyhow::Result<TrustSpace> {
     use rcgen::{
         BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
@@ -117,19 +116,18 @@ pub fn build(dir: &Path, segments: &[&str]) -> anyhow::Result<TrustSpace> {
     };
     let tl_signer = dsig::KeySigner::from_pkcs8(&tl_key.serialize_der(), tl_cert.der())?;
     std::fs::create_dir_all(dir)?;
+    // Keys and certificates are never overwritten: a trust space is made once, in a folder
+    // of its own, and a file already there is an error.
     let write = |name: &str, bytes: &[u8], private: bool| -> anyhow::Result<PathBuf> {
         let p = dir.join(name);
-        if p.exists() {
-            std::fs::remove_file(&p)?;
-        }
         if private {
             trust::files::write_private(&p, bytes)?;
         } else {
-            std::fs::write(&p, bytes)?;
+            trust::files::write_public(&p, bytes)?;
         }
         Ok(p)
     };
-    let ttp = crate::config::TtpSection {
+    let ttp = node::config::TtpSection {
         trust_list: write("trust-list.xml", list.sign(&tl_signer)?.as_bytes(), false)?,
         trust_list_signer: write(
             "trust-list-signer-demo-cert.pem",

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::error::Error as StdError;
 
-use crate::StoreError;
+use crate::DbError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -54,48 +54,48 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 pub struct Row(pub Vec<Value>);
 
 impl Row {
-    fn get(&self, i: usize) -> Result<&Value, StoreError> {
+    fn get(&self, i: usize) -> Result<&Value, DbError> {
         self.0
             .get(i)
-            .ok_or_else(|| StoreError::Corrupt(format!("row has no column {i}")))
+            .ok_or_else(|| DbError::Corrupt(format!("row has no column {i}")))
     }
-    pub fn i64(&self, i: usize) -> Result<i64, StoreError> {
+    pub fn i64(&self, i: usize) -> Result<i64, DbError> {
         match self.get(i)? {
             Value::I64(v) => Ok(*v),
-            v => Err(StoreError::Corrupt(format!(
+            v => Err(DbError::Corrupt(format!(
                 "column {i}: expected integer, got {v:?}"
             ))),
         }
     }
-    pub fn opt_i64(&self, i: usize) -> Result<Option<i64>, StoreError> {
+    pub fn opt_i64(&self, i: usize) -> Result<Option<i64>, DbError> {
         match self.get(i)? {
             Value::Null => Ok(None),
             _ => self.i64(i).map(Some),
         }
     }
-    pub fn text(&self, i: usize) -> Result<String, StoreError> {
+    pub fn text(&self, i: usize) -> Result<String, DbError> {
         match self.get(i)? {
             Value::Text(v) => Ok(v.clone()),
-            v => Err(StoreError::Corrupt(format!(
+            v => Err(DbError::Corrupt(format!(
                 "column {i}: expected text, got {v:?}"
             ))),
         }
     }
-    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, DbError> {
         match self.get(i)? {
             Value::Null => Ok(None),
             _ => self.text(i).map(Some),
         }
     }
-    pub fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+    pub fn blob(&self, i: usize) -> Result<Vec<u8>, DbError> {
         match self.get(i)? {
             Value::Blob(v) => Ok(v.clone()),
-            v => Err(StoreError::Corrupt(format!(
+            v => Err(DbError::Corrupt(format!(
                 "column {i}: expected bytes, got {v:?}"
             ))),
         }
     }
-    pub fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, DbError> {
         match self.get(i)? {
             Value::Null => Ok(None),
             _ => self.blob(i).map(Some),
@@ -131,22 +131,22 @@ impl Dialect {
 
 pub trait Conn: Send {
     fn dialect(&self) -> Dialect;
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError>;
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError>;
     /// Runs several statements without parameters (migrations, transaction control).
-    fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+    fn batch(&mut self, sql: &str) -> Result<(), DbError>;
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite so the write lock is taken up
     /// front (a deferred transaction that reads then writes can fail with SQLITE_BUSY_SNAPSHOT
     /// without waiting), plain `BEGIN` on PostgreSQL.
-    fn begin_write(&mut self) -> Result<(), StoreError>;
+    fn begin_write(&mut self) -> Result<(), DbError>;
 
-    fn query_one(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
+    fn query_one(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, DbError> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
 }
 
-fn engine_err(e: impl StdError) -> StoreError {
-    StoreError::Engine(e.to_string())
+fn engine_err(e: impl StdError) -> DbError {
+    DbError::Engine(e.to_string())
 }
 
 // ---------------------------------------------------------------- SQLite
@@ -157,7 +157,7 @@ pub struct SqliteConn {
 }
 
 impl SqliteConn {
-    pub fn open(path: &std::path::Path, read_only: bool) -> Result<Self, StoreError> {
+    pub fn open(path: &std::path::Path, read_only: bool) -> Result<Self, DbError> {
         use rusqlite::OpenFlags;
         let flags = if read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -228,7 +228,7 @@ impl Conn for SqliteConn {
         Dialect::Sqlite
     }
 
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         let sql = Self::translate(&mut self.sql_cache, sql);
         let mut st = self.conn.prepare_cached(sql).map_err(engine_err)?;
         let n = st
@@ -237,7 +237,7 @@ impl Conn for SqliteConn {
         Ok(n as u64)
     }
 
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
         use rusqlite::types::ValueRef;
         let sql = Self::translate(&mut self.sql_cache, sql);
         let mut st = self.conn.prepare_cached(sql).map_err(engine_err)?;
@@ -262,11 +262,11 @@ impl Conn for SqliteConn {
         Ok(out)
     }
 
-    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+    fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         self.conn.execute_batch(sql).map_err(engine_err)
     }
 
-    fn begin_write(&mut self) -> Result<(), StoreError> {
+    fn begin_write(&mut self) -> Result<(), DbError> {
         self.batch("BEGIN IMMEDIATE")
     }
 }
@@ -294,7 +294,7 @@ impl Drop for PgConn {
 }
 
 impl PgConn {
-    pub fn open(config: &str) -> Result<Self, StoreError> {
+    pub fn open(config: &str) -> Result<Self, DbError> {
         let client = postgres::Client::connect(config, postgres::NoTls).map_err(engine_err)?;
         Ok(PgConn {
             client: Some(client),
@@ -302,11 +302,11 @@ impl PgConn {
         })
     }
 
-    fn client(&mut self) -> Result<&mut postgres::Client, StoreError> {
-        self.client.as_mut().ok_or(StoreError::Closed)
+    fn client(&mut self) -> Result<&mut postgres::Client, DbError> {
+        self.client.as_mut().ok_or(DbError::Closed)
     }
 
-    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, StoreError> {
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, DbError> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
@@ -342,7 +342,7 @@ impl Conn for PgConn {
         Dialect::Postgres
     }
 
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         let st = self.statement(sql)?;
         let p: Vec<&(dyn postgres::types::ToSql + Sync)> = params
             .iter()
@@ -351,7 +351,7 @@ impl Conn for PgConn {
         self.client()?.execute(&st, &p).map_err(engine_err)
     }
 
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
         use postgres::types::Type;
         let st = self.statement(sql)?;
         let p: Vec<&(dyn postgres::types::ToSql + Sync)> = params
@@ -396,11 +396,11 @@ impl Conn for PgConn {
         Ok(out)
     }
 
-    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+    fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         self.client()?.batch_execute(sql).map_err(engine_err)
     }
 
-    fn begin_write(&mut self) -> Result<(), StoreError> {
+    fn begin_write(&mut self) -> Result<(), DbError> {
         self.batch("BEGIN")
     }
 }

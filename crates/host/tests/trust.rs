@@ -6,15 +6,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use adapter::http::HttpAdapter;
+use adapter::{Adapter, AdapterError, Submission, Ttp};
 use node::Node;
-use node::builtin::read_receipt;
-use node::client::{AdapterClient, ClientError};
 use node::config::{NodeConfig, ParticipantConfig, TsaSection, TtpSection};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 use time::{Duration, OffsetDateTime};
+use ttp::read_receipt;
 
 const IS: &str = "EAEU://EEC/CP/P.TS.01/P.ACT.001";
 
@@ -74,10 +75,7 @@ fn pki(now: OffsetDateTime) -> Pki {
     }
 }
 
-async fn start(
-    dir: &Path,
-    ttp: Option<TtpSection>,
-) -> (Arc<Node>, AdapterClient, tokio::sync::oneshot::Sender<()>) {
+async fn start(dir: &Path, ttp: Option<TtpSection>) -> (Arc<Node>, HttpAdapter, Stop) {
     start_with(dir, ttp, None).await
 }
 
@@ -85,7 +83,7 @@ async fn start_with(
     dir: &Path,
     ttp: Option<TtpSection>,
     tsa: Option<TsaSection>,
-) -> (Arc<Node>, AdapterClient, tokio::sync::oneshot::Sender<()>) {
+) -> (Arc<Node>, HttpAdapter, Stop) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let cfg = NodeConfig {
@@ -106,16 +104,24 @@ async fn start_with(
         ttp,
         tsa,
     };
-    let node = Node::open(cfg, node::system_clock()).unwrap();
-    let client = AdapterClient::new(
+    let running = host::start_on(cfg, node::system_clock(), listener)
+        .await
+        .unwrap();
+    let node = running.node.clone();
+    let client = HttpAdapter::new(
         &format!("http://127.0.0.1:{port}"),
         &node.issue_token(IS, "t").await.unwrap(),
     );
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(node::serve(node.clone(), listener, async move {
-        let _ = rx.await;
-    }));
-    (node, client, stop)
+    (node, client, Stop(running))
+}
+
+/// Stops the node (its services, then the server and the store).
+struct Stop(host::Running);
+
+impl Stop {
+    async fn send(self, _: ()) -> Result<(), node::NodeError> {
+        self.0.stop().await
+    }
 }
 
 fn files(dir: &Path, p: &Pki, list_xml: &str) -> TtpSection {
@@ -142,9 +148,9 @@ fn sample() -> String {
     .unwrap()
 }
 
-fn problem(e: ClientError) -> (u16, String) {
+fn problem(e: AdapterError) -> (u16, String) {
     match e {
-        ClientError::Api { status, body } => (status, body),
+        AdapterError::Api { status, body } => (status, body),
         e => panic!("{e}"),
     }
 }
@@ -158,7 +164,7 @@ async fn receipts_for_signed_documents_as_of_a_moment() {
     let (_node, c, stop) = start(dir.path(), Some(ttp)).await;
     let doc = dsig::sign_enveloped(&sample(), &p.signer).unwrap();
 
-    let receipt = c.ttp_receipt(&doc, None).await.unwrap();
+    let receipt = c.receipt(&doc, None).await.unwrap().0;
     assert_eq!(read_receipt(&receipt), ("valid".to_owned(), vec![]));
     assert!(receipt.contains("<rc:TrustListVersion>3</rc:TrustListVersion>"));
     // The receipt is signed by the node's TTP key.
@@ -170,18 +176,19 @@ async fn receipts_for_signed_documents_as_of_a_moment() {
     let week_ago = (now - Duration::days(7))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    let (verdict, reasons) = read_receipt(&c.ttp_receipt(&doc, Some(&week_ago)).await.unwrap());
+    let (verdict, reasons) = read_receipt(&c.receipt(&doc, Some(&week_ago)).await.unwrap().0);
     assert_eq!(verdict, "invalid");
     assert!(reasons[0].starts_with("not-yet-valid:"), "{reasons:?}");
     let (_, reasons) = read_receipt(
-        &c.ttp_receipt(&doc.replacen(">KZ<", ">RU<", 1), None)
+        &c.receipt(&doc.replacen(">KZ<", ">RU<", 1), None)
             .await
-            .unwrap(),
+            .unwrap()
+            .0,
     );
     assert!(reasons[0].starts_with("digest-mismatch:"), "{reasons:?}");
-    let (status, body) = problem(c.ttp_receipt(&doc, Some("yesterday")).await.unwrap_err());
+    let (status, body) = problem(c.receipt(&doc, Some("yesterday")).await.unwrap_err());
     assert_eq!(status, 400, "{body}");
-    let _ = stop.send(());
+    let _ = stop.send(()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,9 +199,9 @@ async fn a_bad_trust_list_is_never_used_silently() {
     // No trust service at all.
     let dir = tempfile::tempdir().unwrap();
     let (_n, c, stop) = start(dir.path(), None).await;
-    let (status, body) = problem(c.ttp_receipt(&doc, None).await.unwrap_err());
+    let (status, body) = problem(c.receipt(&doc, None).await.unwrap_err());
     assert_eq!(status, 503, "{body}");
-    let _ = stop.send(());
+    let _ = stop.send(()).await;
     // An expired list, and one signed by a key other than the pinned one.
     let mut old = p.list.clone();
     old.next_update = now - Duration::hours(1);
@@ -209,10 +216,10 @@ async fn a_bad_trust_list_is_never_used_silently() {
         let dir = tempfile::tempdir().unwrap();
         let ttp = files(dir.path(), &p, &xml);
         let (_n, c, stop) = start(dir.path(), Some(ttp)).await;
-        let (status, body) = problem(c.ttp_receipt(&doc, None).await.unwrap_err());
+        let (status, body) = problem(c.receipt(&doc, None).await.unwrap_err());
         assert_eq!(status, 503);
         assert!(body.contains(why), "{body}");
-        let _ = stop.send(());
+        let _ = stop.send(()).await;
     }
 }
 
@@ -290,7 +297,7 @@ async fn time_stamps_over_http_and_on_receipts() {
     let asks: Vec<_> = (0..8)
         .map(|_| {
             let (c, doc) = (c.clone(), doc.clone());
-            tokio::spawn(async move { c.ttp_receipt_stamped(&doc, None).await })
+            tokio::spawn(async move { c.receipt(&doc, None).await })
         })
         .collect();
     let mut answers = Vec::new();
@@ -299,7 +306,9 @@ async fn time_stamps_over_http_and_on_receipts() {
     }
     for a in &answers {
         let (xml, stamp) = a.as_ref().unwrap();
-        let (token, proof) = stamp.as_ref().expect("a stamped receipt");
+        let stamp = stamp.as_ref().expect("a stamped receipt");
+        let token = &stamp.token;
+        let proof = &tsa::batch::Proof::from_text(&stamp.proof).unwrap();
         let v = tsa::batch::verify_batched(token, &tsa::sha256(xml.as_bytes()), proof, &trusted)
             .unwrap();
         assert!((v.time - now).whole_seconds().abs() < 60);
@@ -310,7 +319,7 @@ async fn time_stamps_over_http_and_on_receipts() {
                 .is_err()
         );
     }
-    let _ = stop.send(());
+    let _ = stop.send(()).await;
 }
 
 /// The trusted third party as a participant (P.TT.01): a request message with a signed
@@ -324,7 +333,7 @@ async fn the_ttp_answers_receipt_requests_by_message() {
     let ttp = files(dir.path(), &p, &p.list.sign(&p.tl_signer).unwrap());
     let (_node, c, stop) = start(dir.path(), Some(ttp)).await;
     let doc = dsig::sign_enveloped(&sample(), &p.signer).unwrap();
-    let ask = |body: String| node::client::Outgoing {
+    let ask = |body: String| Submission {
         to: "EAEU://EEC/SR/ttp".into(),
         process: "P.TT.01".into(),
         version: "1.0.0".into(),
@@ -387,5 +396,5 @@ async fn the_ttp_answers_receipt_requests_by_message() {
         }
         other => panic!("expected ERR, got {other:?}"),
     }
-    let _ = stop.send(());
+    let _ = stop.send(()).await;
 }

@@ -1,140 +1,45 @@
-//! Base implementation components for P.TS.01, for states without their own IS: the
-//! Commission's registry keeper and a national submitter. Both are information systems on the
-//! adapter API like any other (bearer token, inbox, acknowledgements); the transaction engine
-//! of the `process` crate tells them which signals and answers are due, and the registry keeper
-//! validates every document in full, including the rules that need its registry.
+//! P.TS.01, the unified registry of conformity documents, as base implementation components for
+//! states without their own IS: the Commission's registry keeper and a national submitter.
+//! Both are information systems on the adapter boundary like any other (`adapter::Adapter`,
+//! in-process or over HTTP); the transaction engine of the `process` crate tells them which
+//! signals and answers are due, and the registry keeper validates every document in full,
+//! including the rules that need its registry, which it keeps in a store of its own
+//! ([`registry::Registry`], on the node's engine).
 
-use std::sync::{Arc, Mutex};
+pub mod registry;
+pub mod sample;
+
+use std::sync::Arc;
 use std::time::Duration;
 
+use adapter::{Adapter, AdapterError, Clock, InboxMessage, Submission, Ttp};
 use envelope::{
     Address, Body, Envelope, ErrorCode, MessageKind, Origin, ParseOptions, Signal, SignalError,
     SignalKind, UrnUuid,
 };
 use process::package::OnInvalid;
 use process::{Action, Event, Outcome, Package, Transaction};
-use rusqlite::OptionalExtension;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::client::{AdapterClient, ClientError, Outgoing};
+pub use registry::{Registry, RegistryRecord};
 
 pub const KEEPER: &str = "EAEU://EEC/CP/P.TS.01/P.ACT.001";
-const ENTITY: &str = "P.TS.01.BEN.001";
 const NS_TR: &str = "urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1";
 const NS_CSDO: &str = "urn:EEC:M:SimpleDataObjects:v0.4.12";
 
 #[derive(Debug, thiserror::Error)]
-pub enum BuiltinError {
+pub enum ConformityError {
     #[error("adapter API: {0}")]
-    Api(#[from] ClientError),
+    Api(#[from] AdapterError),
     #[error("registry: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[from] db::DbError),
     #[error("{0}")]
     Other(String),
 }
 
-fn other(e: impl std::fmt::Display) -> BuiltinError {
-    BuiltinError::Other(e.to_string())
-}
-
-/// One record of the unified registry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RegistryRecord {
-    pub doc_id: String,
-    pub country: String,
-    pub kind: String,
-    pub status: String,
-    pub submitted_by: String,
-    pub updated_at: String,
-}
-
-/// The unified registry of conformity documents: the common resource of P.TS.01, in its own
-/// SQLite file (the keeper is an IS; the node's store is not its database).
-pub struct Registry {
-    conn: Mutex<rusqlite::Connection>,
-}
-
-impl Registry {
-    pub fn open(path: &std::path::Path) -> Result<Registry, BuiltinError> {
-        let conn = rusqlite::Connection::open(path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-             CREATE TABLE IF NOT EXISTS documents (
-               doc_id TEXT PRIMARY KEY, country TEXT NOT NULL, kind TEXT NOT NULL,
-               status TEXT NOT NULL, edoc_id TEXT, xml TEXT NOT NULL,
-               submitted_by TEXT NOT NULL, updated_at TEXT NOT NULL);",
-        )?;
-        Ok(Registry {
-            conn: Mutex::new(conn),
-        })
-    }
-
-    fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn get(&self, doc_id: &str) -> Result<Option<(RegistryRecord, String)>, BuiltinError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT doc_id, country, kind, status, submitted_by, updated_at, xml FROM documents WHERE doc_id = ?1",
-                [doc_id],
-                |r| {
-                    Ok((
-                        RegistryRecord {
-                            doc_id: r.get(0)?,
-                            country: r.get(1)?,
-                            kind: r.get(2)?,
-                            status: r.get(3)?,
-                            submitted_by: r.get(4)?,
-                            updated_at: r.get(5)?,
-                        },
-                        r.get(6)?,
-                    ))
-                },
-            )
-            .optional()?)
-    }
-
-    pub fn len(&self) -> Result<i64, BuiltinError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT count(*) FROM documents", [], |r| r.get(0))?)
-    }
-
-    pub fn is_empty(&self) -> Result<bool, BuiltinError> {
-        Ok(self.len()? == 0)
-    }
-
-    fn put(
-        &self,
-        rec: &RegistryRecord,
-        edoc_id: Option<&str>,
-        xml: &str,
-    ) -> Result<(), BuiltinError> {
-        self.conn().execute(
-            "INSERT INTO documents (doc_id, country, kind, status, edoc_id, xml, submitted_by, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (doc_id) DO UPDATE SET \
-             country = excluded.country, kind = excluded.kind, edoc_id = excluded.edoc_id, xml = excluded.xml, \
-             submitted_by = excluded.submitted_by, updated_at = excluded.updated_at",
-            rusqlite::params![rec.doc_id, rec.country, rec.kind, rec.status, edoc_id, xml, rec.submitted_by, rec.updated_at],
-        )?;
-        Ok(())
-    }
-
-    fn set_status(&self, doc_id: &str, status: &str, at: &str) -> Result<bool, BuiltinError> {
-        Ok(self.conn().execute(
-            "UPDATE documents SET status = ?2, updated_at = ?3 WHERE doc_id = ?1",
-            [doc_id, status, at],
-        )? == 1)
-    }
-}
-
-impl edoc::CommonResource for Registry {
-    fn contains(&self, entity: &str, key: &str) -> bool {
-        entity == ENTITY && matches!(self.get(key), Ok(Some(_)))
-    }
+fn other(e: impl std::fmt::Display) -> ConformityError {
+    ConformityError::Other(e.to_string())
 }
 
 /// The text of the first element named `local` in namespace `ns`, anywhere in `xml`.
@@ -205,30 +110,33 @@ pub struct Handled {
 }
 
 /// The Commission's registry keeper (P.ACT.001 in P.TS.01).
-pub struct RegistryKeeper {
-    client: AdapterClient,
+pub struct RegistryKeeper<A> {
+    client: A,
     package: Package,
     pool: edoc::Pool,
     registry: Arc<Registry>,
     nsi: Arc<dyn Fn() -> Arc<nsi::Index> + Send + Sync>,
+    clock: Clock,
 }
 
-impl RegistryKeeper {
+impl<A: Adapter + Ttp> RegistryKeeper<A> {
     /// `nsi` gives the current reference data (the keeper checks code lists as the node does).
     pub fn new(
-        client: AdapterClient,
+        client: A,
         package: Package,
         registry: Arc<Registry>,
         nsi: Arc<dyn Fn() -> Arc<nsi::Index> + Send + Sync>,
-    ) -> Result<RegistryKeeper, BuiltinError> {
-        let pool = edoc::Pool::start(vec![package.clone()], 1, edoc::Limits::default())
-            .map_err(|e| other(e.join("; ")))?;
+        clock: Clock,
+    ) -> Result<RegistryKeeper<A>, ConformityError> {
+        let pool =
+            edoc::Pool::start(vec![package.clone()], 1, edoc::Limits::default()).map_err(other)?;
         Ok(RegistryKeeper {
             client,
             package,
             pool,
             registry,
             nsi,
+            clock,
         })
     }
 
@@ -280,7 +188,7 @@ impl RegistryKeeper {
         }
     }
 
-    async fn handle(&self, xml: &str, from: &str) -> Result<Option<Handled>, BuiltinError> {
+    async fn handle(&self, xml: &str, from: &str) -> Result<Option<Handled>, ConformityError> {
         let env =
             envelope::parse(xml.as_bytes(), &ParseOptions::new(Origin::Platform)).map_err(other)?;
         if env.header.kind() != MessageKind::Application {
@@ -298,7 +206,7 @@ impl RegistryKeeper {
             .clone();
         let code = cp.message_code().unwrap_or_default().to_owned();
         let role = from.rsplit('/').next().unwrap_or_default().to_owned();
-        let now = OffsetDateTime::now_utc();
+        let now = (self.clock)();
         let mut handled = Handled {
             message_id: env.header.message_id.to_string(),
             from: from.to_owned(),
@@ -372,8 +280,8 @@ impl RegistryKeeper {
         if doc.contains(dsig::DS) {
             // Without a trusted third party to ask, the signature cannot be judged: the
             // document is rejected with that reason rather than taken on trust.
-            let (verdict, reasons) = match self.client.ttp_receipt(doc, None).await {
-                Ok(receipt) => read_receipt(&receipt),
+            let (verdict, reasons) = match self.client.receipt(doc, None).await {
+                Ok((receipt, _)) => ttp::read_receipt(&receipt),
                 Err(e) => (
                     "unjudged".to_owned(),
                     vec![format!("no trusted third party could judge it: {e}")],
@@ -418,7 +326,9 @@ impl RegistryKeeper {
                     submitted_by: from.to_owned(),
                     updated_at: ts.clone(),
                 };
-                self.registry.put(&rec, report.edoc_id.as_deref(), doc)?;
+                self.registry
+                    .put(&rec, report.edoc_id.as_deref(), doc)
+                    .await?;
                 handled.summary.push_str(&format!(
                     "registered {} ({}, {})",
                     rec.doc_id, rec.kind, rec.country
@@ -433,7 +343,7 @@ impl RegistryKeeper {
                     let st = "urn:EEC:R:TR:TS:01:ConformityDocStatusDetails:v1.0.1";
                     let id = field(doc, st, "DocId").unwrap_or_default();
                     let status = field(doc, st, "StatusCode").unwrap_or_default();
-                    self.registry.set_status(&id, &status, &ts)?;
+                    self.registry.set_status(&id, &status, &ts).await?;
                     handled.summary = format!("status of {id} is now {status}");
                 } else {
                     handled.summary = format!(
@@ -449,7 +359,7 @@ impl RegistryKeeper {
             "P.TS.01.MSG.003" => {
                 let q = "urn:EEC:R:TR:TS:01:ConformityDocQuery:v1.0.1";
                 let id = field(doc, q, "DocId").unwrap_or_default();
-                let found = self.registry.get(&id)?;
+                let found = self.registry.get(&id).await?;
                 handled.summary = match &found {
                     Some((r, _)) => format!("query for {id}: found, {}", r.status),
                     None => format!("query for {id}: not found"),
@@ -491,11 +401,11 @@ impl RegistryKeeper {
         Ok(Some(handled))
     }
 
-    async fn send_prs(&self, env: &Envelope, me: &Address) -> Result<(), BuiltinError> {
+    async fn send_prs(&self, env: &Envelope, me: &Address) -> Result<(), ConformityError> {
         let prs = Envelope::signal_for(
             &env.header,
             me.clone(),
-            Signal::new(SignalKind::Prs, OffsetDateTime::now_utc()),
+            Signal::new(SignalKind::Prs, (self.clock)()),
         )
         .map_err(other)?;
         self.client.send_envelope(&prs.to_xml()).await?;
@@ -509,7 +419,7 @@ impl RegistryKeeper {
         code: ErrorCode,
         diagnostics: &[edoc::Diagnostic],
         edoc_id: Option<&str>,
-    ) -> Result<(), BuiltinError> {
+    ) -> Result<(), ConformityError> {
         let mut errors: Vec<SignalError> = diagnostics
             .iter()
             .map(|d| SignalError {
@@ -531,12 +441,9 @@ impl RegistryKeeper {
                 reference: None,
             });
         }
-        let err = Envelope::signal_for(
-            &env.header,
-            me.clone(),
-            Signal::err(OffsetDateTime::now_utc(), errors),
-        )
-        .map_err(other)?;
+        let err =
+            Envelope::signal_for(&env.header, me.clone(), Signal::err((self.clock)(), errors))
+                .map_err(other)?;
         self.client.send_envelope(&err.to_xml()).await?;
         Ok(())
     }
@@ -547,10 +454,10 @@ impl RegistryKeeper {
         me: &Address,
         code: &str,
         body: String,
-    ) -> Result<(), BuiltinError> {
+    ) -> Result<(), ConformityError> {
         let cp = env.header.cp_action().ok_or_else(|| other("no action"))?;
         let to = env.sender().ok_or_else(|| other("no sender"))?;
-        let out = Outgoing {
+        let out = Submission {
             to: to.to_string(),
             process: cp.process.to_string(),
             version: cp.version.clone(),
@@ -560,7 +467,7 @@ impl RegistryKeeper {
             body,
             // Derived, so a repeat after a crash is a duplicate, not a second answer.
             message_id: Some(
-                crate::federation::derived_id(&[
+                UrnUuid::derived(&[
                     "keeper-response",
                     me.as_str(),
                     &env.header.message_id.to_string(),
@@ -593,17 +500,19 @@ pub struct Submitted {
 
 /// A national submitter (P.TS.01.ACT.002 or ACT.003): sends documents to the keeper and follows
 /// each transaction through the engine until it completes or fails.
-pub struct Submitter {
-    client: AdapterClient,
+pub struct Submitter<A> {
+    client: A,
     package: Package,
     role: String,
+    clock: Clock,
 }
 
-impl Submitter {
-    pub fn new(client: AdapterClient, package: Package, own_address: &str) -> Submitter {
+impl<A: Adapter> Submitter<A> {
+    pub fn new(client: A, package: Package, own_address: &str, clock: Clock) -> Submitter<A> {
         Submitter {
             client,
             package,
+            clock,
             role: own_address
                 .rsplit('/')
                 .next()
@@ -619,7 +528,7 @@ impl Submitter {
         code: &str,
         body: String,
         wait: Duration,
-    ) -> Result<Submitted, BuiltinError> {
+    ) -> Result<Submitted, ConformityError> {
         let def = self
             .package
             .transaction_of(code)
@@ -631,7 +540,7 @@ impl Submitter {
                 self.role, def.code
             )));
         }
-        let out = Outgoing {
+        let out = Submission {
             to: KEEPER.into(),
             process: self.package.process.code.clone(),
             version: self.package.process.version.clone(),
@@ -642,7 +551,7 @@ impl Submitter {
             ..Default::default()
         };
         let receipt = self.client.send(&out).await?;
-        let f = follow(&self.client, def, &receipt.message_id, wait).await?;
+        let f = follow(&self.client, def, &receipt.message_id, wait, &self.clock).await?;
         Ok(Submitted {
             message_id: receipt.message_id,
             outcome: f.outcome,
@@ -664,26 +573,27 @@ pub struct Followed {
     /// The response: message code, document, ms after following began.
     pub response: Option<(String, String, u64)>,
     /// Every message taken (and acknowledged) from the inbox for this transaction.
-    pub received: Vec<crate::api::InboxMessage>,
+    pub received: Vec<InboxMessage>,
 }
 
 /// Follows the transaction started by message `id` (sent by `client` as the initiator of
 /// `def`) through the engine: the node's confirmation of receipt is the RCV, and the signals
 /// and the response that relate to `id` are taken from the inbox and acknowledged, until the
 /// engine ends the transaction or `wait` passes.
-pub async fn follow(
-    client: &AdapterClient,
+pub async fn follow<A: Adapter>(
+    client: &A,
     def: &process::package::TransactionDef,
     id: &str,
     wait: Duration,
-) -> Result<Followed, ClientError> {
+    clock: &Clock,
+) -> Result<Followed, AdapterError> {
     let shape = process::engine::Shape {
         message: &def.message,
         responses: &def.responses,
         initiator: &def.initiator,
         responder: &def.responder,
     };
-    let mut t = Transaction::initiate(def.pattern, def.timing(), &shape, OffsetDateTime::now_utc());
+    let mut t = Transaction::initiate(def.pattern, def.timing(), &shape, clock());
     let mut f = Followed {
         outcome: Outcome::Pending,
         prs_ms: None,
@@ -694,7 +604,7 @@ pub async fn follow(
     let start = tokio::time::Instant::now();
     let mut rcv = false;
     while t.outcome() == &Outcome::Pending && start.elapsed() < wait {
-        let now = OffsetDateTime::now_utc();
+        let now = clock();
         // The recipient's node confirmed receipt (or the message reached a local inbox):
         // that is the transaction's RCV.
         if !rcv
@@ -755,7 +665,7 @@ pub async fn follow(
             client.ack(&m.message_id).await?;
             f.received.push(m);
         }
-        t.on(Event::Tick, OffsetDateTime::now_utc());
+        t.on(Event::Tick, clock());
     }
     f.outcome = t.outcome().clone();
     Ok(f)
@@ -790,31 +700,4 @@ pub fn read_processing_result(xml: &str) -> Option<(String, Vec<(String, String)
         })
         .collect();
     Some((code, diags))
-}
-
-/// The verdict of a TTP receipt and its reasons (`code: text`).
-pub fn read_receipt(xml: &str) -> (String, Vec<String>) {
-    let Ok(doc) = roxmltree::Document::parse(xml) else {
-        return ("unreadable".into(), Vec::new());
-    };
-    let find = |name: &'static str| {
-        doc.descendants().filter(move |n| {
-            n.tag_name().name() == name && n.tag_name().namespace() == Some(ttp::RECEIPT_NS)
-        })
-    };
-    let verdict = find("Verdict")
-        .next()
-        .and_then(|n| n.text())
-        .unwrap_or("unreadable")
-        .to_owned();
-    let reasons = find("Reason")
-        .map(|n| {
-            format!(
-                "{}: {}",
-                n.attribute("code").unwrap_or(""),
-                n.text().unwrap_or("")
-            )
-        })
-        .collect();
-    (verdict, reasons)
 }

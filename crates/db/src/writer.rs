@@ -18,42 +18,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::StoreError;
+use crate::DbError;
 use crate::conn::{Conn, Dialect};
-use crate::log::LogHead;
 
-/// What a job sees: the connection, plus per-batch state (the message-log head, cached so a
-/// batch reads and writes it once).
-pub struct Tx<'a> {
-    pub(crate) conn: &'a mut dyn Conn,
-    pub(crate) head: Option<LogHead>,
-    pub(crate) head_dirty: bool,
+/// What a job sees: the connection inside the batch's transaction, and the state its owner
+/// keeps per batch (the node's store caches the message-log head there, so a batch of a
+/// thousand submissions reads and writes the head once).
+pub struct Tx<'a, S = ()> {
+    pub conn: &'a mut dyn Conn,
+    pub state: &'a mut S,
 }
 
-impl Tx<'_> {
+impl<S> Tx<'_, S> {
     pub fn dialect(&self) -> Dialect {
         self.conn.dialect()
-    }
-
-    /// The connection, for writes other crates keep in their own tables.
-    pub fn conn(&mut self) -> &mut dyn Conn {
-        self.conn
     }
 }
 
 type Output = Box<dyn Any + Send>;
-type Run = Box<dyn FnMut(&mut Tx<'_>) -> Result<Output, StoreError> + Send>;
-type Reply = Box<dyn FnOnce(Result<Output, StoreError>) + Send>;
+type Run<S> = Box<dyn FnMut(&mut Tx<'_, S>) -> Result<Output, DbError> + Send>;
+type Reply = Box<dyn FnOnce(Result<Output, DbError>) + Send>;
 
-pub(crate) struct Job {
-    run: Run,
+pub(crate) struct Job<S> {
+    run: Run<S>,
     reply: Reply,
 }
 
-/// Runs once per batch, after the jobs and before COMMIT, with the batch's log head (the
-/// store uses it to sign checkpoints inside the same transaction).
-pub(crate) type AfterBatch =
-    dyn FnMut(&mut dyn Conn, &mut Option<LogHead>) -> Result<(), StoreError> + Send;
+/// Runs once per batch, after the jobs and before COMMIT, inside the same transaction (the
+/// node's store writes the log head and signs checkpoints there).
+pub type BeforeCommit<S> = dyn FnMut(&mut Tx<'_, S>) -> Result<(), DbError> + Send;
 
 /// Counters the node exposes as metrics.
 #[derive(Default)]
@@ -64,23 +57,24 @@ pub struct WriterStats {
     pub retried_batches: AtomicU64,
 }
 
-pub(crate) struct Writer {
-    pub tx: mpsc::Sender<Job>,
+pub(crate) struct Writer<S> {
+    pub tx: mpsc::Sender<Job<S>>,
     pub thread: Option<std::thread::JoinHandle<()>>,
     pub stats: Arc<WriterStats>,
 }
 
-pub(crate) fn spawn(
+pub(crate) fn spawn<S: Default + Send + 'static>(
+    name: &str,
     mut conn: Box<dyn Conn>,
     max_batch: usize,
-    after_batch: Box<AfterBatch>,
-) -> Writer {
-    let (tx, mut rx) = mpsc::channel::<Job>(16 * 1024);
+    before_commit: Box<BeforeCommit<S>>,
+) -> Writer<S> {
+    let (tx, mut rx) = mpsc::channel::<Job<S>>(16 * 1024);
     let stats = Arc::new(WriterStats::default());
     let st = stats.clone();
-    let mut after_batch = after_batch;
+    let mut before_commit = before_commit;
     let thread = std::thread::Builder::new()
-        .name("store-writer".into())
+        .name(format!("{name}-writer"))
         .spawn(move || {
             let mut jobs = Vec::with_capacity(max_batch);
             // blocking_recv returns None once every sender is gone: that is the shutdown
@@ -95,11 +89,11 @@ pub(crate) fn spawn(
                 }
                 st.batches.fetch_add(1, Ordering::Relaxed);
                 st.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
-                if !run_batch(conn.as_mut(), &mut jobs, &mut after_batch) {
+                if !run_batch(conn.as_mut(), &mut jobs, &mut before_commit) {
                     st.retried_batches.fetch_add(1, Ordering::Relaxed);
                     for job in jobs.drain(..) {
                         // Alone, a job is always answered: committed, or with its own error.
-                        run_batch(conn.as_mut(), &mut vec![job], &mut after_batch);
+                        run_batch(conn.as_mut(), &mut vec![job], &mut before_commit);
                     }
                 }
                 jobs.clear();
@@ -112,25 +106,25 @@ pub(crate) fn spawn(
 /// Runs `jobs` in one transaction. On success answers them all and returns true. If a job
 /// fails and there are several, rolls back, answers nobody and returns false (the caller
 /// re-runs them singly). A single failing job, or a failed COMMIT, is answered with the error.
-fn run_batch(conn: &mut dyn Conn, jobs: &mut Vec<Job>, after_batch: &mut AfterBatch) -> bool {
+fn run_batch<S: Default>(
+    conn: &mut dyn Conn,
+    jobs: &mut Vec<Job<S>>,
+    before_commit: &mut BeforeCommit<S>,
+) -> bool {
     let single = jobs.len() == 1;
     let mut outputs: Vec<Output> = Vec::with_capacity(jobs.len());
-    let outcome = (|| -> Result<(), StoreError> {
+    let outcome = (|| -> Result<(), DbError> {
         conn.begin_write()?;
+        let mut state = S::default();
         let mut tx = Tx {
             conn,
-            head: None,
-            head_dirty: false,
+            state: &mut state,
         };
         for job in jobs.iter_mut() {
             outputs.push((job.run)(&mut tx)?);
         }
-        if tx.head_dirty {
-            crate::log::store_head(&mut tx)?;
-        }
-        let Tx { conn, mut head, .. } = tx;
-        after_batch(conn, &mut head)?;
-        conn.batch("COMMIT")
+        before_commit(&mut tx)?;
+        tx.conn.batch("COMMIT")
     })();
     match outcome {
         Ok(()) => {
@@ -156,21 +150,24 @@ fn run_batch(conn: &mut dyn Conn, jobs: &mut Vec<Job>, after_batch: &mut AfterBa
 
 /// Sends `f` to the writer and waits for its commit. `f` may run more than once (only the
 /// last run's writes are committed), so it must not have effects outside the transaction.
-pub(crate) async fn write<R, F>(tx: &mpsc::Sender<Job>, mut f: F) -> Result<R, StoreError>
+pub(crate) async fn write<S: 'static, R, F>(
+    tx: &mpsc::Sender<Job<S>>,
+    mut f: F,
+) -> Result<R, DbError>
 where
-    F: FnMut(&mut Tx<'_>) -> Result<R, StoreError> + Send + 'static,
+    F: FnMut(&mut Tx<'_, S>) -> Result<R, DbError> + Send + 'static,
     R: Send + 'static,
 {
-    let (reply, rx) = oneshot::channel::<Result<Output, StoreError>>();
+    let (reply, rx) = oneshot::channel::<Result<Output, DbError>>();
     let job = Job {
-        run: Box::new(move |t: &mut Tx<'_>| f(t).map(|r| Box::new(r) as Output)),
+        run: Box::new(move |t: &mut Tx<'_, S>| f(t).map(|r| Box::new(r) as Output)),
         reply: Box::new(move |r| {
             let _ = reply.send(r);
         }),
     };
-    tx.send(job).await.map_err(|_| StoreError::Closed)?;
-    let out = rx.await.map_err(|_| StoreError::Closed)??;
+    tx.send(job).await.map_err(|_| DbError::Closed)?;
+    let out = rx.await.map_err(|_| DbError::Closed)??;
     out.downcast::<R>()
         .map(|b| *b)
-        .map_err(|_| StoreError::Corrupt("writer returned a value of another type".into()))
+        .map_err(|_| DbError::Corrupt("writer returned a value of another type".into()))
 }

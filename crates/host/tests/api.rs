@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use adapter::http::HttpAdapter;
+use adapter::{Adapter, AdapterError, Submission};
 use node::Node;
-use node::client::{AdapterClient, ClientError, Outgoing};
 use node::config::{LimitsSection, NodeConfig, ParticipantConfig, StoreSection};
 use serde_json::Value;
 
@@ -15,11 +16,10 @@ const C: &str = "EAEU://KZ/CA/customs";
 
 struct TestNode {
     base: String,
-    a: AdapterClient,
-    b: AdapterClient,
-    c: AdapterClient,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<Result<(), node::NodeError>>,
+    a: HttpAdapter,
+    b: HttpAdapter,
+    c: HttpAdapter,
+    running: host::Running,
     dir: tempfile::TempDir,
     node: Arc<Node>,
 }
@@ -53,22 +53,20 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
 async fn start_in(dir: tempfile::TempDir) -> TestNode {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let node = Node::open(config(dir.path(), port), node::system_clock()).unwrap();
+    let running = host::start_on(config(dir.path(), port), node::system_clock(), listener)
+        .await
+        .unwrap();
+    let node = running.node.clone();
     let base = format!("http://127.0.0.1:{port}");
-    let a = AdapterClient::new(&base, &node.issue_token(A, "t").await.unwrap());
-    let b = AdapterClient::new(&base, &node.issue_token(B, "t").await.unwrap());
-    let c = AdapterClient::new(&base, &node.issue_token(C, "t").await.unwrap());
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(node::serve(node.clone(), listener, async move {
-        let _ = rx.await;
-    }));
+    let a = HttpAdapter::new(&base, &node.issue_token(A, "t").await.unwrap());
+    let b = HttpAdapter::new(&base, &node.issue_token(B, "t").await.unwrap());
+    let c = HttpAdapter::new(&base, &node.issue_token(C, "t").await.unwrap());
     TestNode {
         base,
         a,
         b,
         c,
-        stop,
-        server,
+        running,
         dir,
         node,
     }
@@ -80,34 +78,24 @@ async fn start() -> TestNode {
 
 impl TestNode {
     async fn stop(self) -> tempfile::TempDir {
-        let _ = self.stop.send(());
-        self.server.await.unwrap().unwrap();
+        self.running.stop().await.unwrap();
         self.dir
     }
 }
 
-fn msg(to: &str, body: &str) -> Outgoing {
-    Outgoing {
-        to: to.into(),
-        process: "P.TS.01".into(),
-        version: "1.0.1".into(),
-        procedure: "P.TS.01.PRC.001".into(),
-        transaction: "P.TS.01.TRN.001".into(),
-        message: "P.TS.01.MSG.001".into(),
-        body: body.into(),
-        ..Default::default()
-    }
+fn msg(to: &str, body: &str) -> Submission {
+    conformity::sample::registration(to, body.into())
 }
 
 const DOC: &str = "<d:Doc xmlns:d=\"urn:EEC:R:Test:v1.0.0\">1</d:Doc>";
 
 /// Sends `m` as participant A and compares the outcome with `expect`: `"201"`, `"200"`, or
 /// `"<status> <rule or problem type>"`.
-async fn check(t: &TestNode, m: Outgoing, expect: &str) {
+async fn check(t: &TestNode, m: Submission, expect: &str) {
     let got = match t.a.send(&m).await {
         Ok(r) if r.duplicate => "200".to_owned(),
         Ok(_) => "201".to_owned(),
-        Err(ClientError::Api { status, body }) => {
+        Err(AdapterError::Api { status, body }) => {
             let v: Value = serde_json::from_str(&body).unwrap();
             let what = v["rule"].as_str().map(str::to_owned).unwrap_or_else(|| {
                 v["type"]
@@ -135,7 +123,7 @@ async fn submissions_are_checked_before_anything_is_stored() {
     check(&t, msg("mailto:x@example.org", DOC), "400 header.to").await;
     check(
         &t,
-        Outgoing {
+        Submission {
             transaction: "P.MM.01.TRN.001".into(),
             ..msg(B, DOC)
         },
@@ -144,7 +132,7 @@ async fn submissions_are_checked_before_anything_is_stored() {
     .await;
     check(
         &t,
-        Outgoing {
+        Submission {
             version: "1.0".into(),
             ..msg(B, DOC)
         },
@@ -153,7 +141,7 @@ async fn submissions_are_checked_before_anything_is_stored() {
     .await;
     check(
         &t,
-        Outgoing {
+        Submission {
             conversation_id: Some("42".into()),
             ..msg(B, DOC)
         },
@@ -162,7 +150,7 @@ async fn submissions_are_checked_before_anything_is_stored() {
     .await;
     check(
         &t,
-        Outgoing {
+        Submission {
             message_id: Some("not-a-uuid".into()),
             ..msg(B, DOC)
         },
@@ -199,14 +187,14 @@ async fn submissions_are_checked_before_anything_is_stored() {
     // Retrying with the caller's MessageID is safe; reusing someone else's is not.
     let mid = format!("urn:uuid:{}", uuid::Uuid::new_v4());
     let first =
-        t.a.send(&Outgoing {
+        t.a.send(&Submission {
             message_id: Some(mid.clone()),
             ..msg(B, DOC)
         })
         .await
         .unwrap();
     let again =
-        t.a.send(&Outgoing {
+        t.a.send(&Submission {
             message_id: Some(mid.clone()),
             ..msg(B, DOC)
         })
@@ -218,13 +206,13 @@ async fn submissions_are_checked_before_anything_is_stored() {
         (again.track_id, again.accept_time)
     );
     let stolen =
-        t.c.send(&Outgoing {
+        t.c.send(&Submission {
             message_id: Some(mid),
             ..msg(B, DOC)
         })
         .await;
     assert!(
-        matches!(stolen, Err(ClientError::Api { status: 409, .. })),
+        matches!(stolen, Err(AdapterError::Api { status: 409, .. })),
         "{stolen:?}"
     );
 
@@ -245,10 +233,10 @@ async fn tokens_are_required_and_checked() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let forged = AdapterClient::new(&t.base, "ortaq_forged");
+    let forged = HttpAdapter::new(&t.base, "ortaq_forged");
     assert!(matches!(
         forged.inbox(0, 1, 0).await,
-        Err(ClientError::Api { status: 401, .. })
+        Err(AdapterError::Api { status: 401, .. })
     ));
     // Tokens are stored hashed: the token text is nowhere in the database file.
     let token = t.node.issue_token(A, "x").await.unwrap();
@@ -316,17 +304,17 @@ async fn a_participant_sees_only_its_own_messages() {
     assert!(t.b.status(&r.message_id).await.is_ok());
     assert!(matches!(
         t.c.status(&r.message_id).await,
-        Err(ClientError::Api { status: 404, .. })
+        Err(AdapterError::Api { status: 404, .. })
     ));
     assert!(matches!(
         t.c.ack(&r.message_id).await,
-        Err(ClientError::Api { status: 404, .. })
+        Err(AdapterError::Api { status: 404, .. })
     ));
     assert!(t.c.inbox(0, 10, 0).await.unwrap().messages.is_empty());
     // The sender cannot acknowledge on the recipient's behalf either.
     assert!(matches!(
         t.a.ack(&r.message_id).await,
-        Err(ClientError::Api { status: 404, .. })
+        Err(AdapterError::Api { status: 404, .. })
     ));
     t.stop().await;
 }
@@ -505,48 +493,30 @@ async fn graceful_shutdown_loses_nothing_that_was_acknowledged() {
 /// (a schema of its own), through submit, long poll, acknowledgement and a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_on_postgresql_keeps_the_same_promises() {
-    let base = std::env::var("ORTAQ_PG")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=postgres".into());
-    let schema = format!("node_{}", uuid::Uuid::new_v4().simple());
-    let created = tokio::task::spawn_blocking({
-        let (base, schema) = (base.clone(), schema.clone());
-        move || {
-            use store::conn::{Conn, PgConn};
-            PgConn::open(&base).and_then(|mut c| c.batch(&format!("CREATE SCHEMA {schema}")))
-        }
-    })
-    .await
-    .unwrap();
-    if let Err(e) = created {
-        assert!(
-            std::env::var("ORTAQ_REQUIRE_PG").as_deref() != Ok("1"),
-            "PostgreSQL is required (ORTAQ_REQUIRE_PG=1) but unreachable: {e}"
-        );
-        eprintln!("SKIPPED: PostgreSQL unreachable ({e})");
+    let Some(postgres) = testkit::postgres_schema() else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut cfg = config(dir.path(), port);
     cfg.store = StoreSection {
         engine: Some("postgres".into()),
-        postgres: Some(format!("{base} options='-c search_path={schema}'")),
+        postgres: Some(postgres),
     };
-    let node = Node::open(cfg.clone(), node::system_clock()).unwrap();
+    let running = host::start_on(cfg.clone(), node::system_clock(), listener)
+        .await
+        .unwrap();
+    let node = running.node.clone();
     let url = format!("http://127.0.0.1:{port}");
     let (ta, tb) = (
         node.issue_token(A, "t").await.unwrap(),
         node.issue_token(B, "t").await.unwrap(),
     );
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(node::serve(node.clone(), listener, async move {
-        let _ = rx.await;
-    }));
-    let (a, b) = (AdapterClient::new(&url, &ta), AdapterClient::new(&url, &tb));
+    let (a, b) = (HttpAdapter::new(&url, &ta), HttpAdapter::new(&url, &tb));
     let r = a.send(&msg(B, DOC)).await.unwrap();
     assert!(
-        a.send(&Outgoing {
+        a.send(&Submission {
             message_id: Some(r.message_id.clone()),
             ..msg(B, DOC)
         })
@@ -557,8 +527,7 @@ async fn a_node_on_postgresql_keeps_the_same_promises() {
     let page = b.inbox(0, 10, 10).await.unwrap();
     assert_eq!(page.messages.len(), 1);
     assert!(b.ack(&r.message_id).await.unwrap());
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    running.stop().await.unwrap();
 
     let node = Node::open(cfg, node::system_clock()).unwrap();
     let report = node.store().verify_log(node.verifying_key()).await.unwrap();

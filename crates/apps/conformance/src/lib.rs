@@ -13,34 +13,45 @@ use std::time::{Duration, Instant};
 use process::package::{OnInvalid, TransactionDef};
 use process::{Outcome, Package};
 use serde::Serialize;
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::client::{AdapterClient, Outgoing};
+use adapter::{Adapter, Clock, Submission};
 
-/// A participant the runner speaks as.
-pub struct Tester {
-    pub address: String,
-    pub client: AdapterClient,
+/// Why a run could not be made (the checks themselves pass or fail in the protocol).
+#[derive(Debug, thiserror::Error)]
+pub enum ConformanceError {
+    #[error("the package does not compile: {0}")]
+    Package(#[from] edoc::CompileError),
+    #[error("the runner's signing key: {0}")]
+    Key(String),
+    #[error("role {role} answers no transaction of {process}")]
+    NothingToTest { role: String, process: String },
 }
 
-impl Tester {
+/// A participant the runner speaks as.
+pub struct Tester<A> {
+    pub address: String,
+    pub client: A,
+}
+
+impl<A> Tester<A> {
     fn role(&self) -> &str {
         self.address.rsplit('/').next().unwrap_or_default()
     }
 }
 
-pub struct Suite {
+pub struct Suite<A> {
     pub package: Package,
     /// The role under test, e.g. `P.ACT.001`.
     pub role: String,
     /// The tested participant's address, e.g. `EAEU://EEC/CP/P.TS.01/P.ACT.001`.
     pub target: String,
-    pub testers: Vec<Tester>,
+    pub testers: Vec<Tester<A>>,
     /// The longest the runner waits for any one answer.
     pub timeout: Duration,
     /// Reference data for validating the answers (code lists).
     pub nsi: Arc<nsi::Index>,
+    pub clock: Clock,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,8 +151,8 @@ struct Answers {
     outcome: Option<Outcome>,
 }
 
-struct Run<'a> {
-    suite: &'a Suite,
+struct Run<'a, A> {
+    suite: &'a Suite<A>,
     pool: edoc::Pool,
     checks: Vec<Check>,
     envelopes: Vec<Exchanged>,
@@ -151,7 +162,11 @@ struct Run<'a> {
 }
 
 /// A throwaway ECDSA P-256 signer for documents the runner must sign.
-fn run_signer() -> Result<dsig::KeySigner, String> {
+fn run_signer() -> Result<dsig::KeySigner, ConformanceError> {
+    run_signer_inner().map_err(ConformanceError::Key)
+}
+
+fn run_signer_inner() -> Result<dsig::KeySigner, String> {
     let key =
         rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
     let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
@@ -164,11 +179,10 @@ fn run_signer() -> Result<dsig::KeySigner, String> {
 }
 
 /// Runs every transaction the role answers and returns the protocol.
-pub async fn run(suite: &Suite) -> Result<Protocol, String> {
-    let started = OffsetDateTime::now_utc();
+pub async fn run<A: Adapter>(suite: &Suite<A>) -> Result<Protocol, ConformanceError> {
+    let started = (suite.clock)();
     let t0 = Instant::now();
-    let pool = edoc::Pool::start(vec![suite.package.clone()], 1, edoc::Limits::default())
-        .map_err(|e| e.join("; "))?;
+    let pool = edoc::Pool::start(vec![suite.package.clone()], 1, edoc::Limits::default())?;
     let mut r = Run {
         suite,
         pool,
@@ -204,10 +218,10 @@ pub async fn run(suite: &Suite) -> Result<Protocol, String> {
         r.transaction(def, tester).await;
     }
     if tested == 0 {
-        return Err(format!(
-            "role {} answers no transaction of {}",
-            suite.role, suite.package.process.code
-        ));
+        return Err(ConformanceError::NothingToTest {
+            role: suite.role.clone(),
+            process: suite.package.process.code.clone(),
+        });
     }
     let count = |x: &str| r.checks.iter().filter(|c| c.result == x).count();
     Ok(Protocol {
@@ -237,7 +251,7 @@ fn sample(p: &Package, code: &str) -> Option<String> {
     Some(body.replacen(&id, &uuid::Uuid::new_v4().to_string(), 1))
 }
 
-impl Run<'_> {
+impl<A: Adapter> Run<'_, A> {
     /// Records a check: `Ok` passes, `Err(Some(why))` fails, `Err(None)` is skipped.
     fn check<T>(
         &mut self,
@@ -274,7 +288,7 @@ impl Run<'_> {
     async fn send(
         &mut self,
         def: &TransactionDef,
-        tester: &Tester,
+        tester: &Tester<A>,
         code: &str,
         body: String,
         conversation: Option<String>,
@@ -287,7 +301,7 @@ impl Run<'_> {
         } else {
             body
         };
-        let out = Outgoing {
+        let out = Submission {
             to: self.suite.target.clone(),
             process: p.process.code.clone(),
             version: p.process.version.clone(),
@@ -313,8 +327,15 @@ impl Run<'_> {
 
     /// Collects the signals and the response to `id` until the engine ends the transaction or
     /// the runner's limit passes; what was received goes into the protocol.
-    async fn answers(&mut self, def: &TransactionDef, tester: &Tester, id: &str) -> Answers {
-        let Ok(f) = crate::builtin::follow(&tester.client, def, id, self.suite.timeout).await
+    async fn answers(&mut self, def: &TransactionDef, tester: &Tester<A>, id: &str) -> Answers {
+        let Ok(f) = conformity::follow(
+            &tester.client,
+            def,
+            id,
+            self.suite.timeout,
+            &self.suite.clock,
+        )
+        .await
         else {
             return Answers {
                 outcome: Some(Outcome::Pending),
@@ -355,7 +376,7 @@ impl Run<'_> {
             ref_id,
             nsi: self.suite.nsi.clone(),
             common: None,
-            now: OffsetDateTime::now_utc(),
+            now: (self.suite.clock)(),
             reply: Box::new(|_| {}),
         };
         tokio::task::spawn_blocking(move || pool.validate_blocking(job))
@@ -373,7 +394,7 @@ impl Run<'_> {
         )
     }
 
-    async fn transaction(&mut self, def: &TransactionDef, tester: &Tester) {
+    async fn transaction(&mut self, def: &TransactionDef, tester: &Tester<A>) {
         let p = self.suite.package.clone();
         let Some(body) = sample(&p, &def.message) else {
             self.check(

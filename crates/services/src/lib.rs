@@ -1,0 +1,77 @@
+//! The node's built-in services, each an information system on the one adapter boundary
+//! (`adapter::Adapter`) like any other: the reference-data distribution and the trust-list
+//! distribution (P.CC.10), and the trusted third party as a participant (P.TT.01). They read
+//! nothing of a node's store or internals; what a node holds reaches them through the narrow
+//! ports of the `adapter` crate.
+
+pub mod reference;
+pub mod trustlist;
+pub mod ttp;
+
+use std::time::Duration;
+
+use adapter::{Adapter, InboxMessage, Submission};
+use tokio::sync::watch;
+
+/// The common process the distributions are modeled on: P.CC.10 «получение сведений,
+/// содержащихся в классификаторе». Codes of procedure, transactions and messages are ours.
+const PROCESS: &str = "P.CC.10";
+const PROCESS_VERSION: &str = "1.0.0";
+const PROCEDURE: &str = "P.CC.10.PRC.001";
+
+/// A P.CC.10 message from a built-in service (reference data, trust list).
+fn submission(
+    to: &str,
+    transaction: &str,
+    message: &str,
+    body: String,
+    answers: Option<&InboxMessage>,
+) -> Submission {
+    Submission {
+        to: to.into(),
+        process: PROCESS.into(),
+        version: PROCESS_VERSION.into(),
+        procedure: PROCEDURE.into(),
+        transaction: transaction.into(),
+        message: message.into(),
+        body,
+        relates_to: answers.map(|a| a.message_id.clone()),
+        conversation_id: answers.and_then(|a| a.conversation_id.clone()),
+        ..Default::default()
+    }
+}
+
+/// The next messages for a service (waiting up to a second); an empty batch after a pause when
+/// the inbox could not be read; None once the service is told to stop.
+async fn next_items<A: Adapter>(
+    adapter: &A,
+    me: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Vec<InboxMessage>> {
+    let page = tokio::select! {
+        r = adapter.inbox(0, 20, 1) => r,
+        _ = stop.changed() => return None,
+    };
+    match page {
+        Ok(p) => Some(p.messages),
+        Err(e) => {
+            tracing::error!(participant = %me, error = %e, "inbox");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some(Vec::new())
+        }
+    }
+}
+
+async fn ack<A: Adapter>(adapter: &A, me: &str, it: &InboxMessage) {
+    if let Err(e) = adapter.ack(&it.message_id).await {
+        tracing::error!(participant = %me, error = %e, "ack");
+    }
+}
+
+/// The envelope of an inbox message, parsed.
+fn parse(it: &InboxMessage) -> Result<envelope::Envelope, envelope::EnvelopeError> {
+    envelope::parse(
+        it.envelope.as_bytes(),
+        &envelope::ParseOptions::new(envelope::Origin::Any),
+    )
+}
