@@ -101,6 +101,17 @@ pub trait Adapter: Send + Sync {
     ) -> impl Future<Output = Result<String, AdapterError>> + Send;
 }
 
+/// Why a node's holdings (reference data, trust list) could not be read or changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoldingsError {
+    /// The node could not read or write them now (its store or a file); try again later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// What was offered is not taken: a bad hash, content, signature, or an older version.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// A time stamp over an answer: the RFC 3161 token (DER) and the answer's path to the root
 /// the token covers (`tsa::batch::Proof` as text).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,18 +160,19 @@ pub enum SyncNote {
 /// The reference data a node holds, as its distribution service sees it.
 pub trait ReferenceHoldings: Send + Sync {
     /// The latest version of everything held (content included).
-    fn latest(&self) -> impl Future<Output = Result<Vec<StoredVersion>, String>> + Send;
+    fn latest(&self) -> impl Future<Output = Result<Vec<StoredVersion>, HoldingsError>> + Send;
     /// One version of `code`, the latest when `version` is None.
     fn version(
         &self,
         code: &str,
         version: Option<i64>,
-    ) -> impl Future<Output = Result<Option<StoredVersion>, String>> + Send;
+    ) -> impl Future<Output = Result<Option<StoredVersion>, HoldingsError>> + Send;
     /// Stores a version received from the publisher, after checking its hash and content;
     /// true when it was new. The node serves it from then on.
-    fn install(&self, v: StoredVersion) -> impl Future<Output = Result<bool, String>> + Send;
+    fn install(&self, v: StoredVersion)
+    -> impl Future<Output = Result<bool, HoldingsError>> + Send;
     /// Makes the node serve what its store holds now (after an import by another process).
-    fn refresh(&self) -> impl Future<Output = Result<(), String>> + Send;
+    fn refresh(&self) -> impl Future<Output = Result<(), HoldingsError>> + Send;
     fn note(&self, note: SyncNote);
 }
 
@@ -169,10 +181,10 @@ pub trait TrustListHoldings: Send + Sync {
     /// The signed list as kept, when it verifies: version and XML (what a publisher sends).
     fn signed(&self) -> Option<(u64, String)>;
     /// The version in use and when it must be replaced, or why there is none.
-    fn current(&self) -> Result<(u64, time::OffsetDateTime), String>;
+    fn current(&self) -> Result<(u64, time::OffsetDateTime), HoldingsError>;
     /// Takes a list received from the publisher: it must verify against the pinned signer, not
     /// be expired, and be newer. Answers the version now in use.
-    fn install(&self, xml: &str) -> Result<u64, String>;
+    fn install(&self, xml: &str) -> Result<u64, HoldingsError>;
 }
 
 /// How long a long poll of the inbox may wait, at most.

@@ -210,16 +210,9 @@ fn every_tampering_has_its_own_reason() {
     ));
 }
 
+/// xmlsec1 (Debian `xmlsec1`), or a skip (a failure under `ORTAQ_REQUIRE_XMLSEC1=1`).
 fn xmlsec1() -> bool {
-    if Command::new("xmlsec1").arg("--version").output().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("ORTAQ_REQUIRE_XMLSEC1").is_none(),
-        "xmlsec1 is required here (apt-get install xmlsec1)"
-    );
-    eprintln!("SKIPPED: xmlsec1 not installed (apt-get install xmlsec1)");
-    false
+    testkit::need(testkit::Judge::Xmlsec1, testkit::program("xmlsec1", &[])).is_some()
 }
 
 fn xmlsec_verify(file: &Path, cert: &Path) -> (bool, String) {
@@ -317,15 +310,9 @@ fn signxml_python() -> Option<std::path::PathBuf> {
                 .args(["-c", "import signxml"])
                 .output()
                 .is_ok_and(|o| o.status.success())
-        });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("ORTAQ_REQUIRE_SIGNXML").is_none(),
-            "ORTAQ_SIGNXML_PYTHON must name a Python with signxml"
-        );
-        eprintln!("SKIPPED: no ORTAQ_SIGNXML_PYTHON with signxml");
-    }
-    found
+        })
+        .ok_or("ORTAQ_SIGNXML_PYTHON names no Python with signxml");
+    testkit::need(testkit::Judge::Signxml, found)
 }
 
 #[test]

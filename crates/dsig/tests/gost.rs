@@ -10,17 +10,7 @@ use dsig::gost::{GOST2012_256, GOST2012_512, GostSigner};
 use dsig::{DsigError, Signer, Verifiers, sign_enveloped, verify_enveloped};
 
 fn engine() -> bool {
-    match dsig::gost::load_engine() {
-        Ok(()) => true,
-        Err(e) => {
-            assert!(
-                std::env::var_os("ORTAQ_REQUIRE_GOST").is_none(),
-                "the GOST engine is required here: {e}"
-            );
-            eprintln!("SKIPPED: {e}");
-            false
-        }
-    }
+    testkit::need(testkit::Judge::Gost, dsig::gost::load_engine()).is_some()
 }
 
 fn openssl(args: &[&str]) -> (bool, String) {

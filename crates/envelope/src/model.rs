@@ -189,9 +189,24 @@ impl Envelope {
             procedure_id: problem.and_then(|h| h.procedure_id),
             integration: None,
         };
-        Envelope {
+        let env = Envelope {
             header,
             body: Body::Fault(fault),
+        };
+        // Like every builder, this one answers only what the parser would accept. A Fault the
+        // caller got wrong (an empty reason, a subcode that is no local name) still has to say
+        // something to the sender, so it becomes a receiver Fault that names the broken rule.
+        match env.validate(Origin::Any) {
+            Ok(()) => env,
+            Err(e) => Envelope {
+                body: Body::Fault(Fault {
+                    code: crate::FaultCode::Receiver,
+                    subcode: None,
+                    reason_ru: format!("Внутренняя ошибка при составлении ответа: {e}"),
+                    problem_message: None,
+                }),
+                ..env
+            },
         }
     }
 

@@ -26,14 +26,17 @@ pub struct TrustSpace {
 }
 
 /// Builds the trust space of `segments` (alpha-2; "BY", which must be among them, also gets a
-/// revoked signer) in `dir`, which must not hold one already.
-pub fn build(dir: &Path, segments: &[&str]) -> anyhow::Result<TrustSpace> {
+/// revoked signer) in `dir`, which must not hold one already, valid from `now`.
+pub fn build(
+    dir: &Path,
+    segments: &[&str],
+    now: time::OffsetDateTime,
+) -> anyhow::Result<TrustSpace> {
     use rcgen::{
         BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
         DnType, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams,
         SerialNumber,
     };
-    let now = time::OffsetDateTime::now_utc();
     let dn = |cn: String| {
         let mut d = DistinguishedName::new();
         d.push(DnType::CommonName, cn);

@@ -1196,8 +1196,12 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient() {
     let mut fed = Federation::new();
-    let space =
-        host::trustspace::build(&fed.dir.path().join("trust"), &["KZ", "BY", "RU"]).unwrap();
+    let space = host::trustspace::build(
+        &fed.dir.path().join("trust"),
+        &["KZ", "BY", "RU"],
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     fed.ttp = Some(space.ttp.clone());
     fed.enforcing = vec!["EEC", "KZ", "RU"];
     fed.start_all().await;
@@ -1362,8 +1366,12 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() {
     let mut fed = Federation::new();
-    let space =
-        host::trustspace::build(&fed.dir.path().join("trust"), &["KZ", "BY", "RU"]).unwrap();
+    let space = host::trustspace::build(
+        &fed.dir.path().join("trust"),
+        &["KZ", "BY", "RU"],
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     fed.ttp = Some(space.ttp.clone());
     fed.trust_subscribers = true;
     fed.enforcing = vec!["EEC", "KZ", "RU"];
@@ -1403,7 +1411,12 @@ async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() 
 
     // Forged (another signer) and stale (version 1) lists sent from the EEC's trust service:
     // delivered, refused, and version 2 stays.
-    let other = host::trustspace::build(&fed.dir.path().join("other"), &["BY"]).unwrap();
+    let other = host::trustspace::build(
+        &fed.dir.path().join("other"),
+        &["BY"],
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     let mut forged = space.list.clone();
     forged.version = 9;
     let forged = forged.sign(&other.list_signer).unwrap();

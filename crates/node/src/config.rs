@@ -310,6 +310,11 @@ impl Default for LimitsSection {
     }
 }
 
+/// What is wrong with a configuration, in words an operator can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidConfig(pub String);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -352,13 +357,17 @@ impl NodeConfig {
                 }
             }
         }
-        cfg.check().map_err(invalid)?;
+        cfg.check().map_err(|e| invalid(e.0))?;
         Ok(cfg)
     }
 
     /// Checks the segment, every participant address and the store section.
-    pub fn check(&self) -> Result<(), String> {
-        let seg = self.segment()?;
+    pub fn check(&self) -> Result<(), InvalidConfig> {
+        self.check_text().map_err(InvalidConfig)
+    }
+
+    fn check_text(&self) -> Result<(), String> {
+        let seg = self.segment().map_err(|e| e.0)?;
         for p in &self.participants {
             let a = Address::parse(&p.address).map_err(|e| format!("participant: {e}"))?;
             if a.segment() != seg {
@@ -413,8 +422,8 @@ impl NodeConfig {
         Ok(())
     }
 
-    pub fn segment(&self) -> Result<Segment, String> {
-        Segment::parse(&self.segment)
+    pub fn segment(&self) -> Result<Segment, InvalidConfig> {
+        Segment::parse(&self.segment).map_err(InvalidConfig)
     }
 
     pub fn store_engine(&self) -> store::Engine {

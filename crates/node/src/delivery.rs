@@ -120,7 +120,7 @@ pub async fn stamp_checkpoints(node: &Node) -> Result<usize, NodeError> {
     while let Some(r) = set.join_next().await {
         let (seq, stamp) =
             r.map_err(|e| NodeError::Internal(format!("time stamping stopped: {e}")))?;
-        let stamp = stamp.map_err(NodeError::Internal)?;
+        let stamp = stamp.map_err(|e| NodeError::Internal(e.to_string()))?;
         node.store
             .stamp_checkpoint(seq, stamp.token.to_vec(), stamp.proof.to_text())
             .await?;

@@ -251,12 +251,15 @@ pub fn verify(container: &[u8], anchors: &Anchors) -> Vec<Check> {
             return out;
         }
     };
-    let accept_time = env
-        .header
-        .integration
-        .as_ref()
-        .map(|i| i.accept_time)
-        .unwrap_or_else(OffsetDateTime::now_utc);
+    // Every check is as of the acceptance the node recorded; an envelope without it was never
+    // stored by a node.
+    let Some(accept_time) = env.header.integration.as_ref().map(|i| i.accept_time) else {
+        check(
+            "envelope",
+            Err("no int:Integration: this envelope was not stored by a node".into()),
+        );
+        return out;
+    };
     let sender = env.sender().map(|a| a.segment());
     check(
         "envelope",

@@ -70,8 +70,8 @@ pub struct Node {
 impl Node {
     /// Opens the node's key and store (creating both on first start).
     pub fn open(cfg: NodeConfig, clock: Clock) -> Result<Arc<Node>, NodeError> {
-        cfg.check().map_err(NodeError::Startup)?;
-        let segment = cfg.segment().map_err(NodeError::Startup)?;
+        cfg.check().map_err(|e| NodeError::Startup(e.0))?;
+        let segment = cfg.segment().map_err(|e| NodeError::Startup(e.0))?;
         let key =
             keys::load_or_create(&cfg.key_path()).map_err(|e| NodeError::Startup(e.to_string()))?;
         let mut sc = StoreConfig::new(cfg.store_engine());
@@ -105,7 +105,7 @@ impl Node {
             .as_ref()
             .map(|t| Trust::load(t, clock()).map(Arc::new))
             .transpose()
-            .map_err(NodeError::Startup)?;
+            .map_err(|e| NodeError::Startup(e.to_string()))?;
         let stamping = cfg
             .tsa
             .as_ref()
@@ -114,7 +114,7 @@ impl Node {
                 Stamping::load(t, root, clock.clone()).map(Arc::new)
             })
             .transpose()
-            .map_err(NodeError::Startup)?;
+            .map_err(|e| NodeError::Startup(e.to_string()))?;
         let mut wakes = HashMap::new();
         wakes.insert(Destination::Local, Notify::new());
         for p in fed.iter().flat_map(|f| f.peer_segments()) {

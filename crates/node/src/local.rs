@@ -194,13 +194,13 @@ pub(crate) async fn ttp_receipt(
     let receipt = tokio::task::spawn_blocking(move || trust.receipt(&document, moment, now))
         .await
         .map_err(|e| unavailable(e.to_string()))?
-        .map_err(unavailable)?;
+        .map_err(|e| unavailable(e.to_string()))?;
     let stamp = match node.stamping() {
         Some(st) => {
             let s = st
                 .stamp(tsa::sha256(receipt.as_bytes()))
                 .await
-                .map_err(unavailable)?;
+                .map_err(|e| unavailable(e.to_string()))?;
             Some(Stamp {
                 token: s.token.to_vec(),
                 proof: s.proof.to_text(),

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use adapter::{StoredVersion, SyncNote};
+use adapter::{HoldingsError, StoredVersion, SyncNote};
 use nsi::format::{self, Format};
 use nsi::model::{Content, Problem};
 use store::{NsiVersion, Store, StoreError};
@@ -222,6 +222,10 @@ pub struct Holdings {
     pub(crate) clock: crate::Clock,
 }
 
+fn unavailable(e: StoreError) -> HoldingsError {
+    HoldingsError::Unavailable(e.to_string())
+}
+
 fn stored(v: NsiVersion) -> StoredVersion {
     StoredVersion {
         code: v.code,
@@ -234,8 +238,8 @@ fn stored(v: NsiVersion) -> StoredVersion {
 }
 
 impl adapter::ReferenceHoldings for Holdings {
-    async fn latest(&self) -> Result<Vec<StoredVersion>, String> {
-        let v = self.store.nsi_latest().await.map_err(|e| e.to_string())?;
+    async fn latest(&self) -> Result<Vec<StoredVersion>, HoldingsError> {
+        let v = self.store.nsi_latest().await.map_err(unavailable)?;
         Ok(v.into_iter().map(stored).collect())
     }
 
@@ -243,16 +247,16 @@ impl adapter::ReferenceHoldings for Holdings {
         &self,
         code: &str,
         version: Option<i64>,
-    ) -> Result<Option<StoredVersion>, String> {
+    ) -> Result<Option<StoredVersion>, HoldingsError> {
         let v = self
             .store
             .nsi_version(code, version)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(unavailable)?;
         Ok(v.map(stored))
     }
 
-    async fn install(&self, v: StoredVersion) -> Result<bool, String> {
+    async fn install(&self, v: StoredVersion) -> Result<bool, HoldingsError> {
         let v = NsiVersion {
             code: v.code,
             version: v.version,
@@ -265,27 +269,27 @@ impl adapter::ReferenceHoldings for Holdings {
         match decode(&v) {
             Ok(c) if c.code() == v.code => {}
             Ok(c) => {
-                return Err(format!(
+                return Err(HoldingsError::Refused(format!(
                     "{} v{}: the content is {}",
                     v.code,
                     v.version,
                     c.code()
-                ));
+                )));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(HoldingsError::Refused(e.to_string())),
         }
         let (code, version) = (v.code.clone(), v.version);
-        self.store
-            .nsi_put(v)
-            .await
-            .map_err(|e| format!("{code} v{version}: {e}"))
+        self.store.nsi_put(v).await.map_err(|e| match e {
+            StoreError::Conflict(m) => HoldingsError::Refused(format!("{code} v{version}: {m}")),
+            e => HoldingsError::Unavailable(format!("{code} v{version}: {e}")),
+        })
     }
 
-    async fn refresh(&self) -> Result<(), String> {
+    async fn refresh(&self) -> Result<(), HoldingsError> {
         self.reference
             .reload(&self.store)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| HoldingsError::Unavailable(e.to_string()))
     }
 
     fn note(&self, note: SyncNote) {

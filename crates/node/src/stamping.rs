@@ -14,8 +14,22 @@ const MAX_BATCH: usize = 4096;
 
 type Job = (
     [u8; 32],
-    oneshot::Sender<Result<tsa::batch::BatchStamp, String>>,
+    oneshot::Sender<Result<tsa::batch::BatchStamp, StampError>>,
 );
+
+/// Why a time stamp could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StampError {
+    /// `[tsa]` names files that cannot be read, or a key or certificate that cannot be used.
+    #[error("[tsa]: {0}")]
+    Setup(String),
+    /// The batcher thread is gone (the node is stopping).
+    #[error("the time-stamp authority stopped")]
+    Stopped,
+    /// Signing the token failed.
+    #[error("time stamping failed: {0}")]
+    Failed(String),
+}
 
 /// A time-stamp authority and the batching queue in front of it.
 pub struct Stamping {
@@ -33,19 +47,21 @@ impl Stamping {
         cfg: &TsaSection,
         federation_root: Option<&std::path::Path>,
         clock: Clock,
-    ) -> Result<Stamping, String> {
+    ) -> Result<Stamping, StampError> {
         let read = |p: &std::path::Path| {
-            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+            std::fs::read_to_string(p)
+                .map_err(|e| StampError::Setup(format!("{}: {e}", p.display())))
         };
         let authority = tsa::Authority::from_pem(
             &read(&cfg.key)?,
             &read(&cfg.cert)?,
             cfg.policy.as_deref().unwrap_or(tsa::DEFAULT_POLICY),
         )
-        .map_err(|e| format!("[tsa]: {e}"))?;
+        .map_err(|e| StampError::Setup(e.to_string()))?;
         let trusted = match federation_root {
             Some(p) => vec![
-                trust::pki::pem_to_der(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?,
+                trust::pki::pem_to_der(&read(p)?)
+                    .map_err(|e| StampError::Setup(format!("{}: {e}", p.display())))?,
             ],
             None => Vec::new(),
         };
@@ -58,7 +74,7 @@ impl Stamping {
         std::thread::Builder::new()
             .name("tsa-batcher".into())
             .spawn(move || batcher(rx, a, c, batch_wait))
-            .map_err(|e| format!("[tsa]: {e}"))?;
+            .map_err(|e| StampError::Setup(e.to_string()))?;
         Ok(Stamping {
             authority,
             trusted,
@@ -73,14 +89,13 @@ impl Stamping {
     }
 
     /// A batched stamp of `digest`.
-    pub async fn stamp(&self, digest: [u8; 32]) -> Result<tsa::batch::BatchStamp, String> {
+    pub async fn stamp(&self, digest: [u8; 32]) -> Result<tsa::batch::BatchStamp, StampError> {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send((digest, tx))
             .await
-            .map_err(|_| "the time-stamp authority stopped".to_owned())?;
-        rx.await
-            .map_err(|_| "the time-stamp authority stopped".to_owned())?
+            .map_err(|_| StampError::Stopped)?;
+        rx.await.map_err(|_| StampError::Stopped)?
     }
 
     pub fn certificate(&self) -> &[u8] {
@@ -121,7 +136,7 @@ fn batcher(
             Err(e) => {
                 tracing::error!(error = %e, "time stamping failed");
                 for (_, reply) in jobs {
-                    let _ = reply.send(Err(e.to_string()));
+                    let _ = reply.send(Err(StampError::Failed(e.to_string())));
                 }
             }
         }

@@ -10,10 +10,24 @@ use time::OffsetDateTime;
 
 use crate::config::TtpSection;
 
+/// Why the trust service cannot do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    /// A file of `[ttp]` could not be read or written.
+    #[error("{0}")]
+    File(String),
+    /// There is no list to use: none verified, it expired, or it is not newer.
+    #[error("{0}")]
+    List(String),
+    /// No receipt can be signed: no key here, or the key is unusable.
+    #[error("{0}")]
+    Key(String),
+}
+
 /// What the node holds for its trust space.
 pub struct Trust {
     /// The verified list, or why there is none (never used silently when bad).
-    list: std::sync::RwLock<Result<Arc<ttp::TrustList>, String>>,
+    list: std::sync::RwLock<Result<Arc<ttp::TrustList>, TrustError>>,
     /// Where the list is kept, and the certificate it must be signed with.
     path: std::path::PathBuf,
     pinned: Vec<u8>,
@@ -21,23 +35,24 @@ pub struct Trust {
 }
 
 /// The DER contents of the first PEM block of a file.
-fn pem_file(path: &Path) -> Result<Vec<u8>, String> {
-    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn pem_file(path: &Path) -> Result<Vec<u8>, TrustError> {
+    let text =
+        std::fs::read(path).map_err(|e| TrustError::File(format!("{}: {e}", path.display())))?;
     let (_, pem) = x509_parser::pem::parse_x509_pem(&text)
-        .map_err(|e| format!("{}: not PEM: {e}", path.display()))?;
+        .map_err(|e| TrustError::File(format!("{}: not PEM: {e}", path.display())))?;
     Ok(pem.contents)
 }
 
 impl Trust {
     /// Reads and verifies the trust list, and the receipt key when one is configured. A bad
     /// list leaves the service refusing with the reason; a bad key stops the node.
-    pub fn load(cfg: &TtpSection, now: OffsetDateTime) -> Result<Trust, String> {
+    pub fn load(cfg: &TtpSection, now: OffsetDateTime) -> Result<Trust, TrustError> {
         let pinned = pem_file(&cfg.trust_list_signer)?;
         let list = (|| {
             let xml = std::fs::read_to_string(&cfg.trust_list)
-                .map_err(|e| format!("{}: {e}", cfg.trust_list.display()))?;
+                .map_err(|e| TrustError::List(format!("{}: {e}", cfg.trust_list.display())))?;
             ttp::TrustList::verify(&xml, &dsig::Verifiers::national(), &pinned, now)
-                .map_err(|e| e.to_string())
+                .map_err(|e| TrustError::List(e.to_string()))
         })();
         match &list {
             Ok(l) if l.expires_within(now, 14) => tracing::warn!(
@@ -60,10 +75,14 @@ impl Trust {
         let signer = match (&cfg.key, &cfg.cert) {
             (Some(k), Some(c)) => Some(Arc::new(
                 dsig::KeySigner::from_pkcs8(&pem_file(k)?, &pem_file(c)?)
-                    .map_err(|e| format!("TTP key: {e}"))?,
+                    .map_err(|e| TrustError::Key(format!("TTP key: {e}")))?,
             )),
             (None, None) => None,
-            _ => return Err("[ttp] needs both key and cert, or neither".into()),
+            _ => {
+                return Err(TrustError::Key(
+                    "[ttp] needs both key and cert, or neither".into(),
+                ));
+            }
         };
         Ok(Trust {
             list: std::sync::RwLock::new(list.map(Arc::new)),
@@ -74,7 +93,7 @@ impl Trust {
     }
 
     /// The list in use, or why there is none.
-    pub fn current(&self) -> Result<Arc<ttp::TrustList>, String> {
+    pub fn current(&self) -> Result<Arc<ttp::TrustList>, TrustError> {
         self.list.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -82,16 +101,16 @@ impl Trust {
     /// signer, not be expired, and be newer than the one in use. It is written to disk first
     /// (a new file renamed over the old), so a crash leaves the old list or the new one.
     /// Answers the version now in use.
-    pub fn install(&self, xml: &str, now: OffsetDateTime) -> Result<u64, String> {
+    pub fn install(&self, xml: &str, now: OffsetDateTime) -> Result<u64, TrustError> {
         let list = ttp::TrustList::verify(xml, &dsig::Verifiers::national(), &self.pinned, now)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| TrustError::List(e.to_string()))?;
         if let Ok(cur) = self.current()
             && cur.version >= list.version
         {
             return Ok(cur.version);
         }
         replace_durably(&self.path, xml.as_bytes())
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            .map_err(|e| TrustError::File(format!("{}: {e}", self.path.display())))?;
         let version = list.version;
         *self.list.write().unwrap_or_else(|p| p.into_inner()) = Ok(Arc::new(list));
         tracing::info!(version, "trust list installed");
@@ -117,20 +136,24 @@ impl Trust {
         document: &str,
         moment: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<String, String> {
-        let list = self.current().map_err(|e| format!("trust list: {e}"))?;
+    ) -> Result<String, TrustError> {
+        let list = self
+            .current()
+            .map_err(|e| TrustError::List(format!("trust list: {e}")))?;
         if list.next_update <= now {
-            return Err(format!(
+            return Err(TrustError::List(format!(
                 "the trust list (version {}) expired at {}",
                 list.version, list.next_update
-            ));
+            )));
         }
         let signer = self
             .signer
             .as_ref()
-            .ok_or("this node issues no receipts (no [ttp] key)")?;
+            .ok_or_else(|| TrustError::Key("this node issues no receipts (no [ttp] key)".into()))?;
         let receipt = ttp::check(document, moment, now, &list, &dsig::Verifiers::national());
-        receipt.sign(signer.as_ref()).map_err(|e| e.to_string())
+        receipt
+            .sign(signer.as_ref())
+            .map_err(|e| TrustError::Key(e.to_string()))
     }
 }
 
@@ -168,11 +191,19 @@ impl adapter::TrustListHoldings for TrustList {
         self.trust.signed_xml((self.clock)())
     }
 
-    fn current(&self) -> Result<(u64, OffsetDateTime), String> {
-        self.trust.current().map(|l| (l.version, l.next_update))
+    fn current(&self) -> Result<(u64, OffsetDateTime), adapter::HoldingsError> {
+        self.trust
+            .current()
+            .map(|l| (l.version, l.next_update))
+            .map_err(|e| adapter::HoldingsError::Refused(e.to_string()))
     }
 
-    fn install(&self, xml: &str) -> Result<u64, String> {
-        self.trust.install(xml, (self.clock)())
+    fn install(&self, xml: &str) -> Result<u64, adapter::HoldingsError> {
+        self.trust
+            .install(xml, (self.clock)())
+            .map_err(|e| match e {
+                TrustError::File(m) => adapter::HoldingsError::Unavailable(m),
+                e => adapter::HoldingsError::Refused(e.to_string()),
+            })
     }
 }

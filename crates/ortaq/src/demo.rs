@@ -168,8 +168,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     // Test keys made for this run, in a folder of their own (keys are never overwritten).
     let run_id = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    let trust_space =
-        host::trustspace::build(&dir.join("trust").join(run_id.to_string()), &SEGMENTS[1..])?;
+    let trust_space = host::trustspace::build(
+        &dir.join("trust").join(run_id.to_string()),
+        &SEGMENTS[1..],
+        time::OffsetDateTime::now_utc(),
+    )?;
     let fed_port = |i: usize| args.base_port + 6 + i as u16;
     let addrs: BTreeMap<Segment, std::net::SocketAddr> = segs
         .iter()

@@ -50,15 +50,70 @@ fn no_tests_that_cannot_fail() {
     }
 }
 
+/// Every crate folder (one with a `Cargo.toml`) under `crates/`, as a path from `crates/`:
+/// `node`, `apps/conformity`, ...
+fn crate_dirs() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        for e in std::fs::read_dir(root().join("crates").join(&rel)).unwrap() {
+            let e = e.unwrap();
+            if !e.path().is_dir() {
+                continue;
+            }
+            let name = e.file_name().into_string().unwrap();
+            let sub = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if e.path().join("Cargo.toml").exists() {
+                out.push(sub);
+            } else if !["src", "tests", "migrations", "target"].contains(&sub.as_str()) {
+                stack.push(sub);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
 fn architecture_names_every_crate() {
     let arch = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
-    for e in std::fs::read_dir(root().join("crates")).unwrap() {
-        let name = e.unwrap().file_name().into_string().unwrap();
+    let crates = crate_dirs();
+    assert!(crates.len() > 15, "{crates:?}");
+    for name in crates {
         assert!(
             arch.contains(&format!("### `crates/{name}`")),
             "ARCHITECTURE.md lacks crates/{name}"
         );
+    }
+}
+
+/// Every dependency of every crate takes its version from `[workspace.dependencies]`: one
+/// place to read and change what the build pulls in.
+#[test]
+fn every_dependency_version_is_in_the_workspace_table() {
+    let workspace = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    assert!(workspace.contains("[workspace.dependencies]"));
+    for name in crate_dirs() {
+        let manifest =
+            std::fs::read_to_string(root().join("crates").join(&name).join("Cargo.toml")).unwrap();
+        let mut in_deps = false;
+        for line in manifest.lines() {
+            let l = line.trim();
+            if l.starts_with('[') {
+                in_deps = l.contains("dependencies");
+                continue;
+            }
+            if in_deps && !l.is_empty() && !l.starts_with('#') {
+                assert!(
+                    l.contains(".workspace = true") || l.contains("workspace = true"),
+                    "crates/{name}/Cargo.toml names its own version: {l}"
+                );
+            }
+        }
     }
 }
 

@@ -332,7 +332,7 @@ async fn handle<A: Adapter, H: ReferenceHoldings>(
                     return true;
                 }
                 Err(e) => {
-                    refuse(e);
+                    refuse(e.to_string());
                 }
             }
         }

@@ -1,0 +1,104 @@
+//! The registry keeper's own store, on both engines like the node's: SQLite in a temporary
+//! folder and the PostgreSQL server of this machine (a schema of its own per test; skipped, or
+//! failed under `ORTAQ_REQUIRE_PG=1`, when the server is unreachable).
+
+use conformity::{Registry, RegistryRecord};
+use db::Engine;
+use edoc::CommonResource as _;
+
+fn record(doc_id: &str, status: &str) -> RegistryRecord {
+    RegistryRecord {
+        doc_id: doc_id.into(),
+        country: "KZ".into(),
+        kind: "certificate".into(),
+        status: status.into(),
+        submitted_by: "EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002".into(),
+        updated_at: "2026-11-20T10:00:00Z".into(),
+    }
+}
+
+/// What a keeper does with its registry, and what survives a reopening.
+async fn keeps_documents_and_answers_the_rules(engine: Engine) {
+    let r = Registry::open(engine.clone()).unwrap();
+    assert!(r.is_empty().await.unwrap());
+    let xml = "<tr:ConformityDocDetails>ЕАЭС KZ.01.АА.0001/2026</tr:ConformityDocDetails>";
+    r.put(&record("ЕАЭС KZ.01.АА.0001/2026", "valid"), Some("e1"), xml)
+        .await
+        .unwrap();
+    // The same number again replaces the entry; it does not add one.
+    r.put(&record("ЕАЭС KZ.01.АА.0001/2026", "valid"), Some("e2"), xml)
+        .await
+        .unwrap();
+    assert_eq!(r.len().await.unwrap(), 1);
+    let (rec, stored) = r.get("ЕАЭС KZ.01.АА.0001/2026").await.unwrap().unwrap();
+    assert_eq!((rec.country.as_str(), stored.as_str()), ("KZ", xml));
+    assert!(
+        r.set_status(
+            "ЕАЭС KZ.01.АА.0001/2026",
+            "suspended",
+            "2026-11-21T00:00:00Z"
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !r.set_status("ЕАЭС KZ-9999/2026", "suspended", "2026-11-21T00:00:00Z")
+            .await
+            .unwrap(),
+        "a document nobody registered has no status to change"
+    );
+    assert_eq!(r.get("nothing").await.unwrap(), None);
+    // The filling rule "registered in the process's common resource" asks from a validator
+    // thread, off the async runtime.
+    let r = std::sync::Arc::new(r);
+    let asked = {
+        let r = r.clone();
+        std::thread::spawn(move || {
+            (
+                r.contains("P.TS.01.BEN.001", "ЕАЭС KZ.01.АА.0001/2026"),
+                r.contains("P.TS.01.BEN.001", "ЕАЭС KZ-9999/2026"),
+                r.contains("P.TS.01.BEN.002", "ЕАЭС KZ.01.АА.0001/2026"),
+            )
+        })
+        .join()
+        .unwrap()
+    };
+    assert_eq!(asked, (true, false, false));
+    r.close().await.unwrap();
+
+    let again = Registry::open(engine).unwrap();
+    let (rec, _) = again.get("ЕАЭС KZ.01.АА.0001/2026").await.unwrap().unwrap();
+    assert_eq!(rec.status, "suspended");
+    again.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_documents_and_answers_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    keeps_documents_and_answers_the_rules(Engine::Sqlite(dir.path().join("apps/conformity.db")))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_documents_and_answers_the_rules() {
+    let Some(pg) = testkit::postgres_schema() else {
+        return;
+    };
+    keeps_documents_and_answers_the_rules(Engine::Postgres(pg)).await;
+}
+
+/// The two engines' schemas agree, table by table and column by column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schema_matches_sqlite() {
+    let Some(pg) = testkit::postgres_schema() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = Registry::open(Engine::Sqlite(dir.path().join("conformity.db"))).unwrap();
+    let b = Registry::open(Engine::Postgres(pg)).unwrap();
+    let (sa, sb) = (a.schema().await.unwrap(), b.schema().await.unwrap());
+    assert!(!sa.is_empty());
+    assert_eq!(sa, sb);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
