@@ -1,7 +1,7 @@
 //! The node itself: its parts, and the one accept path every envelope takes (route, legal
 //! significance and evidence, stamp and sign, validation screen, store), whether an IS submitted
 //! it or a peer handed it over. The peer path only adds its own checks in front
-//! (`federation::receive_from_peer`); the workers and the HTTP face are components that call in.
+//! (`peers::receive_from_peer`); the workers and the HTTP face are components that call in.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod legal;
 mod local;
 pub mod metrics;
+pub mod peers;
 mod record;
 pub mod reference;
 mod screen;
@@ -115,13 +116,13 @@ pub async fn serve(
         let peer_listener = tokio::net::TcpListener::bind(f.listen)
             .await
             .map_err(|e| NodeError::Startup(format!("federation listener {}: {e}", f.listen)))?;
-        workers.push(tokio::spawn(federation::serve_peers(
+        workers.push(tokio::spawn(peers::serve_peers(
             node.clone(),
             peer_listener,
             stop_rx.clone(),
         )));
         for peer in f.peer_segments() {
-            workers.push(tokio::spawn(federation::run_peer(
+            workers.push(tokio::spawn(peers::run_peer(
                 node.clone(),
                 peer,
                 stop_rx.clone(),

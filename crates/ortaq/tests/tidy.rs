@@ -133,3 +133,133 @@ fn ci_runs_the_readme_commands() {
         ".ci/run does not run the demo"
     );
 }
+
+/// The modules of one crate that `file` uses: `crate::m::...`, `use crate::{m, ...}`, and names
+/// the crate root re-exports from a module (`pub use m::Name`), resolved to that module.
+fn module_uses(text: &str, modules: &[String], reexports: &[(String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |ident: &str| {
+        if modules.iter().any(|m| m == ident) {
+            out.push(ident.to_owned());
+        } else if let Some((_, m)) = reexports.iter().find(|(n, _)| n == ident) {
+            out.push(m.clone());
+        }
+    };
+    for (i, _) in text.match_indices("crate::") {
+        let rest = &text[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for part in group[..end].split(',') {
+                let ident: String = part
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                add(&ident);
+            }
+        } else {
+            let ident: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            add(&ident);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// No two modules of a crate use each other, directly or round a circle: each crate reads top
+/// down (cargo already refuses a cycle between crates).
+#[test]
+fn no_import_cycle_between_modules() {
+    let mut checked = 0;
+    for name in crate_dirs() {
+        let src = root().join("crates").join(&name).join("src");
+        let Ok(dir) = std::fs::read_dir(&src) else {
+            continue;
+        };
+        let files: Vec<PathBuf> = dir
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .collect();
+        let stem = |p: &Path| p.file_stem().unwrap().to_string_lossy().into_owned();
+        let modules: Vec<String> = files
+            .iter()
+            .map(|p| stem(p))
+            .filter(|m| m != "lib" && m != "main")
+            .collect();
+        let root_text = std::fs::read_to_string(src.join("lib.rs"))
+            .or_else(|_| std::fs::read_to_string(src.join("main.rs")))
+            .unwrap_or_default();
+        let mut reexports = Vec::new();
+        for line in root_text.lines() {
+            let Some(rest) = line.trim().strip_prefix("pub use ") else {
+                continue;
+            };
+            let Some((m, names)) = rest.split_once("::") else {
+                continue;
+            };
+            if !modules.iter().any(|x| x == m) {
+                continue;
+            }
+            for n in names.trim_matches(|c| "{};".contains(c)).split(',') {
+                let n = n.trim().trim_end_matches(['}', ';']);
+                reexports.push((n.to_owned(), m.to_owned()));
+            }
+        }
+        let edges: Vec<(String, Vec<String>)> = files
+            .iter()
+            .filter(|p| modules.contains(&stem(p)))
+            .map(|p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                let m = stem(p);
+                let mut uses = module_uses(&text, &modules, &reexports);
+                uses.retain(|u| *u != m);
+                (m, uses)
+            })
+            .collect();
+        // Depth-first search; a module met again while still on the path closes a circle.
+        fn visit(
+            m: &str,
+            edges: &[(String, Vec<String>)],
+            path: &mut Vec<String>,
+            done: &mut Vec<String>,
+        ) -> Option<Vec<String>> {
+            if let Some(i) = path.iter().position(|p| p == m) {
+                let mut circle = path[i..].to_vec();
+                circle.push(m.to_owned());
+                return Some(circle);
+            }
+            if done.iter().any(|d| d == m) {
+                return None;
+            }
+            path.push(m.to_owned());
+            for next in edges
+                .iter()
+                .find(|(n, _)| n == m)
+                .map(|(_, u)| u.as_slice())
+                .unwrap_or(&[])
+            {
+                if let Some(c) = visit(next, edges, path, done) {
+                    return Some(c);
+                }
+            }
+            path.pop();
+            done.push(m.to_owned());
+            None
+        }
+        let mut done = Vec::new();
+        for (m, _) in &edges {
+            let circle = visit(m, &edges, &mut Vec::new(), &mut done);
+            assert!(
+                circle.is_none(),
+                "crates/{name}: modules import each other round a circle: {}",
+                circle.unwrap_or_default().join(" -> ")
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 15);
+}
