@@ -94,7 +94,7 @@ pub async fn export(node: &Node, message_id: &str) -> Result<Vec<u8>, NodeError>
     let proof = store
         .log_proof(message_id)
         .await?
-        .ok_or_else(|| NodeError::Startup("no signed checkpoint covers the message".into()))?;
+        .ok_or_else(|| NodeError::Internal("no signed checkpoint covers the message".into()))?;
     let fed = node.fed.as_ref().ok_or_else(|| {
         NodeError::Forbidden("evidence needs the node's federation signing key".into())
     })?;
@@ -103,7 +103,7 @@ pub async fn export(node: &Node, message_id: &str) -> Result<Vec<u8>, NodeError>
     statement.extend_from_slice(&log_key);
     let vouch = fed
         .sign(&statement)
-        .map_err(|e| NodeError::Startup(e.to_string()))?;
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
     let log = LogProofFile {
         segment: node.segment().as_str().to_owned(),
         message_id: message_id.to_owned(),
@@ -157,9 +157,9 @@ pub async fn export(node: &Node, message_id: &str) -> Result<Vec<u8>, NodeError>
     }
     files.push((
         "log-proof.json",
-        serde_json::to_vec_pretty(&log).map_err(|e| NodeError::Startup(e.to_string()))?,
+        serde_json::to_vec_pretty(&log).map_err(|e| NodeError::Internal(e.to_string()))?,
     ));
-    write_zip(&files).map_err(NodeError::Startup)
+    write_zip(&files).map_err(NodeError::Internal)
 }
 
 fn write_zip(files: &[(&str, Vec<u8>)]) -> Result<Vec<u8>, String> {
