@@ -139,7 +139,7 @@ fn start_services(
     }
     if let (Some(me), Some(t), Some(list)) = (cfg.trust_service(), &cfg.ttp, node.trust_list()) {
         let a = LocalAdapter::new(node.clone(), &me)?;
-        let c = services::trustlist::Config {
+        let c = services::Config {
             me,
             publisher: t.publisher.clone(),
             subscribers: t.subscribers.clone(),
@@ -155,7 +155,7 @@ fn start_services(
     }
     if let (Some(me), Some(n)) = (cfg.nsi_service(), &cfg.nsi) {
         let a = LocalAdapter::new(node.clone(), &me)?;
-        let c = services::reference::Config {
+        let c = services::Config {
             me,
             publisher: n.publisher.clone(),
             subscribers: n.subscribers.clone(),

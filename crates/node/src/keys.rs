@@ -32,8 +32,12 @@ pub fn load_or_create(path: &Path) -> Result<SigningKey, KeyError> {
     let pem = key
         .to_pkcs8_pem(Default::default())
         .map_err(|e| key_err(path, e))?;
-    trust::files::write_private(path, pem.as_bytes()).map_err(|e| key_err(path, e))?;
-    Ok(key)
+    match trust::files::write_private(path, pem.as_bytes()) {
+        Ok(()) => Ok(key),
+        // Another process made it between our look and our write: its key is the node's.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load(path),
+        Err(e) => Err(key_err(path, e)),
+    }
 }
 
 pub fn load(path: &Path) -> Result<SigningKey, KeyError> {

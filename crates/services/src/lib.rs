@@ -19,6 +19,19 @@ const PROCESS: &str = "P.CC.10";
 const PROCESS_VERSION: &str = "1.0.0";
 const PROCEDURE: &str = "P.CC.10.PRC.001";
 
+/// What a distribution service does: publish (the EEC node) or subscribe (a national node).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The service's own address (`EAEU://<SEG>/SR/nsi`, `EAEU://<SEG>/SR/trust`).
+    pub me: String,
+    /// On a subscribing node: the publisher's service.
+    pub publisher: Option<String>,
+    /// On the publishing node: the services it tells of everything new.
+    pub subscribers: Vec<String>,
+    /// How often a subscriber looks whether it needs something, besides notifications.
+    pub refresh: Duration,
+}
+
 /// A P.CC.10 message from a built-in service (reference data, trust list).
 fn submission(
     to: &str,

@@ -10,7 +10,7 @@ use adapter::{Adapter, InboxMessage, ReferenceHoldings, StoredVersion, SyncNote}
 use nsi::model::Content;
 use tokio::sync::watch;
 
-use crate::submission;
+use crate::{Config, submission};
 
 const TRN_REQUEST: &str = "P.CC.10.TRN.002";
 const MSG_REQUEST: &str = "P.CC.10.MSG.003";
@@ -45,19 +45,6 @@ fn entry_attrs(v: &StoredVersion) -> String {
         attr(&v.sha256),
         v.published_at
     )
-}
-
-/// What the service does: publish (the EEC node) or subscribe (a national node).
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The service's own address, `EAEU://<SEG>/SR/nsi`.
-    pub me: String,
-    /// On a subscribing node: the publisher's service.
-    pub publisher: Option<String>,
-    /// On the publishing node: the services it tells of every new version.
-    pub subscribers: Vec<String>,
-    /// How often a subscriber asks for the catalogue, besides notifications.
-    pub refresh: Duration,
 }
 
 /// The reference-data service of a node, a built-in IS on the adapter boundary like any other:

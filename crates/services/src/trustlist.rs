@@ -3,12 +3,10 @@
 //! no valid list or its list runs out within 14 days, and has its node install what verifies
 //! against the pinned signer (never an older or a forged list).
 
-use std::time::Duration;
-
 use adapter::{Adapter, Clock, InboxMessage, TrustListHoldings};
 use tokio::sync::watch;
 
-use crate::submission;
+use crate::{Config, submission};
 
 const TRN_REQUEST: &str = "P.CC.10.TRN.004";
 const MSG_REQUEST: &str = "P.CC.10.MSG.009";
@@ -18,19 +16,6 @@ const MSG_NOTICE: &str = "P.CC.10.MSG.010";
 
 /// Within this many days of its end a list is replaced, and the operator warned daily.
 const RENEW_DAYS: i64 = 14;
-
-/// What the service does: publish (the EEC node) or subscribe (a national node).
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The service's own address, `EAEU://<SEG>/SR/trust`.
-    pub me: String,
-    /// On a subscribing node: the publisher's trust service.
-    pub publisher: Option<String>,
-    /// On the publishing node: the trust services it sends every new list to.
-    pub subscribers: Vec<String>,
-    /// How often a subscriber looks whether it needs a list.
-    pub refresh: Duration,
-}
 
 fn expires_soon(next_update: time::OffsetDateTime, now: time::OffsetDateTime) -> bool {
     next_update - now <= time::Duration::days(RENEW_DAYS)
