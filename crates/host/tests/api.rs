@@ -608,3 +608,130 @@ async fn reference_data_is_served_as_of_a_date_and_searchable() {
     assert_eq!(list["resources"][0]["version"], 1);
     t.stop().await;
 }
+
+/// What an adapter answered, as a user would tell answers apart: the outcome, or the status
+/// with the problem's type, rule and detail (or the Fault's reason).
+async fn outcome(a: &impl Adapter, m: &Submission) -> String {
+    match a.send(m).await {
+        Ok(r) if r.duplicate => "200 duplicate".to_owned(),
+        Ok(_) => "201".to_owned(),
+        Err(e) => described(e),
+    }
+}
+
+fn described(e: AdapterError) -> String {
+    match (&e, e.problem()) {
+        (_, Some(p)) => format!("{} {} {:?} {}", p.status, p.kind_name(), p.rule, p.detail),
+        (AdapterError::Api { status, body }, None) => {
+            let f = envelope::parse(
+                body.as_bytes(),
+                &envelope::ParseOptions::new(envelope::Origin::Any),
+            )
+            .expect("a SOAP Fault");
+            let envelope::Body::Fault(f) = f.body else {
+                panic!("not a Fault: {body}")
+            };
+            format!("{status} fault {}", f.reason_ru)
+        }
+        _ => panic!("{e}"),
+    }
+}
+
+/// The adapter in-process (for the services and applications beside a node) and over HTTP
+/// (for ISs anywhere) answer alike: the same outcomes, the same problem documents, the same
+/// Faults, the same inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_adapter_answers_as_the_http_api_does() {
+    let t = start().await;
+    let local = t.running.adapter(A).unwrap();
+    let local_b = t.running.adapter(B).unwrap();
+    let id = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+    let cases = [
+        msg(B, DOC),
+        msg("EAEU://KZ/CA/nobody", DOC),
+        msg("EAEU://RU/CA/customs", DOC),
+        msg("mailto:x@example.org", DOC),
+        Submission {
+            transaction: "P.MM.01.TRN.001".into(),
+            ..msg(B, DOC)
+        },
+        Submission {
+            conversation_id: Some("42".into()),
+            ..msg(B, DOC)
+        },
+        msg(
+            B,
+            "<!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><d>&x;</d>",
+        ),
+        msg(B, &format!("<d>{}</d>", "x".repeat(300 * 1024))),
+        // The same MessageID through both: the second answer repeats the first receipt.
+        Submission {
+            message_id: Some(id.clone()),
+            ..msg(B, DOC)
+        },
+    ];
+    for m in &cases {
+        let over_http = outcome(&t.a, m).await;
+        let in_process = outcome(&local, m).await;
+        let expected = if m.message_id.as_deref() == Some(id.as_str()) {
+            // Whichever came first stored it; the other is a duplicate.
+            assert_eq!(
+                (over_http.as_str(), in_process.as_str()),
+                ("201", "200 duplicate")
+            );
+            continue;
+        } else {
+            over_http
+        };
+        assert_eq!(in_process, expected, "for {m:?}");
+    }
+    // Someone else's MessageID: the same conflict either way.
+    let stolen = Submission {
+        message_id: Some(id),
+        ..msg(B, DOC)
+    };
+    let c_local = t.running.adapter(C).unwrap();
+    assert_eq!(
+        outcome(&c_local, &stolen).await,
+        outcome(&t.c, &stolen).await
+    );
+    assert!(outcome(&t.c, &stolen).await.starts_with("409 conflict"));
+    // The SOAP passthrough: an RCV either way, and the same Fault for a broken envelope.
+    let (xml, _) = soap_from(A, "");
+    assert!(local.send_envelope(&xml).await.unwrap().contains("RCV"));
+    let (forged, _) = soap_from(C, "");
+    let f_http = described(t.a.send_envelope(&forged).await.unwrap_err());
+    let f_local = described(local.send_envelope(&forged).await.unwrap_err());
+    assert_eq!(f_local, f_http);
+    assert!(f_local.starts_with("403 fault"), "{f_local}");
+    // The inbox, status and envelope of what B received (four messages, once the local
+    // delivery worker has moved the last one), read both ways.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.b.inbox(0, 100, 1).await.unwrap().messages.len() < 4 {
+        assert!(Instant::now() < deadline, "B's inbox never held four messages");
+    }
+    let over_http = t.b.inbox(0, 100, 0).await.unwrap();
+    let in_process = local_b.inbox(0, 100, 0).await.unwrap();
+    assert_eq!(over_http.messages.len(), 4, "{over_http:?}");
+    assert_eq!(
+        serde_json::to_value(&in_process).unwrap(),
+        serde_json::to_value(&over_http).unwrap()
+    );
+    let first = &over_http.messages[0].message_id;
+    assert_eq!(
+        serde_json::to_value(local_b.status(first).await.unwrap()).unwrap(),
+        serde_json::to_value(t.b.status(first).await.unwrap()).unwrap()
+    );
+    assert_eq!(
+        local_b.envelope(first).await.unwrap(),
+        t.b.envelope(first).await.unwrap()
+    );
+    assert_eq!(
+        described(c_local.status(first).await.unwrap_err()),
+        described(t.c.status(first).await.unwrap_err()),
+        "someone else's message is not found, in-process as over HTTP"
+    );
+    assert!(local_b.ack(first).await.unwrap());
+    assert!(!t.b.ack(first).await.unwrap());
+    t.stop().await;
+}
