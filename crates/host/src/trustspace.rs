@@ -116,6 +116,8 @@ pub fn build(
         issued: now,
         next_update: now + time::Duration::days(30),
         states,
+        // The EEC's trusted third party: the one whose receipts other nodes accept.
+        ttps: vec![ttp_cert.der().to_vec()],
     };
     let tl_signer = dsig::KeySigner::from_pkcs8(&tl_key.serialize_der(), tl_cert.der())?;
     std::fs::create_dir_all(dir)?;

@@ -708,7 +708,10 @@ async fn the_in_process_adapter_answers_as_the_http_api_does() {
     // delivery worker has moved the last one), read both ways.
     let deadline = Instant::now() + Duration::from_secs(10);
     while t.b.inbox(0, 100, 1).await.unwrap().messages.len() < 4 {
-        assert!(Instant::now() < deadline, "B's inbox never held four messages");
+        assert!(
+            Instant::now() < deadline,
+            "B's inbox never held four messages"
+        );
     }
     let over_http = t.b.inbox(0, 100, 0).await.unwrap();
     let in_process = local_b.inbox(0, 100, 0).await.unwrap();

@@ -1203,9 +1203,12 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
     )
     .unwrap();
     fed.ttp = Some(space.ttp.clone());
+    // The recipient checks the evidence that travels with the message against its trust list.
+    fed.trust_subscribers = true;
     fed.enforcing = vec!["EEC", "KZ", "RU"];
     fed.start_all().await;
     let (kz, ru) = (fed.node("KZ"), fed.node("RU"));
+    wait_for_trust_list(&ru, 1).await;
     let doc = certificate_doc("signed").replacen(
         "P.TS.01.MSG.001</csdo:InfEnvelopeCode>",
         "P.TS.01.MSG.006</csdo:InfEnvelopeCode>",
@@ -1453,6 +1456,23 @@ async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() 
 }
 
 /// `zip` with the file `name` passed through `f`, everything else as it was.
+/// Waits until `node` holds version `v` of the trust list.
+async fn wait_for_trust_list(node: &Node, v: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while node
+        .trust()
+        .and_then(|t| t.current().ok())
+        .map(|l| l.version)
+        != Some(v)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no trust list version {v} arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn rewrite_zip(zip: &[u8], name: &str, f: &dyn Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut src = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
@@ -1468,4 +1488,173 @@ fn rewrite_zip(zip: &[u8], name: &str, f: &dyn Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8
         out.write_all(&if n == name { f(b) } else { b }).unwrap();
     }
     out.finish().unwrap().into_inner()
+}
+
+/// A legally significant envelope (P.TS.01.MSG.006) from `from` to `to` carrying `document`,
+/// stamped as a node would.
+fn legal_envelope(from: &str, to: &str, document: String) -> (UrnUuid, Vec<u8>) {
+    let id = UrnUuid::new_v4();
+    let mut env = Envelope::application(
+        ApplicationMessage {
+            to: Address::parse(to).unwrap(),
+            reply_to: Address::parse(from).unwrap(),
+            action: CpAction::new(
+                "P.TS.01",
+                "1.0.1",
+                "P.TS.01.PRC.001",
+                "P.TS.01.TRN.004",
+                "P.TS.01.MSG.006",
+            )
+            .unwrap(),
+            message_id: id,
+            relates_to: None,
+            conversation_id: UrnUuid::new_v4(),
+            procedure_id: None,
+            document,
+        },
+        Default::default(),
+    )
+    .unwrap();
+    env.stamp(UrnUuid::new_v4(), time::OffsetDateTime::now_utc());
+    (id, env.to_xml().into_bytes())
+}
+
+/// HTTP headers as the hand client sends them.
+type Headers = Vec<(&'static str, String)>;
+
+/// The evidence headers a peer would send.
+fn evidence_headers(receipt: &[u8], token: &[u8], proof: &[u8]) -> Headers {
+    node::legal::evidence_headers(&[
+        (node::legal::RECEIPT.into(), receipt.to_vec()),
+        (node::legal::TIMESTAMP.into(), token.to_vec()),
+        (node::legal::TIMESTAMP_PROOF.into(), proof.to_vec()),
+    ])
+}
+
+/// A peer cannot make evidence up. The EEC node, which runs the trusted third party, judges
+/// every legally significant document itself and ignores a receipt that came with it (one
+/// saying «valid» for a broken signature, with garbage for a time stamp); any other node takes
+/// carried evidence only when a trusted third party of its trust list signed the receipt, about
+/// this very document, and the time stamp covers it; otherwise it refuses the message and
+/// stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_is_judged_by_the_trusted_third_party_and_never_taken_from_a_peer() {
+    let mut fed = Federation::new();
+    let space = host::trustspace::build(
+        &fed.dir.path().join("trust"),
+        &["KZ", "BY", "RU"],
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    fed.ttp = Some(space.ttp.clone());
+    fed.trust_subscribers = true;
+    fed.enforcing = vec!["EEC", "KZ", "RU"];
+    fed.start_all().await;
+    let (eec, ru) = (fed.node("EEC"), fed.node("RU"));
+    wait_for_trust_list(&ru, 1).await;
+    let doc = |n: &str| {
+        certificate_doc(n).replacen(
+            "P.TS.01.MSG.001</csdo:InfEnvelopeCode>",
+            "P.TS.01.MSG.006</csdo:InfEnvelopeCode>",
+            1,
+        )
+    };
+    // Signed, then changed: the signature no longer holds.
+    let broken = dsig::sign_enveloped(&doc("evidence-1"), &space.signers["KZ"])
+        .unwrap()
+        .replacen("evidence-1", "evidence-X", 1);
+    let forged_receipt = format!(
+        "<rc:TtpReceipt xmlns:rc=\"{}\"><rc:Verdict>valid</rc:Verdict></rc:TtpReceipt>",
+        ttp::RECEIPT_NS
+    );
+    let forged = evidence_headers(forged_receipt.as_bytes(), b"garbage", b"garbage");
+
+    // KZ (a peer, misbehaving) hands the EEC node a broken document with a forged receipt.
+    let kz = HandClient::new(&fed.pki, "KZ", "EEC", fed.addrs[&seg("EEC")]);
+    let (id, body) = legal_envelope(&sender("KZ"), &registry("RU"), broken);
+    let mut headers = kz.signed(&body);
+    headers.extend(forged.clone());
+    let r = kz.post(&body, headers).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let kept = |ev: Vec<(String, Vec<u8>)>| {
+        ev.into_iter()
+            .find(|(k, _)| k == node::legal::RECEIPT)
+            .map(|(_, b)| String::from_utf8(b).unwrap())
+            .expect("a receipt")
+    };
+    let at_eec = kept(eec.store().evidence(&id.to_string()).await.unwrap());
+    assert_ne!(at_eec, forged_receipt, "the forged receipt was kept");
+    let (verdict, reasons) = ttp::read_receipt(&at_eec);
+    assert_eq!(verdict, "invalid");
+    assert!(reasons[0].starts_with("digest-mismatch"), "{reasons:?}");
+    // RU gets the EEC's own receipt, checks it, and keeps it.
+    inbox(&ru, &registry("RU"), 1).await;
+    let at_ru = kept(ru.store().evidence(&id.to_string()).await.unwrap());
+    assert_eq!(at_ru, at_eec);
+    let honest = ru.store().evidence(&id.to_string()).await.unwrap();
+    let part = |k: &str| {
+        honest
+            .iter()
+            .find(|(kind, _)| kind == k)
+            .map(|(_, b)| b.clone())
+            .unwrap()
+    };
+    let (token, proof) = (
+        part(node::legal::TIMESTAMP),
+        part(node::legal::TIMESTAMP_PROOF),
+    );
+
+    // Straight to RU over the EEC's own link (EEC relays for KZ; KZ's signature on the bytes):
+    // each kind of bad evidence is refused with 422, and nothing is stored.
+    let eec_link = HandClient::new(&fed.pki, "EEC", "RU", fed.addrs[&seg("RU")]);
+    let other_doc = dsig::sign_enveloped(&doc("evidence-2"), &space.signers["KZ"]).unwrap();
+    let cases: [(&str, Headers, &str); 2] = [
+        (
+            "a receipt no trusted third party signed",
+            forged,
+            "signature",
+        ),
+        (
+            "a genuine receipt about another document",
+            evidence_headers(at_eec.as_bytes(), &token, &proof),
+            "another document",
+        ),
+    ];
+    for (what, evidence, says) in cases {
+        let (id, body) = legal_envelope(&sender("KZ"), &registry("RU"), other_doc.clone());
+        let mut headers = kz.signed(&body);
+        headers.extend(evidence);
+        let r = eec_link.post(&body, headers).await;
+        let text = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 422, "{what}: {text}");
+        assert!(
+            text.contains(says),
+            "{what}: the Fault should say {says:?}: {text}"
+        );
+        assert!(
+            ru.store().message(&id.to_string()).await.unwrap().is_none(),
+            "{what}: nothing may be stored"
+        );
+    }
+    // The genuine receipt of the first document with a garbage time stamp: the stamp is checked.
+    let (id, body) = legal_envelope(&sender("KZ"), &registry("RU"), {
+        // The very document the receipt is about.
+        let env = envelope::parse(
+            &ru.store().envelope(&id.to_string()).await.unwrap().unwrap(),
+            &ParseOptions::new(Origin::Any),
+        )
+        .unwrap();
+        match env.body {
+            envelope::Body::Document(d) => d,
+            _ => unreachable!("a document"),
+        }
+    });
+    let mut headers = kz.signed(&body);
+    headers.extend(evidence_headers(at_eec.as_bytes(), b"garbage", &proof));
+    let r = eec_link.post(&body, headers).await;
+    let text = String::from_utf8_lossy(&r.body);
+    assert_eq!(r.status, 422, "{text}");
+    assert!(text.contains("time stamp"), "{text}");
+    assert!(ru.store().message(&id.to_string()).await.unwrap().is_none());
+    fed.stop_all().await;
 }

@@ -61,6 +61,7 @@ fn pki(now: OffsetDateTime) -> Pki {
             version: 3,
             issued: now,
             next_update: now + Duration::days(30),
+            ttps: Vec::new(),
             states: vec![ttp::StateEntry {
                 segment: "KZ".into(),
                 cas: vec![ca_der],

@@ -48,7 +48,7 @@ pub struct Federation {
     pub(crate) routes: BTreeMap<String, Segment>,
     pub(crate) delivery: DeliverySection,
     /// The federation root (DER), the anchor of every token a peer's TSA gives us.
-    root: Vec<u8>,
+    pub(crate) root: Vec<u8>,
     timestamps_from: Option<Segment>,
 }
 

@@ -464,6 +464,7 @@ impl Node {
             packages,
             self.trust.as_ref(),
             self.stamping.as_ref(),
+            self.fed.as_ref().map(|f| f.root.as_slice()),
             &env,
             carried,
             self.now(),

@@ -67,13 +67,19 @@ pub(crate) fn require_signature(packages: &[Package], env: &Envelope) -> Result<
         })
 }
 
-/// The evidence to store with `env`: what the previous node sent, or, for a legally
-/// significant message on a node with a TTP key and a time-stamp authority, a fresh receipt
-/// and its stamp. Nothing for other messages.
+/// The evidence to store with `env`, for a legally significant message (nothing for others).
+///
+/// A node that runs a trusted third party and a time-stamp authority (the EEC node) judges the
+/// document itself and ignores whatever evidence arrived with it: what another node says is
+/// never taken on trust. Any other node keeps carried evidence only after checking it: the
+/// receipt is signed by a trusted third party of its trust list, about exactly this document,
+/// and the time stamp covers the receipt and chains to the federation root. Anything else is
+/// refused (`NodeError::Evidence`), and the message with it.
 pub(crate) async fn evidence_for(
     packages: &[Package],
     trust: Option<&Arc<Trust>>,
     stamping: Option<&Arc<Stamping>>,
+    federation_root: Option<&[u8]>,
     env: &Envelope,
     carried: Vec<(String, Vec<u8>)>,
     now: OffsetDateTime,
@@ -81,32 +87,64 @@ pub(crate) async fn evidence_for(
     if !legally_significant(packages, env) {
         return Ok(Vec::new());
     }
-    if carried.iter().any(|(k, _)| k == RECEIPT) {
-        return Ok(carried);
-    }
-    let (Some(trust), Some(stamping)) = (trust, stamping) else {
-        return Ok(carried);
-    };
-    if !trust.issues_receipts() {
-        return Ok(carried);
-    }
     let Body::Document(doc) = &env.body else {
-        return Ok(carried);
+        return Ok(Vec::new());
     };
-    let (doc, t) = (doc.clone(), trust.clone());
-    let receipt = tokio::task::spawn_blocking(move || t.receipt(&doc, now, now))
-        .await
-        .map_err(|e| NodeError::Internal(format!("the TTP check stopped: {e}")))?
-        .map_err(|e| NodeError::Unsigned(format!("trusted third party: {e}")))?;
-    let stamp = stamping
-        .stamp(tsa::sha256(receipt.as_bytes()))
-        .await
-        .map_err(|e| NodeError::Internal(e.to_string()))?;
-    Ok(vec![
-        (RECEIPT.into(), receipt.into_bytes()),
-        (TIMESTAMP.into(), stamp.token.to_vec()),
-        (TIMESTAMP_PROOF.into(), stamp.proof.to_text().into_bytes()),
-    ])
+    if let (Some(trust), Some(stamping)) = (trust, stamping)
+        && trust.issues_receipts()
+    {
+        let (doc, t) = (doc.clone(), trust.clone());
+        let receipt = tokio::task::spawn_blocking(move || t.receipt(&doc, now, now))
+            .await
+            .map_err(|e| NodeError::Internal(format!("the TTP check stopped: {e}")))?
+            .map_err(|e| NodeError::Unsigned(format!("trusted third party: {e}")))?;
+        let stamp = stamping
+            .stamp(tsa::sha256(receipt.as_bytes()))
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        return Ok(vec![
+            (RECEIPT.into(), receipt.into_bytes()),
+            (TIMESTAMP.into(), stamp.token.to_vec()),
+            (TIMESTAMP_PROOF.into(), stamp.proof.to_text().into_bytes()),
+        ]);
+    }
+    if carried.is_empty() {
+        return Ok(carried);
+    }
+    let refuse = |why: String| NodeError::Evidence(format!("the evidence it carries: {why}"));
+    let part = |kind: &str| {
+        carried
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, b)| b.as_slice())
+            .ok_or_else(|| refuse(format!("no {kind}")))
+    };
+    let receipt = std::str::from_utf8(part(RECEIPT)?)
+        .map_err(|_| refuse("the receipt is not UTF-8".into()))?
+        .to_owned();
+    let list = trust
+        .ok_or_else(|| refuse("this node holds no trust list to check it against".into()))?
+        .current()
+        .map_err(|e| refuse(format!("no trust list to check it against: {e}")))?;
+    let root = federation_root.ok_or_else(|| refuse("this node has no federation root".into()))?;
+    let (token, proof) = (part(TIMESTAMP)?.to_vec(), part(TIMESTAMP_PROOF)?.to_vec());
+    let doc = doc.clone();
+    let root = vec![root.to_vec()];
+    // Signature checks are CPU work: off the async threads.
+    tokio::task::spawn_blocking(move || {
+        ttp::verify_receipt(&receipt, &doc, &list, &dsig::Verifiers::national())
+            .map_err(|e| refuse(e.to_string()))?;
+        let proof = std::str::from_utf8(&proof)
+            .ok()
+            .and_then(|p| tsa::batch::Proof::from_text(p).ok())
+            .ok_or_else(|| refuse("the time stamp's path is unreadable".into()))?;
+        tsa::batch::verify_batched(&token, &tsa::sha256(receipt.as_bytes()), &proof, &root)
+            .map_err(|e| refuse(format!("the time stamp: {e}")))?;
+        Ok::<(), NodeError>(())
+    })
+    .await
+    .map_err(|e| NodeError::Internal(format!("the evidence check stopped: {e}")))??;
+    Ok(carried)
 }
 
 /// The evidence a peer sent in the request headers; unknown or oversized ones are refused.

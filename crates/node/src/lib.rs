@@ -73,6 +73,10 @@ pub enum NodeError {
     /// A legally significant message without a valid document signature.
     #[error("{0}")]
     Unsigned(String),
+    /// Evidence a peer sent with a message does not hold (a receipt no trusted third party
+    /// signed, about another document, or a time stamp that does not cover it).
+    #[error("{0}")]
+    Evidence(String),
 }
 
 impl From<StoreError> for NodeError {

@@ -129,6 +129,7 @@ pub(crate) fn problem_of(e: NodeError) -> Problem {
         NodeError::NoRoute(_) => problem(422, "no-route", d, None),
         NodeError::Conflict(_) => problem(409, "conflict", d, None),
         NodeError::Unsigned(_) => problem(422, "signature-required", d, None),
+        NodeError::Evidence(_) => problem(422, "evidence-refused", d, None),
         NodeError::NotFound => problem(404, "not-found", d, None),
         NodeError::Internal(_) => {
             tracing::error!(error = %d, "request failed inside the node");

@@ -232,6 +232,10 @@ async fn receive_inner(
             INTERNAL,
             format!("evidence: {m}"),
         ),
+        // Forged or foreign evidence: sending it again changes nothing.
+        NodeError::Evidence(m) => {
+            Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, Some(h), INVALID, m)
+        }
         e => Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             Some(h),

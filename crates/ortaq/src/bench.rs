@@ -613,6 +613,7 @@ fn dsig_bench(docs: usize) -> anyhow::Result<ExitCode> {
         version: 1,
         issued: now,
         next_update: now + time::Duration::days(30),
+        ttps: Vec::new(),
         states: vec![ttp::StateEntry {
             segment: "KZ".into(),
             cas: vec![ca_der],

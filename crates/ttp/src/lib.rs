@@ -37,6 +37,9 @@ pub struct TrustList {
     /// After this the list must not be used; a fresh one is due before.
     pub next_update: OffsetDateTime,
     pub states: Vec<StateEntry>,
+    /// The receipt certificates (DER) of the federation's trusted third parties: a receipt
+    /// counts only when one of these signed it.
+    pub ttps: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +89,12 @@ impl TrustList {
             }
             s.push_str("</tl:State>");
         }
+        for c in &self.ttps {
+            s.push_str(&format!(
+                "<tl:TrustedThirdParty>{}</tl:TrustedThirdParty>",
+                B64.encode(c)
+            ));
+        }
         s.push_str("</tl:TrustList>");
         s
     }
@@ -130,6 +139,14 @@ impl TrustList {
             B64.decode(clean).map_err(|e| bad(format!("base64: {e}")))
         };
         let mut states = Vec::new();
+        let ttps = root
+            .children()
+            .filter(|n| {
+                n.tag_name().namespace() == Some(TL_NS)
+                    && n.tag_name().name() == "TrustedThirdParty"
+            })
+            .map(|n| b64(n.text().unwrap_or_default()))
+            .collect::<Result<Vec<_>, _>>()?;
         for st in root
             .children()
             .filter(|n| n.tag_name().namespace() == Some(TL_NS) && n.tag_name().name() == "State")
@@ -159,6 +176,7 @@ impl TrustList {
             issued: time("issued")?,
             next_update: time("nextUpdate")?,
             states,
+            ttps,
         })
     }
 
@@ -429,6 +447,51 @@ fn gost_signed(der: &[u8], ca_der: &[u8], crl: bool) -> bool {
     }
     #[cfg(not(feature = "gost"))]
     false
+}
+
+/// Why a receipt another node carried cannot be taken as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    #[error("the receipt's signature: {0}")]
+    Signature(DsigError),
+    #[error("the receipt is not signed by a trusted third party of the trust list")]
+    UnknownTtp,
+    #[error("the receipt is about another document")]
+    OtherDocument,
+    #[error("the receipt is unreadable: {0}")]
+    Malformed(String),
+}
+
+/// Checks a receipt that travelled with `document`: signed (enveloped XMLDSig) with the
+/// certificate of one of `list`'s trusted third parties, about exactly this document (its
+/// SHA-256). Answers the verdict it gives (`valid` or `invalid`); whether that verdict is what
+/// the caller needs is the caller's.
+pub fn verify_receipt(
+    receipt: &str,
+    document: &str,
+    list: &TrustList,
+    verifiers: &Verifiers,
+) -> Result<String, ReceiptError> {
+    let v = dsig::verify_enveloped(receipt, verifiers).map_err(ReceiptError::Signature)?;
+    if !list.ttps.contains(&v.certificate) {
+        return Err(ReceiptError::UnknownTtp);
+    }
+    let doc =
+        roxmltree::Document::parse(receipt).map_err(|e| ReceiptError::Malformed(e.to_string()))?;
+    let digest = doc
+        .descendants()
+        .find(|n| {
+            n.tag_name().name() == "DocumentDigest" && n.tag_name().namespace() == Some(RECEIPT_NS)
+        })
+        .and_then(|n| n.text())
+        .ok_or_else(|| ReceiptError::Malformed("no rc:DocumentDigest".into()))?;
+    let digest = B64
+        .decode(digest.trim())
+        .map_err(|e| ReceiptError::Malformed(format!("rc:DocumentDigest: {e}")))?;
+    if digest != Sha256::digest(document.as_bytes()).as_slice() {
+        return Err(ReceiptError::OtherDocument);
+    }
+    Ok(read_receipt(receipt).0)
 }
 
 /// The verdict of a receipt (`valid`, `invalid`, or `unreadable` when it is not one) and its

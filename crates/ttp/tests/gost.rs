@@ -161,6 +161,7 @@ fn gost_signatures_are_judged_against_a_gost_ca_and_crl() {
         version: 1,
         issued: now,
         next_update: now + Duration::days(30),
+        ttps: Vec::new(),
         states: vec![
             StateEntry {
                 segment: "RU".into(),

@@ -106,6 +106,7 @@ fn world() -> World {
         version: 7,
         issued: T0,
         next_update: T0 + Duration::days(90),
+        ttps: Vec::new(),
         states: vec![
             StateEntry {
                 segment: "KZ".into(),
@@ -279,4 +280,60 @@ fn the_receipt_is_signed_and_xmlsec1_verifies_it() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A receipt that travelled with a document counts only when a trusted third party of the
+/// list signed it and it is about that very document; the list carries those parties through
+/// its signing and reading.
+#[test]
+fn a_carried_receipt_counts_only_from_a_listed_ttp_about_that_document() {
+    let mut w = world();
+    let (good, _) = signer(&w.kz, &rcgen::PKCS_ECDSA_P256_SHA256, T0, 365, 10);
+    let doc = signed(&good);
+    let at = T0 + Duration::days(5);
+    let make_ttp = || {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = CertificateParams::new(vec!["ttp.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (
+            KeySigner::from_pkcs8(&key.serialize_der(), cert.der()).unwrap(),
+            cert.der().to_vec(),
+        )
+    };
+    let (listed, listed_cert) = make_ttp();
+    let (stranger, _) = make_ttp();
+    w.list.ttps = vec![listed_cert];
+    // The parties survive signing and reading the list.
+    let (eec, eec_cert) = signer(&ca("EEC"), &rcgen::PKCS_ECDSA_P256_SHA256, T0, 365, 1);
+    let read = TrustList::verify(
+        &w.list.sign(&eec).unwrap(),
+        &Verifiers::standard(),
+        &eec_cert,
+        at,
+    )
+    .unwrap();
+    assert_eq!(read.ttps, w.list.ttps);
+    let receipt = ttp::check(&doc, at, at, &w.list, &Verifiers::standard());
+    let v = Verifiers::standard();
+    let by_listed = receipt.sign(&listed).unwrap();
+    assert_eq!(
+        ttp::verify_receipt(&by_listed, &doc, &read, &v),
+        Ok("valid".to_owned())
+    );
+    assert_eq!(
+        ttp::verify_receipt(&receipt.sign(&stranger).unwrap(), &doc, &read, &v),
+        Err(ttp::ReceiptError::UnknownTtp)
+    );
+    let other = doc.replacen("ЕАЭС", "ЕАЭС ", 1);
+    assert_eq!(
+        ttp::verify_receipt(&by_listed, &other, &read, &v),
+        Err(ttp::ReceiptError::OtherDocument)
+    );
+    let tampered = by_listed.replacen(">valid<", ">VALID<", 1);
+    assert!(matches!(
+        ttp::verify_receipt(&tampered, &doc, &read, &v),
+        Err(ttp::ReceiptError::Signature(_))
+    ));
 }
