@@ -74,7 +74,7 @@ impl NodeProcess {
     }
 
     pub fn token(&self, participant: &str) -> anyhow::Result<String> {
-        let out = self.cli(&["node", "token", "--participant", participant])?;
+        let out = self.cli(&["node", "token", "issue", "--participant", participant])?;
         if !out.status.success() {
             bail!("token: {}", String::from_utf8_lossy(&out.stderr));
         }

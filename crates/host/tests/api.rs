@@ -738,3 +738,76 @@ async fn the_in_process_adapter_answers_as_the_http_api_does() {
     assert!(!t.b.ack(first).await.unwrap());
     t.stop().await;
 }
+
+/// A token stops working when it is revoked (within `TOKEN_RECHECK`, without a restart), when
+/// it expires, and when its participant is no longer hosted by the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_die_when_revoked_expired_or_their_participant_leaves() {
+    let t = start().await;
+    let refused = |r: Result<adapter::InboxPage, AdapterError>| {
+        matches!(r, Err(AdapterError::Api { status: 401, .. }))
+    };
+    assert!(t.a.inbox(0, 1, 0).await.is_ok());
+    // Revoked by id, as `ortaq node token list` shows it: refused within the recheck time.
+    let id = t
+        .node
+        .tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.participant == A)
+        .unwrap()
+        .id;
+    let revoked = Instant::now();
+    assert_eq!(
+        t.node
+            .revoke_tokens(store::TokenSelector::Id(id))
+            .await
+            .unwrap(),
+        1
+    );
+    while !refused(t.a.inbox(0, 1, 0).await) {
+        assert!(
+            revoked.elapsed() < node::TOKEN_RECHECK * 2,
+            "a revoked token still works"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // An expired token is refused; one that has not expired yet works.
+    let now = time::OffsetDateTime::now_utc();
+    let old = t
+        .node
+        .issue_token_until(B, "old", Some(now - time::Duration::seconds(1)))
+        .await
+        .unwrap();
+    let fresh = t
+        .node
+        .issue_token_until(B, "fresh", Some(now + time::Duration::hours(1)))
+        .await
+        .unwrap();
+    assert!(refused(
+        HttpAdapter::new(&t.base, &old).inbox(0, 1, 0).await
+    ));
+    assert!(
+        HttpAdapter::new(&t.base, &fresh)
+            .inbox(0, 1, 0)
+            .await
+            .is_ok()
+    );
+    // C leaves the node's configuration: its token dies with it; B's lives on.
+    let c_token = t.node.issue_token(C, "c").await.unwrap();
+    let dir = t.stop().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut cfg = config(dir.path(), port);
+    cfg.participants.retain(|p| p.address != C);
+    let running = host::start_on(cfg, node::system_clock(), listener)
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(refused(
+        HttpAdapter::new(&base, &c_token).inbox(0, 1, 0).await
+    ));
+    assert!(HttpAdapter::new(&base, &fresh).inbox(0, 1, 0).await.is_ok());
+    running.stop().await.unwrap();
+}

@@ -42,6 +42,16 @@ pub(crate) enum Source {
     },
 }
 
+/// How long a node trusts what its store said about a token: a token revoked by another
+/// process (`ortaq node token revoke`) is refused by a running node within this.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+struct CachedGrant {
+    grant: Option<store::TokenGrant>,
+    checked: Instant,
+}
+
 pub struct Node {
     pub(crate) cfg: NodeConfig,
     pub(crate) segment: Segment,
@@ -55,8 +65,8 @@ pub struct Node {
     wakes: HashMap<Destination, Notify>,
     pub(crate) fed: Option<federation::Federation>,
     pub(crate) reference: Arc<Reference>,
-    /// Token hash → participant, for tokens seen since the start.
-    tokens: RwLock<HashMap<String, String>>,
+    /// Token hash → what it grants, as the store said at most `TOKEN_RECHECK` ago.
+    tokens: RwLock<HashMap<String, CachedGrant>>,
     /// Process packages this node enforces, and the validator threads for their documents.
     pub(crate) screen: Screen,
     /// The trust list and the TTP's receipt key (`[ttp]`).
@@ -234,6 +244,16 @@ impl Node {
 
     /// Issues an API token for a hosted participant; only its SHA-256 is stored.
     pub async fn issue_token(&self, participant: &str, label: &str) -> Result<String, NodeError> {
+        self.issue_token_until(participant, label, None).await
+    }
+
+    /// [`Node::issue_token`] with an end: from `until` on the token is refused.
+    pub async fn issue_token_until(
+        &self,
+        participant: &str,
+        label: &str,
+        until: Option<OffsetDateTime>,
+    ) -> Result<String, NodeError> {
         if !self.hosts(participant) {
             return Err(NodeError::UnknownRecipient(format!(
                 "{participant} is not a participant of this node"
@@ -247,22 +267,68 @@ impl Node {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
         );
         self.store
-            .add_token(&token_hash(&token), participant, label, micros(self.now()))
+            .add_token(
+                &token_hash(&token),
+                participant,
+                label,
+                micros(self.now()),
+                until.map(micros),
+            )
             .await?;
         Ok(token)
     }
 
-    /// The participant a bearer token stands for.
+    /// The participant a bearer token stands for: refused once revoked (seen within
+    /// [`TOKEN_RECHECK`], even when another process revoked it), once expired, and when its
+    /// participant is no longer hosted here.
     pub async fn authenticate(&self, token: &str) -> Result<Option<String>, NodeError> {
         let h = token_hash(token);
-        if let Some(p) = self.tokens.read().ok().and_then(|t| t.get(&h).cloned()) {
-            return Ok(Some(p));
+        let cached = self
+            .tokens
+            .read()
+            .ok()
+            .and_then(|t| t.get(&h).cloned())
+            .filter(|c| c.checked.elapsed() < TOKEN_RECHECK);
+        let grant = match cached {
+            Some(c) => c.grant,
+            None => {
+                let grant = self.store.token_grant(&h).await?;
+                if let Ok(mut t) = self.tokens.write() {
+                    // Bounded: stale entries of unknown tokens go when the cache is full.
+                    if t.len() >= 100_000 {
+                        t.retain(|_, c| c.checked.elapsed() < TOKEN_RECHECK);
+                    }
+                    t.insert(
+                        h,
+                        CachedGrant {
+                            grant: grant.clone(),
+                            checked: Instant::now(),
+                        },
+                    );
+                }
+                grant
+            }
+        };
+        let now = micros(self.now());
+        Ok(grant
+            .filter(|g| g.expires_at.is_none_or(|e| now < e))
+            .filter(|g| self.hosts(&g.participant))
+            .map(|g| g.participant))
+    }
+
+    /// Every token issued here (by id, never the token itself).
+    pub async fn tokens(&self) -> Result<Vec<store::TokenInfo>, NodeError> {
+        Ok(self.store.tokens().await?)
+    }
+
+    /// Revokes tokens; a running node refuses them within [`TOKEN_RECHECK`].
+    pub async fn revoke_tokens(&self, which: store::TokenSelector) -> Result<u64, NodeError> {
+        let n = self.store.revoke_tokens(which, micros(self.now())).await?;
+        // This node need not wait: it forgets what it knew.
+        if let Ok(mut t) = self.tokens.write() {
+            t.clear();
         }
-        let p = self.store.token_participant(&h).await?;
-        if let (Some(p), Ok(mut t)) = (&p, self.tokens.write()) {
-            t.insert(h, p.clone());
-        }
-        Ok(p)
+        Ok(n)
     }
 
     // ------------------------------------------------------------ accepting

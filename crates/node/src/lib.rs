@@ -35,7 +35,7 @@ use tokio::sync::watch;
 pub use adapter::{Clock, Submission, system_clock};
 pub use config::NodeConfig;
 pub use delivery::stamp_checkpoints;
-pub use gateway::{Node, token_hash};
+pub use gateway::{Node, TOKEN_RECHECK, token_hash};
 pub use local::LocalAdapter;
 
 pub(crate) fn micros(t: OffsetDateTime) -> i64 {

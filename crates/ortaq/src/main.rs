@@ -79,14 +79,45 @@ enum NodeCommand {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Issue an API token for a participant hosted by the node (printed once, stored hashed).
+    /// API tokens of the node's participants: issue, list, revoke.
     Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token for a participant hosted by the node (printed once, stored hashed).
+    Issue {
         #[arg(long)]
         config: PathBuf,
         #[arg(long)]
         participant: String,
         #[arg(long, default_value = "")]
         label: String,
+        /// The token stops working after this many days (never, without it).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Every token issued, newest first: its id, participant, label, dates.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Revoke one token (by the id `list` shows) or every token of a participant. A running
+    /// node refuses them within a second.
+    Revoke {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(
+            long,
+            conflicts_with = "participant",
+            required_unless_present = "participant"
+        )]
+        id: Option<String>,
+        #[arg(long)]
+        participant: Option<String>,
     },
 }
 
@@ -195,20 +226,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Node {
-            command:
-                NodeCommand::Token {
-                    config,
-                    participant,
-                    label,
-                },
-        } => {
-            let cfg = NodeConfig::load(&config)?;
-            let node = Node::open(cfg, node::system_clock())?;
-            let token = node.issue_token(&participant, &label).await?;
-            node.store().close().await?;
-            println!("{token}");
-            Ok(ExitCode::SUCCESS)
-        }
+            command: NodeCommand::Token { command },
+        } => token(command).await,
         Command::Evidence {
             command:
                 EvidenceCommand::Export {
@@ -327,6 +346,76 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Conformance(args) => conformance::run(args).await,
         Command::Bench { command } => bench::run(command).await,
     }
+}
+
+async fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let config = match &cmd {
+        TokenCommand::Issue { config, .. }
+        | TokenCommand::List { config }
+        | TokenCommand::Revoke { config, .. } => config.clone(),
+    };
+    let node = Node::open(NodeConfig::load(&config)?, node::system_clock())?;
+    let result = async {
+        match cmd {
+            TokenCommand::Issue {
+                participant,
+                label,
+                days,
+                ..
+            } => {
+                let until = days.map(|d| {
+                    time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(d))
+                });
+                let token = node.issue_token_until(&participant, &label, until).await?;
+                println!("{token}");
+            }
+            TokenCommand::List { .. } => {
+                let at = |us: i64| {
+                    node::from_micros(us)
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                };
+                for t in node.tokens().await? {
+                    let state = match (t.revoked_at, t.expires_at) {
+                        (Some(r), _) => format!("revoked {}", at(r)),
+                        (None, Some(e)) => format!("expires {}", at(e)),
+                        (None, None) => "valid".to_owned(),
+                    };
+                    println!(
+                        "{}  {}  {:<24}  issued {}  {state}",
+                        t.id,
+                        t.participant,
+                        format!("{:?}", t.label),
+                        at(t.created_at)
+                    );
+                }
+            }
+            TokenCommand::Revoke {
+                id, participant, ..
+            } => {
+                let which = match (id, participant) {
+                    (Some(id), _) => {
+                        anyhow::ensure!(
+                            id.len() == store::TOKEN_ID_LEN
+                                && id.bytes().all(|b| b.is_ascii_hexdigit()),
+                            "{id:?} is not a token id: `ortaq node token list` shows the {} hex digits",
+                            store::TOKEN_ID_LEN
+                        );
+                        store::TokenSelector::Id(id)
+                    }
+                    (None, Some(p)) => store::TokenSelector::Participant(p),
+                    (None, None) => anyhow::bail!("give --id or --participant"),
+                };
+                let n = node.revoke_tokens(which).await?;
+                println!("{n} token(s) revoked");
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    node.store().close().await?;
+    result?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report_verify(r: &store::VerifyReport) -> ExitCode {

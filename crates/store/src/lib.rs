@@ -54,6 +54,12 @@ static MIGRATIONS: db::Migrations = db::Migrations {
             sqlite: include_str!("../migrations/sqlite/0005_checkpoint_stamps.sql"),
             postgres: include_str!("../migrations/postgres/0005_checkpoint_stamps.sql"),
         },
+        db::Migration {
+            version: 6,
+            name: "token_expiry",
+            sqlite: include_str!("../migrations/sqlite/0006_token_expiry.sql"),
+            postgres: include_str!("../migrations/postgres/0006_token_expiry.sql"),
+        },
     ],
 };
 
@@ -1093,12 +1099,14 @@ impl Store {
 
     // ------------------------------------------------------------ tokens, metrics, schema
 
+    /// Stores a token by its SHA-256; `expires_at` (microseconds) ends it, None never.
     pub async fn add_token(
         &self,
         token_sha256: &str,
         participant: &str,
         label: &str,
         now: i64,
+        expires_at: Option<i64>,
     ) -> Result<(), StoreError> {
         let (t, p, l) = (
             token_sha256.to_owned(),
@@ -1107,27 +1115,72 @@ impl Store {
         );
         self.write(move |tx| {
             tx.conn.execute(
-                "INSERT INTO api_tokens (token_sha256, participant, label, created_at) VALUES ($1, $2, $3, $4)",
-                &[(&t).into(), (&p).into(), (&l).into(), Value::I64(now)],
+                "INSERT INTO api_tokens (token_sha256, participant, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                &[(&t).into(), (&p).into(), (&l).into(), Value::I64(now), expires_at.into()],
             )?;
             Ok(())
         })
         .await
     }
 
-    /// The participant a token (given by its SHA-256) belongs to, unless revoked.
-    pub async fn token_participant(
-        &self,
-        token_sha256: &str,
-    ) -> Result<Option<String>, StoreError> {
+    /// What a token (given by its SHA-256) grants, unless it was revoked.
+    pub async fn token_grant(&self, token_sha256: &str) -> Result<Option<TokenGrant>, StoreError> {
         let t = token_sha256.to_owned();
         self.read(move |c| {
             c.query_one(
-                "SELECT participant FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
+                "SELECT participant, expires_at FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
                 &[t.into()],
             )?
-            .map(|r| r.text(0))
+            .map(|r| {
+                Ok(TokenGrant {
+                    participant: r.text(0)?,
+                    expires_at: r.opt_i64(1)?,
+                })
+            })
             .transpose()
+        })
+        .await
+    }
+
+    /// Every token ever issued, newest first (never the token itself: its id is the first 16
+    /// hex digits of its SHA-256).
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        self.read(|c| {
+            c.query(
+                "SELECT token_sha256, participant, label, created_at, expires_at, revoked_at FROM api_tokens ORDER BY created_at DESC, token_sha256",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: r.text(0)?.chars().take(TOKEN_ID_LEN).collect(),
+                    participant: r.text(1)?,
+                    label: r.text(2)?,
+                    created_at: r.i64(3)?,
+                    expires_at: r.opt_i64(4)?,
+                    revoked_at: r.opt_i64(5)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Revokes the tokens `which` names that are not revoked yet; how many were.
+    pub async fn revoke_tokens(&self, which: TokenSelector, now: i64) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            let (sql, arg) = match &which {
+                // An id is the first TOKEN_ID_LEN (16) hex digits of the hash.
+                TokenSelector::Id(id) => (
+                    "UPDATE api_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND substr(token_sha256, 1, 16) = $2",
+                    id.to_ascii_lowercase(),
+                ),
+                TokenSelector::Participant(p) => (
+                    "UPDATE api_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND participant = $2",
+                    p.clone(),
+                ),
+            };
+            tx.conn.execute(sql, &[Value::I64(now), arg.into()])
         })
         .await
     }
@@ -1169,6 +1222,37 @@ impl Store {
         d.sort_unstable();
         Ok(d)
     }
+}
+
+/// How many hex digits of a token's SHA-256 name it in lists and revocations.
+pub const TOKEN_ID_LEN: usize = 16;
+
+/// What a token that is not revoked grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    pub participant: String,
+    /// Microseconds; None: it does not expire.
+    pub expires_at: Option<i64>,
+}
+
+/// One issued token, as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub participant: String,
+    pub label: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Which tokens to revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSelector {
+    /// One token, by the id `tokens` shows.
+    Id(String),
+    /// Every token of a participant.
+    Participant(String),
 }
 
 /// A stored version of a resource or crosswalk.

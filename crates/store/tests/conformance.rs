@@ -685,15 +685,15 @@ async fn log_tampering_is_detected(f: Fixture) {
 async fn reopening_keeps_data_and_migrations_are_idempotent(f: Fixture) {
     let s = f.open();
     s.accept(msg("i1", KZ, Route::None)).await.unwrap();
-    s.add_token("abc", KZ, "test", 1).await.unwrap();
+    s.add_token("abc", KZ, "test", 1, None).await.unwrap();
     s.close().await.unwrap();
     let s = f.open();
     assert!(s.message("urn:uuid:i1").await.unwrap().is_some());
     assert_eq!(
-        s.token_participant("abc").await.unwrap().as_deref(),
-        Some(KZ)
+        s.token_grant("abc").await.unwrap().map(|g| g.participant),
+        Some(KZ.to_owned())
     );
-    assert_eq!(s.token_participant("abd").await.unwrap(), None);
+    assert_eq!(s.token_grant("abd").await.unwrap(), None);
     s.close().await.unwrap();
 }
 
@@ -774,6 +774,49 @@ async fn evidence_and_log_proofs(f: Fixture) {
     s.close().await.unwrap();
 }
 
+/// Tokens: listed by id (never by the token), revoked one by one or per participant, and an
+/// expiry kept with each; a revoked token grants nothing.
+async fn tokens_are_listed_revoked_and_expire(f: Fixture) {
+    let s = f.open();
+    let (a, b, c) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+    s.add_token(&a, KZ, "first", 1, None).await.unwrap();
+    s.add_token(&b, KZ, "second", 2, Some(99)).await.unwrap();
+    s.add_token(&c, EEC, "third", 3, None).await.unwrap();
+    let list = s.tokens().await.unwrap();
+    let ids: Vec<&str> = list.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["c".repeat(16), "b".repeat(16), "a".repeat(16)]);
+    assert_eq!(list[1].expires_at, Some(99));
+    assert_eq!(
+        s.token_grant(&b).await.unwrap(),
+        Some(store::TokenGrant {
+            participant: KZ.into(),
+            expires_at: Some(99)
+        })
+    );
+    let by_id = store::TokenSelector::Id("a".repeat(16));
+    assert_eq!(s.revoke_tokens(by_id.clone(), 10).await.unwrap(), 1);
+    assert_eq!(
+        s.revoke_tokens(by_id, 11).await.unwrap(),
+        0,
+        "already revoked"
+    );
+    assert_eq!(s.token_grant(&a).await.unwrap(), None);
+    assert!(s.token_grant(&b).await.unwrap().is_some());
+    let kz = store::TokenSelector::Participant(KZ.into());
+    assert_eq!(s.revoke_tokens(kz, 12).await.unwrap(), 1);
+    assert_eq!(s.token_grant(&b).await.unwrap(), None);
+    assert!(s.token_grant(&c).await.unwrap().is_some());
+    let revoked: Vec<Option<i64>> = s
+        .tokens()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.revoked_at)
+        .collect();
+    assert_eq!(revoked, [None, Some(12), Some(10)]);
+    s.close().await.unwrap();
+}
+
 macro_rules! conformance {
     ($engine:ident) => {
         mod $engine {
@@ -800,6 +843,7 @@ macro_rules! conformance {
             case!(log_tampering_is_detected);
             case!(reopening_keeps_data_and_migrations_are_idempotent);
             case!(evidence_and_log_proofs);
+            case!(tokens_are_listed_revoked_and_expire);
         }
     };
 }
