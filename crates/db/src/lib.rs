@@ -171,6 +171,36 @@ fn private_dir(dir: &std::path::Path) -> Result<(), DbError> {
         .map_err(|e| DbError::Engine(format!("cannot create {}: {e}", dir.display())))
 }
 
+/// Creates an empty database file readable by its owner only, unless it exists: SQLite gives
+/// its WAL and shared-memory files the same mode.
+fn private_file(path: &std::path::Path) -> Result<(), DbError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    match o.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // A store made before files were private is made private now, with its WAL.
+            #[cfg(unix)]
+            for suffix in ["", "-wal", "-shm"] {
+                use std::os::unix::fs::PermissionsExt as _;
+                let f = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+                if f.exists() {
+                    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).map_err(
+                        |e| DbError::Engine(format!("cannot restrict {}: {e}", f.display())),
+                    )?;
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(DbError::Engine(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 impl<S: Default + Send + 'static> Db<S> {
     /// Opens (creating and migrating if needed) the database.
     ///
@@ -192,6 +222,9 @@ impl<S: Default + Send + 'static> Db<S> {
             && !dir.exists()
         {
             private_dir(dir)?;
+        }
+        if let Engine::Sqlite(p) = &cfg.engine {
+            private_file(p)?;
         }
         let mut wconn = open_conn(&cfg.engine, false)?;
         migrate::run(wconn.as_mut(), cfg.migrations)?;

@@ -35,6 +35,29 @@ pub struct Fault {
     pub problem_message: Option<String>,
 }
 
+/// The most bytes of a problem message a Fault quotes: enough to find the message, never so
+/// much that a refusal costs more than the request (a large body of `]]>` would otherwise come
+/// back several times its size).
+pub const MAX_QUOTE: usize = 8 * 1024;
+
+/// The part of a problem message a Fault quotes: all of it when it is short, else its first
+/// [`MAX_QUOTE`] bytes (cut at a character) and how long it was.
+pub fn quote(problem: &[u8]) -> String {
+    if problem.len() <= MAX_QUOTE {
+        return String::from_utf8_lossy(problem).into_owned();
+    }
+    let mut end = MAX_QUOTE;
+    // A UTF-8 continuation byte is 10xxxxxx: step back to the start of a character.
+    while end > 0 && problem[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    format!(
+        "{}… ({} bytes in all)",
+        String::from_utf8_lossy(&problem[..end]),
+        problem.len()
+    )
+}
+
 impl Fault {
     /// The Fault for an envelope the receiver refused.
     pub fn for_error(e: &EnvelopeError, problem: Option<&[u8]>) -> Fault {
@@ -46,8 +69,8 @@ impl Fault {
         Fault {
             code,
             subcode: Some(subcode.to_owned()),
-            reason_ru: format!("Сообщение отклонено: {}", e),
-            problem_message: problem.map(|b| String::from_utf8_lossy(b).into_owned()),
+            reason_ru: quote(format!("Сообщение отклонено: {}", e).as_bytes()),
+            problem_message: problem.map(quote),
         }
     }
 

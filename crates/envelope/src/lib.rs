@@ -23,7 +23,8 @@ pub use codes::{
 };
 pub use error::{EnvelopeError, Rule};
 pub use fault::{
-    Fault, FaultCode, SUBCODE_DATA_ERROR, SUBCODE_INTERNAL_ERROR, SUBCODE_INVALID_HEADER,
+    Fault, FaultCode, MAX_QUOTE, SUBCODE_DATA_ERROR, SUBCODE_INTERNAL_ERROR,
+    SUBCODE_INVALID_HEADER, quote,
 };
 pub use ids::UrnUuid;
 pub use model::{

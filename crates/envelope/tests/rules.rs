@@ -482,3 +482,15 @@ fn codes_with_multibyte_characters_are_refused_not_panicked_on() {
     }
     assert!(envelope::Address::parse("EAEU://KZ/CP/P.TS.01/P.TS.01.AC\u{FEFF}2").is_err());
 }
+
+/// A Fault quotes a short message whole, and a long one only in part, cut at a character and
+/// saying how long it was.
+#[test]
+fn a_fault_quotes_at_most_a_bounded_excerpt() {
+    assert_eq!(envelope::quote("короткое".as_bytes()), "короткое");
+    let long = "Ә".repeat(envelope::MAX_QUOTE);
+    let q = envelope::quote(long.as_bytes());
+    assert!(q.len() <= envelope::MAX_QUOTE + 64, "{}", q.len());
+    assert!(q.starts_with("ӘӘ") && !q.contains('\u{FFFD}'));
+    assert!(q.ends_with(&format!("({} bytes in all)", long.len())));
+}

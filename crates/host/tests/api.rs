@@ -39,6 +39,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
             .collect(),
         limits: LimitsSection {
             max_envelope_bytes: 256 * 1024,
+            ..Default::default()
         },
         checkpoint_every: 1000,
         federation: None,
@@ -809,5 +810,101 @@ async fn tokens_die_when_revoked_expired_or_their_participant_leaves() {
         HttpAdapter::new(&base, &c_token).inbox(0, 1, 0).await
     ));
     assert!(HttpAdapter::new(&base, &fresh).inbox(0, 1, 0).await.is_ok());
+    running.stop().await.unwrap();
+}
+
+/// What a refusal costs stays bounded: a Fault quotes at most `envelope::MAX_QUOTE` bytes of
+/// the message it refuses (a body of `]]>`, each split in the quote, once came back several
+/// times its size); each door takes no larger body than its work needs; and the `Bearer`
+/// scheme is matched as RFC 7235 says, whatever its case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_bounded_and_the_bearer_scheme_is_case_insensitive() {
+    let t = start().await;
+    let token = t.node.issue_token(A, "raw").await.unwrap();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Vec<u8>, auth: String| {
+        http.post(format!("{}{path}", t.base))
+            .header("authorization", auth)
+            .body(body)
+            .send()
+    };
+    let body = "]]>".repeat(80_000).into_bytes(); // 240 KB, under the envelope limit
+    let r = post("/v1/soap", body.clone(), format!("Bearer {token}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let fault = r.bytes().await.unwrap();
+    // The worst case of the quote: every `]]>` written split, 15 bytes for 3.
+    assert!(
+        fault.len() < envelope::MAX_QUOTE * 6,
+        "a {} byte Fault for a {} byte request",
+        fault.len(),
+        body.len()
+    );
+    let f = envelope::parse(&fault, &envelope::ParseOptions::new(envelope::Origin::Any)).unwrap();
+    let envelope::Body::Fault(f) = f.body else {
+        panic!("not a Fault")
+    };
+    assert!(
+        f.problem_message
+            .unwrap()
+            .ends_with(&format!("({} bytes in all)", body.len()))
+    );
+    // Too large for its door: a time-stamp request of 64 KB, an envelope over the limit.
+    let r = post("/v1/tsa", vec![0x30; 64 * 1024], format!("Bearer {token}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = post(
+        "/v1/soap",
+        vec![b'x'; 400 * 1024],
+        format!("Bearer {token}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 413);
+    // The scheme in any case; another scheme is no token.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = http
+            .get(format!("{}/v1/inbox", t.base))
+            .header("authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{scheme}");
+    }
+    let r = http
+        .get(format!("{}/v1/inbox", t.base))
+        .header("authorization", format!("Basic {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    t.stop().await;
+}
+
+/// What a node keeps is for its operator only: the data folder 0700; the store, its WAL and the
+/// node key 0600.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_and_the_key_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let running = host::start_on(config(&dir, port), node::system_clock(), listener)
+        .await
+        .unwrap();
+    let a = HttpAdapter::new(
+        &format!("http://127.0.0.1:{port}"),
+        &running.node.issue_token(A, "t").await.unwrap(),
+    );
+    a.send(&msg(B, DOC)).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for f in ["node.db", "node.db-wal", "node.key"] {
+        assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+    }
     running.stop().await.unwrap();
 }

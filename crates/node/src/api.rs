@@ -33,9 +33,18 @@ use crate::{Node, NodeError, Submission, from_micros};
 
 type AppState = Arc<Node>;
 
+/// The most bytes of an RFC 3161 request: a `TimeStampReq` is a hash and a few fields.
+const MAX_TSA_REQUEST: usize = 16 * 1024;
+
 pub fn router(node: Arc<Node>) -> Router {
+    let limits = &node.config().limits;
     // A JSON body carries the XML escaped, which can double it.
-    let limit = node.config().limits.max_envelope_bytes * 2 + 64 * 1024;
+    let json = limits.max_envelope_bytes * 2 + 64 * 1024;
+    // Each door takes no more than its work needs: a whole envelope for SOAP, a signed
+    // document for the trusted third party, a hash for the time-stamp authority.
+    let soap_limit = DefaultBodyLimit::max(limits.max_envelope_bytes + 64 * 1024);
+    let ttp_limit = DefaultBodyLimit::max(limits.max_ttp_document_bytes);
+    let tsa_limit = DefaultBodyLimit::max(MAX_TSA_REQUEST);
     Router::new()
         .route("/v1/messages", post(submit))
         .route("/v1/messages/{message_id}", get(status))
@@ -43,19 +52,19 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/messages/{message_id}/evidence", get(evidence))
         .route("/v1/inbox", get(inbox))
         .route("/v1/inbox/{message_id}/ack", post(ack))
-        .route("/v1/soap", post(soap))
+        .route("/v1/soap", post(soap).layer(soap_limit))
         .route("/v1/nsi", get(nsi_list))
         .route("/v1/nsi/{resource}/items/{code}", get(nsi_lookup))
         .route("/v1/nsi/{resource}/search", get(nsi_search))
         .route("/v1/nsi/{resource}/versions", get(nsi_versions))
         .route("/v1/nsi/{resource}/versions/{version}", get(nsi_export))
         .route("/v1/nsi/{resource}/diff", get(nsi_diff))
-        .route("/v1/ttp/receipts", post(ttp_receipt))
-        .route("/v1/tsa", post(tsa_stamp))
+        .route("/v1/ttp/receipts", post(ttp_receipt).layer(ttp_limit))
+        .route("/v1/tsa", post(tsa_stamp).layer(tsa_limit))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(DefaultBodyLimit::max(json))
         .with_state(node)
 }
 
@@ -134,7 +143,12 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            // RFC 7235: the scheme is case-insensitive ("bearer", "BEARER").
+            .and_then(|v| {
+                v.split_once(' ')
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, token)| token)
+            })
             .ok_or_else(|| {
                 unauthorized("send the participant's API token as 'Authorization: Bearer <token>'")
             })?;

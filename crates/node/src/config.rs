@@ -293,19 +293,27 @@ pub struct ParticipantConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
-    /// Largest envelope or e-document accepted, in bytes.
+    /// Largest envelope or e-document accepted, in bytes (also the largest SOAP request).
     #[serde(default = "default_max_bytes")]
     pub max_envelope_bytes: usize,
+    /// Largest signed document the trusted third party judges at `POST /v1/ttp/receipts`.
+    #[serde(default = "default_max_ttp_bytes")]
+    pub max_ttp_document_bytes: usize,
 }
 
 fn default_max_bytes() -> usize {
     16 * 1024 * 1024
 }
 
+fn default_max_ttp_bytes() -> usize {
+    8 * 1024 * 1024
+}
+
 impl Default for LimitsSection {
     fn default() -> Self {
         LimitsSection {
             max_envelope_bytes: default_max_bytes(),
+            max_ttp_document_bytes: default_max_ttp_bytes(),
         }
     }
 }

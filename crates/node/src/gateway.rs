@@ -435,8 +435,8 @@ impl Node {
             let f = Fault {
                 code,
                 subcode: Some(sub.into()),
-                reason_ru: format!("Сообщение отклонено: {err}"),
-                problem_message: Some(String::from_utf8_lossy(bytes).into_owned()),
+                reason_ru: envelope::quote(format!("Сообщение отклонено: {err}").as_bytes()),
+                problem_message: Some(envelope::quote(bytes)),
             };
             (Envelope::fault(Some(&env.header), f), err)
         };

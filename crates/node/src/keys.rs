@@ -26,7 +26,7 @@ pub fn load_or_create(path: &Path) -> Result<SigningKey, KeyError> {
         return load(path);
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| key_err(path, e))?;
+        trust::files::create_private_dir(dir).map_err(|e| key_err(path, e))?;
     }
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
     let pem = key

@@ -61,7 +61,7 @@ impl Refusal {
             Fault {
                 code,
                 subcode: Some(sub.into()),
-                reason_ru: format!("Конверт не принят: {reason}"),
+                reason_ru: envelope::quote(format!("Конверт не принят: {reason}").as_bytes()),
                 problem_message: None,
             },
         );
