@@ -299,6 +299,39 @@ pub struct LimitsSection {
     /// Largest signed document the trusted third party judges at `POST /v1/ttp/receipts`.
     #[serde(default = "default_max_ttp_bytes")]
     pub max_ttp_document_bytes: usize,
+    /// Connections each listener holds at once, in all and per source address; over these a
+    /// connection gets 503 with `Retry-After` and is closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_max_connections_per_source")]
+    pub max_connections_per_source: usize,
+    /// Seconds within which a request's header must arrive (and an idle kept-alive connection
+    /// is closed).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+}
+
+fn default_max_connections() -> usize {
+    4096
+}
+
+fn default_max_connections_per_source() -> usize {
+    256
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+impl LimitsSection {
+    /// What each listener of the node holds to.
+    pub fn connections(&self) -> transport::ConnLimits {
+        transport::ConnLimits {
+            max_total: self.max_connections.max(1),
+            max_per_source: self.max_connections_per_source.max(1),
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs.max(1)),
+        }
+    }
 }
 
 fn default_max_bytes() -> usize {
@@ -314,6 +347,9 @@ impl Default for LimitsSection {
         LimitsSection {
             max_envelope_bytes: default_max_bytes(),
             max_ttp_document_bytes: default_max_ttp_bytes(),
+            max_connections: default_max_connections(),
+            max_connections_per_source: default_max_connections_per_source(),
+            header_timeout_secs: default_header_timeout(),
         }
     }
 }

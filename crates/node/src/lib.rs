@@ -134,8 +134,8 @@ pub async fn serve(
         }
     }
     let app = api::router(node.clone());
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let limits = node.cfg.limits.connections();
+    let result = transport::serve_http(listener, app, limits, shutdown)
         .await
         .map_err(|e| NodeError::Internal(format!("server: {e}")));
     let _ = stop_tx.send(true);

@@ -359,7 +359,8 @@ pub async fn serve_peers(
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    if let Err(e) = transport::serve_mtls(listener, tls, app, shutdown).await {
+    let limits = node.config().limits.connections();
+    if let Err(e) = transport::serve_mtls(listener, tls, app, limits, shutdown).await {
         tracing::error!(error = %e, "federation listener failed");
     }
 }

@@ -11,6 +11,9 @@
 
 pub mod client;
 pub mod hop;
+mod listen;
+
+pub use listen::{ConnLimits, serve_http};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -136,17 +139,31 @@ pub async fn serve_mtls(
     listener: tokio::net::TcpListener,
     config: Arc<ServerConfig>,
     app: axum::Router,
+    limits: ConnLimits,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), TransportError> {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let gate = listen::Gate::new(limits);
     tokio::pin!(shutdown);
     loop {
         let (tcp, addr) = tokio::select! {
-            r = listener.accept() => r?,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
             _ = &mut shutdown => return Ok(()),
+        };
+        let Some(permit) = gate.admit(addr.ip()) else {
+            listen::turn_away(tcp);
+            continue;
         };
         let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let tls =
                 match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                     Ok(Ok(t)) => t,
@@ -187,9 +204,7 @@ pub async fn serve_mtls(
                 },
             );
             let svc = hyper_util::service::TowerToHyperService::new(svc);
-            let builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            if let Err(e) = builder
+            if let Err(e) = listen::http1(&limits)
                 .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
                 .await
             {

@@ -42,9 +42,15 @@ async fn eec_server(f: &Federation) -> (u16, tokio::sync::oneshot::Sender<()>) {
     );
     let cfg = server_config(&f.files("EEC")).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve_mtls(listener, cfg, app, async move {
-        let _ = rx.await;
-    }));
+    tokio::spawn(serve_mtls(
+        listener,
+        cfg,
+        app,
+        Default::default(),
+        async move {
+            let _ = rx.await;
+        },
+    ));
     (port, tx)
 }
 

@@ -1,0 +1,117 @@
+//! A node under abuse, over real sockets: connections are bounded (in all and per source),
+//! a connection over a cap is answered 503 with `Retry-After` at once, a half-open connection
+//! is closed when its header does not come, and a legitimate client is answered all the while.
+//! (Forged evidence, revoked tokens, bounded refusals: `federation.rs` and `api.rs`.)
+
+use std::time::{Duration, Instant};
+
+use node::config::{LimitsSection, NodeConfig, ParticipantConfig, StoreSection};
+use tokio::io::AsyncReadExt as _;
+
+fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
+    NodeConfig {
+        segment: "KZ".into(),
+        listen: ([127, 0, 0, 1], port).into(),
+        data_dir: dir.to_owned(),
+        store: StoreSection::default(),
+        participants: vec![ParticipantConfig {
+            address: "EAEU://KZ/CA/conformity-body".into(),
+            name: String::new(),
+        }],
+        limits: LimitsSection {
+            max_connections: 2048,
+            max_connections_per_source: 256,
+            header_timeout_secs: 1,
+            ..Default::default()
+        },
+        checkpoint_every: 1000,
+        federation: None,
+        delivery: Default::default(),
+        nsi: None,
+        processes: None,
+        ttp: None,
+        tsa: None,
+    }
+}
+
+/// 10,000 connections that never send a header, from another source address (127.0.0.2),
+/// while a client at 127.0.0.1 asks `/health`: it is answered within a second every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_do_not_take_the_node_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let running = host::start_on(
+        config(dir.path(), addr.port()),
+        node::system_clock(),
+        listener,
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let health = format!("http://{addr}/health");
+    let flood = tokio::spawn(async move {
+        let mut held = Vec::with_capacity(10_000);
+        for _ in 0..10_000 {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            if let Ok(c) = s.connect(addr).await {
+                held.push(c);
+            }
+        }
+        held
+    });
+    let mut slowest = Duration::ZERO;
+    let mut asked = 0;
+    while !flood.is_finished() || asked < 5 {
+        let t = Instant::now();
+        let r = http.get(&health).send().await.expect("/health answered");
+        assert_eq!(r.status(), 200);
+        slowest = slowest.max(t.elapsed());
+        asked += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut held = flood.await.unwrap();
+    assert!(
+        held.len() >= 9_000,
+        "only {} connections were made",
+        held.len()
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/health took {slowest:?} under 10,000 half-open connections"
+    );
+    eprintln!(
+        "/health: {asked} answers, the slowest in {:.1} ms, during {} half-open connections",
+        slowest.as_secs_f64() * 1e3,
+        held.len()
+    );
+    // Over its cap a source gets 503 with Retry-After, before anything is read from it.
+    let mut busy = 0;
+    let mut buf = vec![0u8; 512];
+    for c in held.iter_mut().rev().take(50) {
+        let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        if text.starts_with("HTTP/1.1 503") {
+            assert!(text.contains("Retry-After: 1"), "{text}");
+            busy += 1;
+        }
+    }
+    assert_eq!(busy, 50, "the newest connections were over the cap");
+    // The ones it took are closed when their header does not come (1 s here).
+    let mut first = held.swap_remove(0);
+    let closed = tokio::time::timeout(Duration::from_secs(5), first.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "a half-open connection was kept: {closed:?}"
+    );
+    drop(held);
+    running.stop().await.unwrap();
+}
