@@ -1209,6 +1209,13 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
     fed.start_all().await;
     let (kz, ru) = (fed.node("KZ"), fed.node("RU"));
     wait_for_trust_list(&ru, 1).await;
+    wait_for_trust_list(&kz, 1).await;
+    // KZ's own trust-list requests are handed over before the refusals below are counted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while kz.store().queue_depth().await.unwrap().0 != 0 {
+        assert!(Instant::now() < deadline, "KZ's outbox never drained");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let doc = certificate_doc("signed").replacen(
         "P.TS.01.MSG.001</csdo:InfEnvelopeCode>",
         "P.TS.01.MSG.006</csdo:InfEnvelopeCode>",

@@ -359,7 +359,10 @@ pub async fn serve_peers(
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    let limits = node.config().limits.connections();
+    let limits = transport::ConnLimits {
+        header_timeout: transport::PEER_IDLE,
+        ..node.config().limits.connections()
+    };
     if let Err(e) = transport::serve_mtls(listener, tls, app, limits, shutdown).await {
         tracing::error!(error = %e, "federation listener failed");
     }

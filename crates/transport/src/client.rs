@@ -18,6 +18,10 @@ use rustls_pki_types::ServerName;
 
 use crate::{TransportError, node_host};
 
+/// How long a kept connection is reused: well under the idle time after which a node's
+/// federation listener closes one (`crate::PEER_IDLE`).
+const IDLE_REUSE: std::time::Duration = std::time::Duration::from_secs(45);
+
 /// Idle connections kept per peer.
 const IDLE_MAX: usize = 256;
 /// Largest answer read from a peer (an RCV signal or a Fault quoting the problem message).
@@ -52,7 +56,8 @@ pub struct PeerClient {
     addr: String,
     connector: tokio_rustls::TlsConnector,
     server_name: ServerName<'static>,
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    /// Kept connections, and since when each has been idle.
+    idle: Mutex<Vec<(std::time::Instant, SendRequest<Full<Bytes>>)>>,
     timeout: Duration,
 }
 
@@ -116,7 +121,7 @@ impl PeerClient {
             .to_bytes();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < IDLE_MAX {
-            idle.push(sender);
+            idle.push((std::time::Instant::now(), sender));
         }
         Ok(PeerResponse {
             status: parts.status.as_u16(),
@@ -168,8 +173,10 @@ impl PeerClient {
 
     fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(s) = idle.pop() {
-            if s.is_ready() {
+        while let Some((since, s)) = idle.pop() {
+            // A connection idle for long may be closing at the peer's end (its listener ends
+            // idle connections, `PEER_IDLE`): a fresh one costs less than a failed attempt.
+            if s.is_ready() && since.elapsed() < IDLE_REUSE {
                 return Some(s);
             }
         }

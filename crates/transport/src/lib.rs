@@ -15,6 +15,12 @@ mod listen;
 
 pub use listen::{ConnLimits, serve_http};
 
+/// How long a node's federation listener keeps an idle connection from a peer. Peers are
+/// authenticated before any request is read and reuse their connections across pauses, so
+/// this is longer than the adapter API's; the client side stops reusing a connection well
+/// before it.
+pub const PEER_IDLE: Duration = Duration::from_secs(90);
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
