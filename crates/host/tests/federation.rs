@@ -82,6 +82,20 @@ impl Federation {
         }
     }
 
+    /// A federation whose EEC node runs the trusted third party and the time-stamp authority
+    /// of a trust space of test keys (KZ, BY, RU), and that trust space.
+    fn with_trust_space() -> (Federation, host::trustspace::TrustSpace) {
+        let mut fed = Federation::new();
+        let space = host::trustspace::build(
+            &fed.dir.path().join("trust"),
+            &["KZ", "BY", "RU"],
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        fed.ttp = Some(space.ttp.clone());
+        (fed, space)
+    }
+
     fn config(&self, s: &'static str) -> NodeConfig {
         let mut cfg = NodeConfig {
             segment: s.into(),
@@ -1195,14 +1209,7 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
 /// out offline, and any change to it is caught by the check it breaks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient() {
-    let mut fed = Federation::new();
-    let space = host::trustspace::build(
-        &fed.dir.path().join("trust"),
-        &["KZ", "BY", "RU"],
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    fed.ttp = Some(space.ttp.clone());
+    let (mut fed, space) = Federation::with_trust_space();
     // The recipient checks the evidence that travels with the message against its trust list.
     fed.trust_subscribers = true;
     fed.enforcing = vec!["EEC", "KZ", "RU"];
@@ -1375,14 +1382,7 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
 /// anyone else, or an older one, never replaces what they hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() {
-    let mut fed = Federation::new();
-    let space = host::trustspace::build(
-        &fed.dir.path().join("trust"),
-        &["KZ", "BY", "RU"],
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    fed.ttp = Some(space.ttp.clone());
+    let (mut fed, space) = Federation::with_trust_space();
     fed.trust_subscribers = true;
     fed.enforcing = vec!["EEC", "KZ", "RU"];
     assert!(
@@ -1546,14 +1546,7 @@ fn evidence_headers(receipt: &[u8], token: &[u8], proof: &[u8]) -> Headers {
 /// stores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evidence_is_judged_by_the_trusted_third_party_and_never_taken_from_a_peer() {
-    let mut fed = Federation::new();
-    let space = host::trustspace::build(
-        &fed.dir.path().join("trust"),
-        &["KZ", "BY", "RU"],
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    fed.ttp = Some(space.ttp.clone());
+    let (mut fed, space) = Federation::with_trust_space();
     fed.trust_subscribers = true;
     fed.enforcing = vec!["EEC", "KZ", "RU"];
     fed.start_all().await;

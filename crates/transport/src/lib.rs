@@ -153,14 +153,7 @@ pub async fn serve_mtls(
     tokio::pin!(shutdown);
     loop {
         let (tcp, addr) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            c = listen::accept(&listener) => c,
             _ = &mut shutdown => return Ok(()),
         };
         let Some(permit) = gate.admit(addr.ip()) else {

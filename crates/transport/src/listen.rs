@@ -95,6 +95,22 @@ pub(crate) fn turn_away(mut tcp: tokio::net::TcpStream) {
     });
 }
 
+/// The next connection. A failed accept (out of descriptors, say) waits a little rather than
+/// spin, and the listener goes on.
+pub(crate) async fn accept(
+    listener: &tokio::net::TcpListener,
+) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(c) => return c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 /// An HTTP/1.1 connection builder that holds to `limits`.
 pub(crate) fn http1(limits: &ConnLimits) -> hyper::server::conn::http1::Builder {
     let mut b = hyper::server::conn::http1::Builder::new();
@@ -117,15 +133,7 @@ pub async fn serve_http(
     tokio::pin!(shutdown);
     loop {
         let (tcp, addr) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                // Out of descriptors, say: wait a little rather than spin; the node goes on.
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            c = accept(&listener) => c,
             _ = &mut shutdown => break,
         };
         let Some(permit) = gate.admit(addr.ip()) else {
