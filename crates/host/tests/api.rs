@@ -454,17 +454,26 @@ fn committed_openapi_document_is_fresh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_loses_nothing_that_was_acknowledged() {
     let t = start().await;
+    // The stop comes once the first acknowledgement is out and the rest are in flight, not
+    // after a fixed pause: on a slow, busy runner 20 ms once passed before any answer.
+    let answered = Arc::new(tokio::sync::Notify::new());
     let mut tasks = Vec::new();
     for i in 0..400 {
-        let a = t.a.clone();
+        let (a, answered) = (t.a.clone(), answered.clone());
         tasks.push(tokio::spawn(async move {
             if i > 200 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            a.send(&msg(B, DOC)).await
+            let r = a.send(&msg(B, DOC)).await;
+            if r.is_ok() {
+                answered.notify_one();
+            }
+            r
         }));
     }
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::time::timeout(Duration::from_secs(60), answered.notified())
+        .await
+        .expect("no submission acknowledged within a minute");
     let dir = t.stop().await;
     let mut accepted = Vec::new();
     for task in tasks {
