@@ -132,3 +132,137 @@ async fn half_open_connections_do_not_take_the_node_down() {
     drop(held);
     running.stop().await.unwrap();
 }
+
+/// Reference data behind `[nsi] public_reads = false`: no token, 401; with one, an export and a
+/// diff carry an ETag and a second ask naming it gets 304 with no body. A body larger than the
+/// node's budget of bodies in flight is turned away with 503 and `Retry-After` from its
+/// `Content-Length` alone, before a byte of it is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_reads_are_conditional_and_bodies_are_admitted_within_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = config(dir.path(), addr.port());
+    cfg.nsi = Some(node::config::NsiSection {
+        public_reads: false,
+        ..Default::default()
+    });
+    cfg.limits.max_body_bytes_in_flight = 64 * 1024;
+    cfg.limits.body_timeout_secs = 2;
+    let running = host::start_on(cfg, node::system_clock(), listener)
+        .await
+        .unwrap();
+    let node = running.node.clone();
+    let countries = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/nsi/countries.json"),
+    )
+    .unwrap();
+    node::reference::import(
+        node.store(),
+        &node.reference(),
+        &countries,
+        nsi::format::Format::Json,
+        None,
+        false,
+        1,
+    )
+    .await
+    .unwrap();
+    node.reload_reference().await.unwrap();
+    let token = node
+        .issue_token("EAEU://KZ/CA/conformity-body", "t")
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>, etag: Option<&str>| {
+        let mut r = http.get(format!("http://{addr}{path}"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(e) = etag {
+            r = r.header("if-none-match", e);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let etag = r
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), etag, r.bytes().await.unwrap().len())
+        }
+    };
+    for path in [
+        "/v1/nsi",
+        "/v1/nsi/P.CLS.019/versions/1?format=csv",
+        "/v1/nsi/P.CLS.019/diff?from=1&to=1",
+    ] {
+        assert_eq!(get(path, None, None).await.0, 401, "{path} without a token");
+    }
+    for path in [
+        "/v1/nsi/P.CLS.019/versions/1?format=csv",
+        "/v1/nsi/P.CLS.019/diff?from=1&to=1",
+    ] {
+        let (status, etag, len) = get(path, Some(&token), None).await;
+        let etag = etag.unwrap_or_else(|| panic!("{path} has no ETag"));
+        assert!(status == 200 && len > 0, "{path}: {status}, {len} bytes");
+        // Again, from the node's cache, byte for byte as long.
+        assert_eq!(
+            get(path, Some(&token), None).await,
+            (200, Some(etag.clone()), len)
+        );
+        assert_eq!(
+            get(path, Some(&token), Some(&etag)).await,
+            (304, Some(etag.clone()), 0),
+            "{path} with If-None-Match"
+        );
+    }
+    // The CSV and JSON exports of one version are different answers.
+    let (_, csv, _) = get("/v1/nsi/P.CLS.019/versions/1?format=csv", Some(&token), None).await;
+    let (_, json, _) = get("/v1/nsi/P.CLS.019/versions/1", Some(&token), None).await;
+    assert_ne!(csv, json);
+
+    // A SOAP request stating 60 KiB whose body never comes holds 60 KiB of the 64 KiB
+    // budget; the next stating 10 KiB is refused on its header alone.
+    let head = |kib: usize| {
+        format!(
+            "POST /v1/soap HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/soap+xml\r\nContent-Length: {}\r\n\r\n",
+            kib * 1024
+        )
+    };
+    let send = |text: String| async move {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut c, text.as_bytes())
+            .await
+            .unwrap();
+        c
+    };
+    let mut holding = send(head(60)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut c = send(head(10)).await;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .expect("answered before the body was sent")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+    assert!(
+        text.starts_with("http/1.1 503") && text.contains("retry-after: 1"),
+        "{text}"
+    );
+    // The trickling one is answered 408 when its 2 s are up, and its share comes back.
+    let n = tokio::time::timeout(Duration::from_secs(10), holding.read(&mut buf))
+        .await
+        .expect("the held request was ended")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+    assert!(text.starts_with("http/1.1 408"), "{text}");
+    drop(holding);
+    let mut c = send(head(10) + "x").await;
+    let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+    assert!(text.starts_with("http/1.1 408"), "admitted again: {text}");
+    running.stop().await.unwrap();
+}

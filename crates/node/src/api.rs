@@ -65,7 +65,90 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(json))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(BodyBudget::new(
+                limits.max_body_bytes_in_flight,
+                json,
+                Duration::from_secs(limits.body_timeout_secs.max(1)),
+            )),
+            body_budget,
+        ))
         .with_state(node)
+}
+
+/// The request bodies the API holds at once, in KiB: each body is counted from its
+/// `Content-Length` before a byte of it is read, and given back when its answer is made.
+struct BodyBudget {
+    kib: Arc<tokio::sync::Semaphore>,
+    total_kib: u32,
+    /// What a body of unstated length counts as: the largest any route takes.
+    unstated: usize,
+    /// Within which a request with a body is received and answered.
+    deadline: Duration,
+}
+
+impl BodyBudget {
+    fn new(bytes: usize, unstated: usize, deadline: Duration) -> BodyBudget {
+        let total_kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS as u32);
+        BodyBudget {
+            kib: Arc::new(tokio::sync::Semaphore::new(total_kib as usize)),
+            total_kib,
+            unstated,
+            deadline,
+        }
+    }
+}
+
+async fn body_budget(
+    State(budget): State<Arc<BodyBudget>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let stated = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let bodiless = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let bytes = match stated {
+        Some(n) => n,
+        None if bodiless => 0,
+        None => budget.unstated,
+    };
+    if bytes == 0 {
+        return next.run(req).await;
+    }
+    let kib = u32::try_from(bytes.div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .min(budget.total_kib);
+    let Ok(_held) = budget.kib.clone().try_acquire_many_owned(kib) else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the node holds as many request bodies as it allows; retry in a moment".into(),
+            None,
+        )
+        .into_response();
+    };
+    // A body that trickles in would hold its share of the budget for ever.
+    match tokio::time::timeout(budget.deadline, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            format!(
+                "the request was not received and answered within {} s",
+                budget.deadline.as_secs()
+            ),
+            None,
+        )
+        .into_response(),
+    }
 }
 
 #[derive(OpenApi)]
@@ -119,11 +202,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        // Busy and unavailable are passing states: say when to come back.
+        let retry = status == StatusCode::SERVICE_UNAVAILABLE;
         let mut r = (status, Json(self.0)).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if retry {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         r
     }
 }
@@ -156,6 +245,23 @@ impl FromRequestParts<AppState> for Caller {
             Some(p) => Ok(Caller(p)),
             None => Err(unauthorized("unknown or revoked API token")),
         }
+    }
+}
+
+/// A reader of reference data: anyone when `[nsi] public_reads` (the default: reference data
+/// is open data), otherwise a participant with a token.
+pub struct NsiReader;
+
+impl FromRequestParts<AppState> for NsiReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, ApiError> {
+        if node.config().nsi_public_reads() {
+            return Ok(NsiReader);
+        }
+        Caller::from_request_parts(parts, node)
+            .await
+            .map(|_| NsiReader)
     }
 }
 
@@ -547,7 +653,7 @@ fn nsi_item(r: &nsi::ResourceIndex, it: &nsi::Item, on: time::Date) -> NsiItem {
 /// The reference data this node holds, and how old its copy is.
 #[utoipa::path(get, path = "/v1/nsi", tag = "reference data",
     responses((status = 200, body = NsiCatalogue)))]
-async fn nsi_list(State(node): State<AppState>) -> Response {
+async fn nsi_list(State(node): State<AppState>, _reader: NsiReader) -> Response {
     let idx = node.reference();
     let mut resources: Vec<NsiEntry> = idx
         .resources()
@@ -582,6 +688,7 @@ async fn nsi_list(State(node): State<AppState>) -> Response {
         (status = 404, description = "No such resource, or the code is not valid on that date", body = Problem, content_type = "application/problem+json")))]
 async fn nsi_lookup(
     State(node): State<AppState>,
+    _reader: NsiReader,
     Path((resource, code)): Path<(String, String)>,
     Query(q): Query<AsOf>,
 ) -> Result<Json<NsiItem>, ApiError> {
@@ -607,6 +714,7 @@ async fn nsi_lookup(
         (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json")))]
 async fn nsi_search(
     State(node): State<AppState>,
+    _reader: NsiReader,
     Path(resource): Path<String>,
     Query(q): Query<SearchQuery>,
 ) -> Result<Json<Vec<NsiItem>>, ApiError> {
@@ -657,6 +765,7 @@ fn nsi_store_error(e: impl std::fmt::Display) -> ApiError {
         (status = 404, description = "Nothing published under this code", body = Problem, content_type = "application/problem+json")))]
 async fn nsi_versions(
     State(node): State<AppState>,
+    _reader: NsiReader,
     Path(resource): Path<String>,
 ) -> Result<Json<Vec<NsiVersionInfo>>, ApiError> {
     let v = node
@@ -692,27 +801,116 @@ pub struct ExportQuery {
 /// One version, exported as JSON, CSV or XML.
 #[utoipa::path(get, path = "/v1/nsi/{resource}/versions/{version}", tag = "reference data",
     params(("resource" = String, Path), ("version" = i64, Path), ExportQuery),
-    responses((status = 200, description = "The version in the format asked for"),
+    responses((status = 200, description = "The version in the format asked for, with an `ETag` (versions never change)"),
+        (status = 304, description = "Not modified: `If-None-Match` named this version's ETag"),
         (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json")))]
 async fn nsi_export(
     State(node): State<AppState>,
+    _reader: NsiReader,
     Path((resource, version)): Path<(String, i64)>,
     Query(q): Query<ExportQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let fmt = nsi::format::Format::parse(q.format.as_deref().unwrap_or("json"))
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-format", e, None))?;
-    let v = stored_version(&node, &resource, version).await?;
-    let content = crate::reference::decode(&v).map_err(nsi_store_error)?;
-    let ct = match fmt {
-        nsi::format::Format::Json => "application/json",
-        nsi::format::Format::Csv => "text/csv; charset=utf-8",
-        nsi::format::Format::Xml => "application/xml",
+    let (ct, ext) = match fmt {
+        nsi::format::Format::Json => ("application/json", "json"),
+        nsi::format::Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        nsi::format::Format::Xml => ("application/xml", "xml"),
     };
-    Ok((
-        [(header::CONTENT_TYPE, ct)],
-        nsi::format::write(&content, fmt),
-    )
-        .into_response())
+    let sha = version_hash(&node, &resource, version).await?;
+    let etag = format!("\"{sha}.{ext}\"");
+    if let Some(r) = not_modified(&headers, &etag) {
+        return Ok(r);
+    }
+    let key = format!("export {etag}");
+    let body = match node.read_cache().answer(&key) {
+        Some(b) => b,
+        None => {
+            let content = decoded(&node, &resource, version, &sha).await?;
+            let b = Bytes::from(
+                node.heavy()
+                    .run(move || nsi::format::write(&content, fmt))
+                    .await
+                    .map_err(|e| ApiError::from(NodeError::from(e)))?,
+            );
+            node.read_cache().keep_answer(key, b.clone());
+            b
+        }
+    };
+    Ok(cacheable(&etag, [(header::CONTENT_TYPE, ct)], body))
+}
+
+/// The hash of a stored version (an immutable fact, so the ETag of all made from it), or 404.
+async fn version_hash(node: &Node, resource: &str, version: i64) -> Result<String, ApiError> {
+    node.store()
+        .nsi_versions(resource)
+        .await
+        .map_err(nsi_store_error)?
+        .into_iter()
+        .find(|(v, _, _)| *v == version)
+        .map(|(_, sha, _)| sha)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("{resource} has no version {version}"),
+                None,
+            )
+        })
+}
+
+/// A stored version, decoded and hash-checked in the heavy pool, or from the cache.
+async fn decoded(
+    node: &Node,
+    resource: &str,
+    version: i64,
+    sha: &str,
+) -> Result<Arc<nsi::model::Content>, ApiError> {
+    if let Some(c) = node.read_cache().decoded(sha) {
+        return Ok(c);
+    }
+    let v = stored_version(node, resource, version).await?;
+    let c = node
+        .heavy()
+        .run(move || crate::reference::decode(&v))
+        .await
+        .map_err(|e| ApiError::from(NodeError::from(e)))?
+        .map_err(nsi_store_error)?;
+    let c = Arc::new(c);
+    node.read_cache().keep_decoded(sha, c.clone());
+    Ok(c)
+}
+
+/// 304 when the client already holds what `etag` names.
+fn not_modified(headers: &axum::http::HeaderMap, etag: &str) -> Option<Response> {
+    let held = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    let matches = held
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*");
+    matches.then(|| cacheable(etag, [], Bytes::new()).map(|_| axum::body::Body::empty()))
+        .map(|mut r| {
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            r
+        })
+}
+
+/// An answer made from immutable versions: its ETag, and leave to keep it.
+fn cacheable<const N: usize>(
+    etag: &str,
+    headers: [(header::HeaderName, &'static str); N],
+    body: Bytes,
+) -> Response {
+    let mut r = (headers, body).into_response();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=86400"),
+    );
+    r
 }
 
 /// A stored version of a resource, or 404.
@@ -752,23 +950,52 @@ pub struct NsiDiff {
 /// What changed between two versions.
 #[utoipa::path(get, path = "/v1/nsi/{resource}/diff", tag = "reference data",
     params(("resource" = String, Path), DiffQuery),
-    responses((status = 200, body = NsiDiff),
+    responses((status = 200, body = NsiDiff, description = "What changed, with an `ETag`"),
+        (status = 304, description = "Not modified: `If-None-Match` named this diff's ETag"),
         (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json")))]
 async fn nsi_diff(
     State(node): State<AppState>,
+    _reader: NsiReader,
     Path(resource): Path<String>,
     Query(q): Query<DiffQuery>,
-) -> Result<Json<NsiDiff>, ApiError> {
-    let mut got = Vec::new();
-    for v in [q.from, q.to] {
-        let x = stored_version(&node, &resource, v).await?;
-        got.push(crate::reference::decode(&x).map_err(nsi_store_error)?);
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let (from, to) = (
+        version_hash(&node, &resource, q.from).await?,
+        version_hash(&node, &resource, q.to).await?,
+    );
+    let etag = format!("\"diff.{from}.{to}\"");
+    if let Some(r) = not_modified(&headers, &etag) {
+        return Ok(r);
     }
-    let d = nsi::diff::diff(Some(&got[0]), &got[1]);
-    Ok(Json(NsiDiff {
-        added: d.added,
-        removed: d.removed,
-        changed: d.changed,
-        header_changed: d.header_changed,
-    }))
+    let key = format!("diff {etag}");
+    let body = match node.read_cache().answer(&key) {
+        Some(b) => b,
+        None => {
+            let a = decoded(&node, &resource, q.from, &from).await?;
+            let b = decoded(&node, &resource, q.to, &to).await?;
+            let json = node
+                .heavy()
+                .run(move || {
+                    let d = nsi::diff::diff(Some(&a), &b);
+                    serde_json::to_vec(&NsiDiff {
+                        added: d.added,
+                        removed: d.removed,
+                        changed: d.changed,
+                        header_changed: d.header_changed,
+                    })
+                })
+                .await
+                .map_err(|e| ApiError::from(NodeError::from(e)))?
+                .map_err(nsi_store_error)?;
+            let json = Bytes::from(json);
+            node.read_cache().keep_answer(key, json.clone());
+            json
+        }
+    };
+    Ok(cacheable(
+        &etag,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    ))
 }

@@ -117,7 +117,7 @@ fn default_validators() -> usize {
 /// `[nsi]`: the EEC node lists `subscribers` and tells them of every new version; a national
 /// node names its `publisher` and fetches from it. Either way the node's own reference-data
 /// service is `EAEU://<segment>/SR/nsi`, hosted automatically.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NsiSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +127,25 @@ pub struct NsiSection {
     /// How often a subscriber asks the publisher for its catalogue, besides notifications.
     #[serde(default = "default_refresh")]
     pub refresh_secs: u64,
+    /// Whether anyone may read reference data at `/v1/nsi` (it is open data); false asks a
+    /// participant's token.
+    #[serde(default = "default_public_reads")]
+    pub public_reads: bool,
+}
+
+fn default_public_reads() -> bool {
+    true
+}
+
+impl Default for NsiSection {
+    fn default() -> Self {
+        NsiSection {
+            publisher: None,
+            subscribers: Vec::new(),
+            refresh_secs: default_refresh(),
+            public_reads: default_public_reads(),
+        }
+    }
 }
 
 fn default_refresh() -> u64 {
@@ -309,6 +328,32 @@ pub struct LimitsSection {
     /// is closed).
     #[serde(default = "default_header_timeout")]
     pub header_timeout_secs: u64,
+    /// CPU-heavy requests (trusted-third-party checks, reference-data exports and diffs)
+    /// worked on at once; 0 is half the cores. More than `heavy_queue` waiting get 503.
+    #[serde(default)]
+    pub heavy_workers: usize,
+    #[serde(default = "default_heavy_queue")]
+    pub heavy_queue: usize,
+    /// Request bodies the adapter API holds at once, in bytes, counted from `Content-Length`
+    /// (a body without one counts as the largest allowed); over this a request gets 503 with
+    /// `Retry-After` before its body is read.
+    #[serde(default = "default_bodies_in_flight")]
+    pub max_body_bytes_in_flight: usize,
+    /// Seconds within which a request with a body is received and answered (408 after).
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_secs: u64,
+}
+
+fn default_body_timeout() -> u64 {
+    60
+}
+
+fn default_heavy_queue() -> usize {
+    32
+}
+
+fn default_bodies_in_flight() -> usize {
+    128 * 1024 * 1024
 }
 
 fn default_max_connections() -> usize {
@@ -350,6 +395,10 @@ impl Default for LimitsSection {
             max_connections: default_max_connections(),
             max_connections_per_source: default_max_connections_per_source(),
             header_timeout_secs: default_header_timeout(),
+            heavy_workers: 0,
+            heavy_queue: default_heavy_queue(),
+            max_body_bytes_in_flight: default_bodies_in_flight(),
+            body_timeout_secs: default_body_timeout(),
         }
     }
 }
@@ -492,6 +541,11 @@ impl NodeConfig {
             .as_ref()
             .filter(|t| t.publisher.is_some() || !t.subscribers.is_empty())
             .map(|_| format!("EAEU://{}/SR/trust", self.segment))
+    }
+
+    /// Whether `/v1/nsi` answers without a token (`[nsi] public_reads`, true when unset).
+    pub fn nsi_public_reads(&self) -> bool {
+        self.nsi.as_ref().is_none_or(|n| n.public_reads)
     }
 
     /// The address of this node's reference-data service, when `[nsi]` is configured.

@@ -75,6 +75,10 @@ pub struct Node {
     stamping: Option<Arc<Stamping>>,
     pub(crate) worker_id: String,
     pub(crate) metrics: crate::metrics::NodeMetrics,
+    /// CPU-heavy requests, a few at a time ([limits] heavy_workers, heavy_queue).
+    heavy: crate::heavy::Heavy,
+    /// Decoded reference-data versions and finished exports and diffs.
+    read_cache: crate::readcache::ReadCache,
 }
 
 impl Node {
@@ -143,6 +147,9 @@ impl Node {
                 cfg.nsi.as_ref().and_then(|n| n.publisher.clone()),
             )),
             metrics: crate::metrics::NodeMetrics::new(segment.as_str()),
+            heavy: crate::heavy::Heavy::new(cfg.limits.heavy_workers, cfg.limits.heavy_queue),
+            // Four decoded versions (HS is about 20 MB decoded) and 32 MiB of answers.
+            read_cache: crate::readcache::ReadCache::new(4, 32 * 1024 * 1024),
             // Stable across restarts (see Store::claim_outbox); unique per listener on a host.
             worker_id: format!("{segment}@{}:{}", hostname(), cfg.listen.port()),
             segment,
@@ -202,6 +209,15 @@ impl Node {
     }
 
     /// The XML limits of this node, for every path that reads outside bytes.
+    /// Where CPU-heavy work of requests runs.
+    pub fn heavy(&self) -> &crate::heavy::Heavy {
+        &self.heavy
+    }
+
+    pub(crate) fn read_cache(&self) -> &crate::readcache::ReadCache {
+        &self.read_cache
+    }
+
     pub(crate) fn limits(&self) -> envelope::Limits {
         envelope::Limits {
             max_bytes: self.cfg.limits.max_envelope_bytes,
@@ -518,24 +534,14 @@ impl Node {
         route: Route,
         source: Source,
     ) -> Result<(Accepted, String, OffsetDateTime), NodeError> {
-        let packages = &self.screen.packages;
         let carried = match &source {
             Source::Is { .. } => {
-                legal::require_signature(packages, &env)?;
+                legal::require_signature(self, &env).await?;
                 Vec::new()
             }
             Source::Peer { evidence, .. } => evidence.clone(),
         };
-        let evidence = legal::evidence_for(
-            packages,
-            self.trust.as_ref(),
-            self.stamping.as_ref(),
-            self.fed.as_ref().map(|f| f.root.as_slice()),
-            &env,
-            carried,
-            self.now(),
-        )
-        .await?;
+        let evidence = legal::evidence_for(self, &env, carried).await?;
         let from_is = matches!(source, Source::Is { .. });
         let mut m = match source {
             Source::Is { received } => {

@@ -6,15 +6,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use std::sync::Arc;
 
 use envelope::{Body, Envelope};
 use process::Package;
-use time::OffsetDateTime;
 
-use crate::NodeError;
-use crate::stamping::Stamping;
-use crate::trusted::Trust;
+use crate::{Node, NodeError};
 
 /// The evidence kinds that travel between nodes, and the header each travels in (base64).
 pub const EVIDENCE_HEADERS: &[(&str, &str)] = &[
@@ -48,9 +44,10 @@ pub(crate) fn legally_significant(packages: &[Package], env: &Envelope) -> bool 
 }
 
 /// The sending node's duty: a legally significant document carries a signature that verifies
-/// (profile, digest, signature value with the certificate's key).
-pub(crate) fn require_signature(packages: &[Package], env: &Envelope) -> Result<(), NodeError> {
-    if !legally_significant(packages, env) {
+/// (profile, digest, signature value with the certificate's key). The check is CPU work in
+/// proportion to the document: it runs in the node's heavy pool.
+pub(crate) async fn require_signature(node: &Node, env: &Envelope) -> Result<(), NodeError> {
+    if !legally_significant(&node.screen.packages, env) {
         return Ok(());
     }
     let Body::Document(doc) = &env.body else {
@@ -58,13 +55,18 @@ pub(crate) fn require_signature(packages: &[Package], env: &Envelope) -> Result<
             "a legally significant message carries a signed e-document".into(),
         ));
     };
-    dsig::verify_enveloped(doc, &dsig::Verifiers::national())
-        .map(|_| ())
-        .map_err(|e| {
-            NodeError::Unsigned(format!(
-                "a legally significant message needs a valid document signature: {e}"
-            ))
+    let doc = doc.clone();
+    node.heavy()
+        .run(move || {
+            dsig::verify_enveloped(&doc, &dsig::Verifiers::national())
+                .map(|_| ())
+                .map_err(|e| {
+                    NodeError::Unsigned(format!(
+                        "a legally significant message needs a valid document signature: {e}"
+                    ))
+                })
         })
+        .await?
 }
 
 /// The evidence to store with `env`, for a legally significant message (nothing for others).
@@ -76,27 +78,26 @@ pub(crate) fn require_signature(packages: &[Package], env: &Envelope) -> Result<
 /// and the time stamp covers the receipt and chains to the federation root. Anything else is
 /// refused (`NodeError::Evidence`), and the message with it.
 pub(crate) async fn evidence_for(
-    packages: &[Package],
-    trust: Option<&Arc<Trust>>,
-    stamping: Option<&Arc<Stamping>>,
-    federation_root: Option<&[u8]>,
+    node: &Node,
     env: &Envelope,
     carried: Vec<(String, Vec<u8>)>,
-    now: OffsetDateTime,
 ) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
-    if !legally_significant(packages, env) {
+    let (trust, stamping, now) = (node.trust(), node.stamping(), node.now());
+    let federation_root = node.fed.as_ref().map(|f| f.root.as_slice());
+    if !legally_significant(&node.screen.packages, env) {
         return Ok(Vec::new());
     }
     let Body::Document(doc) = &env.body else {
         return Ok(Vec::new());
     };
-    if let (Some(trust), Some(stamping)) = (trust, stamping)
+    if let (Some(trust), Some(stamping)) = (&trust, stamping)
         && trust.issues_receipts()
     {
         let (doc, t) = (doc.clone(), trust.clone());
-        let receipt = tokio::task::spawn_blocking(move || t.receipt(&doc, now, now))
-            .await
-            .map_err(|e| NodeError::Internal(format!("the TTP check stopped: {e}")))?
+        let receipt = node
+            .heavy()
+            .run(move || t.receipt(&doc, now, now))
+            .await?
             .map_err(|e| NodeError::Unsigned(format!("trusted third party: {e}")))?;
         let stamp = stamping
             .stamp(tsa::sha256(receipt.as_bytes()))
@@ -123,6 +124,7 @@ pub(crate) async fn evidence_for(
         .map_err(|_| refuse("the receipt is not UTF-8".into()))?
         .to_owned();
     let list = trust
+        .as_ref()
         .ok_or_else(|| refuse("this node holds no trust list to check it against".into()))?
         .current()
         .map_err(|e| refuse(format!("no trust list to check it against: {e}")))?;
@@ -130,20 +132,20 @@ pub(crate) async fn evidence_for(
     let (token, proof) = (part(TIMESTAMP)?.to_vec(), part(TIMESTAMP_PROOF)?.to_vec());
     let doc = doc.clone();
     let root = vec![root.to_vec()];
-    // Signature checks are CPU work: off the async threads.
-    tokio::task::spawn_blocking(move || {
-        ttp::verify_receipt(&receipt, &doc, &list, &dsig::Verifiers::national())
-            .map_err(|e| refuse(e.to_string()))?;
-        let proof = std::str::from_utf8(&proof)
-            .ok()
-            .and_then(|p| tsa::batch::Proof::from_text(p).ok())
-            .ok_or_else(|| refuse("the time stamp's path is unreadable".into()))?;
-        tsa::batch::verify_batched(&token, &tsa::sha256(receipt.as_bytes()), &proof, &root)
-            .map_err(|e| refuse(format!("the time stamp: {e}")))?;
-        Ok::<(), NodeError>(())
-    })
-    .await
-    .map_err(|e| NodeError::Internal(format!("the evidence check stopped: {e}")))??;
+    // Signature checks are CPU work: in the heavy pool.
+    node.heavy()
+        .run(move || {
+            ttp::verify_receipt(&receipt, &doc, &list, &dsig::Verifiers::national())
+                .map_err(|e| refuse(e.to_string()))?;
+            let proof = std::str::from_utf8(&proof)
+                .ok()
+                .and_then(|p| tsa::batch::Proof::from_text(p).ok())
+                .ok_or_else(|| refuse("the time stamp's path is unreadable".into()))?;
+            tsa::batch::verify_batched(&token, &tsa::sha256(receipt.as_bytes()), &proof, &root)
+                .map_err(|e| refuse(format!("the time stamp: {e}")))?;
+            Ok::<(), NodeError>(())
+        })
+        .await??;
     Ok(carried)
 }
 

@@ -14,11 +14,13 @@ mod delivery;
 pub mod evidence;
 pub mod federation;
 mod gateway;
+pub mod heavy;
 pub mod keys;
 pub mod legal;
 mod local;
 pub mod metrics;
 pub mod peers;
+mod readcache;
 mod record;
 pub mod reference;
 mod screen;
@@ -77,6 +79,9 @@ pub enum NodeError {
     /// signed, about another document, or a time stamp that does not cover it).
     #[error("{0}")]
     Evidence(String),
+    /// The node has as much heavy work running and waiting as it allows; retry later.
+    #[error("{0}")]
+    Busy(#[from] heavy::HeavyError),
 }
 
 impl From<StoreError> for NodeError {

@@ -131,6 +131,7 @@ pub(crate) fn problem_of(e: NodeError) -> Problem {
         NodeError::Unsigned(_) => problem(422, "signature-required", d, None),
         NodeError::Evidence(_) => problem(422, "evidence-refused", d, None),
         NodeError::NotFound => problem(404, "not-found", d, None),
+        NodeError::Busy(_) => problem(503, "busy", d, None),
         NodeError::Internal(_) => {
             tracing::error!(error = %d, "request failed inside the node");
             problem(
@@ -165,6 +166,7 @@ pub(crate) fn fault_status(err: &NodeError) -> u16 {
         NodeError::Forbidden(_) => 403,
         NodeError::Conflict(_) => 409,
         NodeError::Store(_) | NodeError::Internal(_) => 500,
+        NodeError::Busy(_) => 503,
         _ => 400,
     }
 }
@@ -192,9 +194,11 @@ pub(crate) async fn ttp_receipt(
         })?,
         None => now,
     };
-    let receipt = tokio::task::spawn_blocking(move || trust.receipt(&document, moment, now))
+    let receipt = node
+        .heavy()
+        .run(move || trust.receipt(&document, moment, now))
         .await
-        .map_err(|e| unavailable(e.to_string()))?
+        .map_err(|e| problem_of(e.into()))?
         .map_err(|e| unavailable(e.to_string()))?;
     let stamp = match node.stamping() {
         Some(st) => {

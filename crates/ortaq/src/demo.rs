@@ -237,6 +237,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             } else {
                 NsiSection {
                     publisher: Some("EAEU://EEC/SR/nsi".into()),
+                    refresh_secs: 1,
                     ..Default::default()
                 }
             }),
