@@ -141,6 +141,13 @@ impl NodeProcess {
         self.pid().map_or(0.0, |p| cpu_seconds_of(&p.to_string()))
     }
 
+    /// Starts counting the peak resident memory (`VmHWM:`) afresh (Linux `clear_refs` 5).
+    pub fn reset_peak_memory(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+        }
+    }
+
     /// A field of `/proc/<pid>/status` in KiB (`VmRSS:`, `VmHWM:`).
     pub fn memory_kib(&self, field: &str) -> u64 {
         let Some(pid) = self.pid() else { return 0 };

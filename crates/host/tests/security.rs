@@ -217,7 +217,12 @@ async fn reference_reads_are_conditional_and_bodies_are_admitted_within_a_budget
         );
     }
     // The CSV and JSON exports of one version are different answers.
-    let (_, csv, _) = get("/v1/nsi/P.CLS.019/versions/1?format=csv", Some(&token), None).await;
+    let (_, csv, _) = get(
+        "/v1/nsi/P.CLS.019/versions/1?format=csv",
+        Some(&token),
+        None,
+    )
+    .await;
     let (_, json, _) = get("/v1/nsi/P.CLS.019/versions/1", Some(&token), None).await;
     assert_ne!(csv, json);
 

@@ -889,7 +889,8 @@ fn not_modified(headers: &axum::http::HeaderMap, etag: &str) -> Option<Response>
         .split(',')
         .map(|t| t.trim().trim_start_matches("W/"))
         .any(|t| t == etag || t == "*");
-    matches.then(|| cacheable(etag, [], Bytes::new()).map(|_| axum::body::Body::empty()))
+    matches
+        .then(|| cacheable(etag, [], Bytes::new()).map(|_| axum::body::Body::empty()))
         .map(|mut r| {
             *r.status_mut() = StatusCode::NOT_MODIFIED;
             r

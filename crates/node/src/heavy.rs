@@ -1,12 +1,11 @@
-//! CPU-heavy work (trusted-third-party checks, carried-evidence checks, reference-data
-//! exports and diffs) runs off the async threads, a few jobs at a time, behind a bounded
-//! queue: a flood of such requests gets 503 with `Retry-After` instead of taking every core
-//! and the memory of every job at once, and `/health` and submissions keep their threads.
+//! CPU-heavy work (trusted-third-party checks, document-signature and carried-evidence
+//! checks, reference-data decodes, exports and diffs) runs off the async threads, a few jobs
+//! at a time, behind a bounded queue: a flood of such requests gets 503 with `Retry-After`
+//! instead of taking every core and the memory of every job at once, and `/health` and
+//! submissions keep their threads.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-use tokio::sync::Semaphore;
+use std::sync::{Arc, Mutex};
 
 /// Why a heavy job did not run to its end.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,26 +13,23 @@ pub enum HeavyError {
     /// As many jobs are running and waiting as the node allows; the caller may retry later.
     #[error("the node is busy with other heavy requests; retry in a moment")]
     Busy,
-    /// The job panicked or the runtime is shutting down.
+    /// The job panicked or the node is shutting down.
     #[error("the job stopped: {0}")]
     Stopped(String),
 }
 
-/// The pool's admission: `workers` jobs at once, at most `queue` more waiting.
+/// A job as the workers take it.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// `workers` threads of its own, and a queue of at most `queue` jobs waiting for them.
+///
+/// Threads of its own, not tokio's blocking pool: the allocator keeps one arena per thread,
+/// and a large document parsed on each of a pool's many threads would leave that much memory
+/// in each arena. A fixed few threads reuse their arenas, so the memory of heavy work stays
+/// within `workers` jobs' worth.
 pub struct Heavy {
-    permits: Arc<Semaphore>,
+    queue: std::sync::mpsc::SyncSender<Job>,
     workers: usize,
-    waiting: Arc<AtomicUsize>,
-    queue: usize,
-}
-
-/// Takes back a waiting place however the wait ends (the request may be dropped mid-wait).
-struct Waiting(Arc<AtomicUsize>);
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl Heavy {
@@ -45,53 +41,79 @@ impl Heavy {
         } else {
             workers
         };
-        Heavy {
-            permits: Arc::new(Semaphore::new(workers)),
-            workers,
-            waiting: Arc::new(AtomicUsize::new(0)),
-            queue,
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(queue);
+        let rx = Arc::new(Mutex::new(rx));
+        let running = Arc::new(AtomicUsize::new(0));
+        for i in 0..workers {
+            let (rx, running) = (rx.clone(), running.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("heavy-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        // The sender is gone with the node: nothing more will come.
+                        let Ok(job) = job else { return };
+                        running.fetch_add(1, Ordering::AcqRel);
+                        job();
+                        if running.fetch_sub(1, Ordering::AcqRel) == 1 {
+                            give_back_memory();
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "a heavy-work thread could not start");
+            }
         }
+        Heavy { queue: tx, workers }
     }
 
     pub fn workers(&self) -> usize {
         self.workers
     }
 
-    /// Runs `f` on a blocking thread once a worker is free, or answers `Busy` at once when the
-    /// queue is full.
+    /// Runs `f` on a worker once one is free, or answers `Busy` at once when the queue is
+    /// full. A caller that hangs up does not stop its job: the worker stays taken until the
+    /// job ends, so hanging up cannot start more jobs than there are workers.
     pub async fn run<T, F>(&self, f: F) -> Result<T, HeavyError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
-                    self.waiting.fetch_sub(1, Ordering::AcqRel);
-                    return Err(HeavyError::Busy);
-                }
-                let _waiting = Waiting(self.waiting.clone());
-                self.permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| HeavyError::Stopped(e.to_string()))?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(out);
+        });
+        match self.queue.try_send(job) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(_)) => return Err(HeavyError::Busy),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                return Err(HeavyError::Stopped(
+                    "no heavy-work thread is running".into(),
+                ));
             }
-        };
-        let (permits, workers) = (self.permits.clone(), self.workers);
-        // The permit goes with the job, not with the request: a caller that hangs up does
-        // not free a place while its job still runs.
-        tokio::task::spawn_blocking(move || {
-            let out = f();
-            drop(permit);
-            if permits.available_permits() == workers {
-                give_back_memory();
-            }
-            out
-        })
-        .await
-        .map_err(|e| HeavyError::Stopped(e.to_string()))
+        }
+        match rx.await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(_)) => Err(HeavyError::Stopped("the job panicked".into())),
+            Err(_) => Err(HeavyError::Stopped("the job was dropped".into())),
+        }
+    }
+}
+
+/// Sets the process's allocator to give large buffers back when they are freed: glibc would
+/// otherwise raise its mmap threshold after the first large request body and keep every later
+/// one of that size in its heap, so a burst of 16 MB bodies stays resident after it ends.
+/// Called once at the start of a node process.
+pub fn return_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; a fixed threshold is always valid.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }
 

@@ -60,6 +60,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         records: usize,
     },
+    /// One node under the security review's attacks (SOAP amplification, huge TTP documents,
+    /// a reference-data flood): what the attackers got, `/health` latency, peak memory.
+    Abuse {
+        /// Attacking clients at once for the SOAP and TTP attacks.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+        /// Requests each of them sends.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Seconds of the reference-data flood.
+        #[arg(long, default_value_t = 10)]
+        flood_secs: u64,
+    },
     /// Envelopes/s and latency between two nodes over mutual TLS, against RabbitMQ.
     Exchange {
         /// Envelopes for the full-load run (after a warm-up of 1,000).
@@ -91,6 +104,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             size,
         } => submit(messages, concurrency, size).await,
         BenchCommand::Nsi { lookups } => nsi_bench(lookups).await,
+        BenchCommand::Abuse {
+            parallel,
+            rounds,
+            flood_secs,
+        } => crate::abuse::run(parallel, rounds, flood_secs).await,
         BenchCommand::Validate { docs } => validate_bench(docs),
         BenchCommand::Dsig { docs } => dsig_bench(docs),
         BenchCommand::Tsa { records } => tsa_bench(records).await,

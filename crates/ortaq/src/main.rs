@@ -1,6 +1,7 @@
 //! The `ortaq` command: run a node, issue API tokens, verify a node's message log, run the
 //! demo federation, and benchmark.
 
+mod abuse;
 mod bench;
 mod conformance;
 mod demo;
@@ -220,6 +221,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         } => {
             let cfg = NodeConfig::load(&config)?;
             let listen = cfg.listen;
+            node::heavy::return_large_buffers();
             let running = host::start(cfg, node::system_clock()).await?;
             tracing::info!(segment = %running.node.segment(), %listen, "node serving");
             running.serve_until(shutdown_signal()).await?;
