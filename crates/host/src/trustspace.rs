@@ -118,6 +118,7 @@ pub fn build(
         states,
         // The EEC's trusted third party: the one whose receipts other nodes accept.
         ttps: vec![ttp_cert.der().to_vec()],
+        revoked_nodes: Vec::new(),
     };
     let tl_signer = dsig::KeySigner::from_pkcs8(&tl_key.serialize_der(), tl_cert.der())?;
     std::fs::create_dir_all(dir)?;

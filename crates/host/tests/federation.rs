@@ -1459,6 +1459,46 @@ async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() 
         }
         assert_eq!(version_at(&kz), Some(2));
     }
+
+    // Version 3 revokes RU's TLS and signing certificates. The EEC node takes it into use
+    // and refuses RU at the handshake from then on, with no restart; KZ is still served.
+    let ru_files = trust::pki::NodeFiles::in_dir(&fed.pki, seg("RU"));
+    let digest = |p: &Path| {
+        transport::Revoked::digest(
+            &trust::pki::pem_to_der(&std::fs::read_to_string(p).unwrap()).unwrap(),
+        )
+    };
+    let knock = |s: &str| {
+        let tls =
+            transport::client_config(&transport::TlsFiles::from_pki_dir(&fed.pki, seg(s))).unwrap();
+        let client = transport::client::PeerClient::new(
+            tls,
+            seg("EEC"),
+            &fed.addrs[&seg("EEC")].to_string(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        async move {
+            client
+                .post("/no-such-path", "text/plain", &[], Bytes::from_static(b"x"))
+                .await
+                .map(|r| r.status)
+                .map_err(|e| e.to_string())
+        }
+    };
+    assert!(
+        knock("RU").await.is_ok(),
+        "RU is refused before any revocation"
+    );
+    let mut v3 = space.list.clone();
+    v3.version = 3;
+    v3.revoked_nodes = vec![digest(&ru_files.tls_cert), digest(&ru_files.signing_cert)];
+    std::fs::write(&space.ttp.trust_list, v3.sign(&space.list_signer).unwrap()).unwrap();
+    until(eec.clone(), 3).await;
+    until(kz.clone(), 3).await;
+    assert!(knock("KZ").await.is_ok(), "KZ is no longer served");
+    let refused = knock("RU").await;
+    assert!(refused.is_err(), "a revoked node was served: {refused:?}");
     fed.stop_all().await;
 }
 

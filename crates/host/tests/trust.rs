@@ -62,6 +62,7 @@ fn pki(now: OffsetDateTime) -> Pki {
             issued: now,
             next_update: now + Duration::days(30),
             ttps: Vec::new(),
+            revoked_nodes: Vec::new(),
             states: vec![ttp::StateEntry {
                 segment: "KZ".into(),
                 cas: vec![ca_der],

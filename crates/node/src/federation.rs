@@ -57,13 +57,20 @@ fn startup(what: &str, e: impl std::fmt::Display) -> NodeError {
 }
 
 impl Federation {
-    pub fn open(f: &FederationSection, d: &DeliverySection) -> Result<Federation, NodeError> {
+    /// Opens the federation's keys and peers; TLS and hop signatures refuse what `revoked`
+    /// holds at the moment of each check.
+    pub fn open(
+        f: &FederationSection,
+        d: &DeliverySection,
+        revoked: Arc<transport::Revoked>,
+    ) -> Result<Federation, NodeError> {
         let files = transport::TlsFiles {
             ca: f.root.clone(),
             cert: f.tls_cert.clone(),
             key: f.tls_key.clone(),
         };
-        let client_tls = transport::client_config(&files).map_err(|e| startup("TLS client", e))?;
+        let client_tls = transport::client_config_revoking(&files, revoked.clone())
+            .map_err(|e| startup("TLS client", e))?;
         let timeout = Duration::from_secs(d.request_timeout_secs.max(1));
         let mut peers = HashMap::new();
         for p in &f.peers {
@@ -106,8 +113,10 @@ impl Federation {
             signer: HopSigner::from_files(&f.signing_key, &f.signing_cert)
                 .map_err(|e| startup("signing key", e))?,
             verifier: HopVerifier::from_root_file(&f.root)
-                .map_err(|e| startup("federation root", e))?,
-            server_tls: transport::server_config(&files).map_err(|e| startup("TLS server", e))?,
+                .map_err(|e| startup("federation root", e))?
+                .revoking(revoked.clone()),
+            server_tls: transport::server_config_revoking(&files, revoked)
+                .map_err(|e| startup("TLS server", e))?,
             peers,
             routes,
             delivery: d.clone(),

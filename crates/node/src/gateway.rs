@@ -95,10 +95,13 @@ impl Node {
         sc.clock = Arc::new(move || micros(c()));
         let store = Store::open(sc)?;
         let gate = Address::parse(&format!("EAEU://{segment}/SR/gate"))?;
+        // Revoked federation certificates, as the trust list in use names them; the TLS
+        // verifiers and the hop verifier read the set at every check.
+        let revoked = Arc::new(transport::Revoked::default());
         let fed = cfg
             .federation
             .as_ref()
-            .map(|f| federation::Federation::open(f, &cfg.delivery))
+            .map(|f| federation::Federation::open(f, &cfg.delivery, revoked.clone()))
             .transpose()?;
         let screen = match &cfg.processes {
             Some(p) => {
@@ -117,7 +120,7 @@ impl Node {
         let trust = cfg
             .ttp
             .as_ref()
-            .map(|t| Trust::load(t, clock()).map(Arc::new))
+            .map(|t| Trust::load(t, clock(), revoked.clone()).map(Arc::new))
             .transpose()
             .map_err(|e| NodeError::Startup(e.to_string()))?;
         let stamping = cfg

@@ -32,6 +32,9 @@ pub struct Trust {
     path: std::path::PathBuf,
     pinned: Vec<u8>,
     signer: Option<Arc<dsig::KeySigner>>,
+    /// The federation certificates the list in use revokes, shared with the node's TLS and
+    /// hop verifiers.
+    revoked: Arc<transport::Revoked>,
 }
 
 /// The DER contents of the first PEM block of a file.
@@ -46,7 +49,11 @@ fn pem_file(path: &Path) -> Result<Vec<u8>, TrustError> {
 impl Trust {
     /// Reads and verifies the trust list, and the receipt key when one is configured. A bad
     /// list leaves the service refusing with the reason; a bad key stops the node.
-    pub fn load(cfg: &TtpSection, now: OffsetDateTime) -> Result<Trust, TrustError> {
+    pub fn load(
+        cfg: &TtpSection,
+        now: OffsetDateTime,
+        revoked: Arc<transport::Revoked>,
+    ) -> Result<Trust, TrustError> {
         let pinned = pem_file(&cfg.trust_list_signer)?;
         let list = (|| {
             let xml = std::fs::read_to_string(&cfg.trust_list)
@@ -84,11 +91,15 @@ impl Trust {
                 ));
             }
         };
+        if let Ok(l) = &list {
+            revoked.replace(l.revoked_nodes.iter().copied());
+        }
         Ok(Trust {
             list: std::sync::RwLock::new(list.map(Arc::new)),
             path: cfg.trust_list.clone(),
             pinned,
             signer,
+            revoked,
         })
     }
 
@@ -112,8 +123,13 @@ impl Trust {
         replace_durably(&self.path, xml.as_bytes())
             .map_err(|e| TrustError::File(format!("{}: {e}", self.path.display())))?;
         let version = list.version;
+        self.revoked.replace(list.revoked_nodes.iter().copied());
+        tracing::info!(
+            version,
+            revoked_node_certificates = list.revoked_nodes.len(),
+            "trust list installed"
+        );
         *self.list.write().unwrap_or_else(|p| p.into_inner()) = Ok(Arc::new(list));
-        tracing::info!(version, "trust list installed");
         Ok(version)
     }
 

@@ -35,6 +35,14 @@ pub async fn run<A: Adapter, H: TrustListHoldings>(
     let mut warned_day = None;
     while !*stop.borrow() {
         let now = clock();
+        // A newer list put in place on disk (how the publisher's operator issues one) is
+        // taken into use here too: receipts and revocations follow it, not only subscribers.
+        if let Some((version, xml)) = list.signed()
+            && list.current().ok().is_none_or(|(held, _)| held < version)
+            && let Err(e) = list.install(&xml)
+        {
+            tracing::warn!(version, error = %e, "the trust list on disk was not taken into use");
+        }
         if !cfg.subscribers.is_empty()
             && let Some((version, xml)) = list.signed()
             && sent != Some(version)

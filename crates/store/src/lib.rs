@@ -1381,8 +1381,9 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
             )?
             .ok_or_else(|| StoreError::Corrupt("duplicate message vanished".into()))?;
         if r.text(0)? != m.sender {
+            // Says no more than it must: not whose it is, nor when or where it went.
             return Err(StoreError::Conflict(format!(
-                "MessageID {} was already used by another sender",
+                "MessageID {} cannot be accepted from this sender; give the message a new one",
                 m.message_id
             )));
         }

@@ -73,6 +73,10 @@ pub enum HopError {
     BadSignature,
     #[error("signing key {0}")]
     Key(String),
+    #[error("the certificate is not a signing certificate: {0}")]
+    WrongRole(String),
+    #[error("the signing certificate is revoked by the trust list")]
+    Revoked,
 }
 
 enum SigningKey {
@@ -210,11 +214,13 @@ impl HopSignature {
 
 /// Checks hop signatures against the federation root.
 ///
-/// A certificate that passed the chain check is remembered (by its exact DER), so the
-/// per-message cost is one signature verification; validity is still checked every time.
+/// A certificate that passed the chain and role checks is remembered (by its exact DER), so
+/// the per-message cost is one signature verification; validity and revocation are still
+/// checked every time.
 pub struct HopVerifier {
     root: Vec<u8>,
     known: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Arc<Checked>>>,
+    revoked: Arc<crate::Revoked>,
 }
 
 /// What the chain check established about a signing certificate.
@@ -235,6 +241,7 @@ impl HopVerifier {
         HopVerifier {
             root,
             known: Default::default(),
+            revoked: Arc::default(),
         }
     }
 
@@ -245,7 +252,14 @@ impl HopVerifier {
             root: trust::pki::pem_to_der(&pem)
                 .map_err(|e| HopError::BadCertificate(e.to_string()))?,
             known: Default::default(),
+            revoked: Arc::default(),
         })
+    }
+
+    /// Refuses signatures made with a certificate in `revoked` (consulted on every check).
+    pub fn revoking(mut self, revoked: Arc<crate::Revoked>) -> HopVerifier {
+        self.revoked = revoked;
+        self
     }
 
     fn check_chain(&self, der: &[u8]) -> Result<Arc<Checked>, HopError> {
@@ -266,6 +280,7 @@ impl HopVerifier {
         {
             return Err(HopError::UnknownIssuer);
         }
+        crate::roles::check_signing_role(der).map_err(HopError::WrongRole)?;
         let segment =
             trust::pki::segment_of(der).map_err(|e| HopError::BadCertificate(e.to_string()))?;
         let spki = cert.public_key();
@@ -305,6 +320,9 @@ impl HopVerifier {
         now: OffsetDateTime,
     ) -> Result<(), HopError> {
         let c = self.check_chain(&sig.certificate)?;
+        if self.revoked.contains(&sig.certificate) {
+            return Err(HopError::Revoked);
+        }
         let t = now.unix_timestamp();
         if t < c.not_before || t > c.not_after {
             return Err(HopError::Expired);

@@ -12,8 +12,10 @@
 pub mod client;
 pub mod hop;
 mod listen;
+pub mod roles;
 
 pub use listen::{ConnLimits, serve_http};
+pub use roles::Revoked;
 
 /// How long a node's federation listener keeps an idle connection from a peer. Peers are
 /// authenticated before any request is read and reuse their connections across pauses, so
@@ -109,10 +111,20 @@ fn roots(path: &Path) -> Result<Arc<RootCertStore>, TransportError> {
 
 /// Server side: TLS 1.2/1.3, a client certificate from the federation root is mandatory.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TransportError> {
+    server_config_revoking(files, Arc::default())
+}
+
+/// [`server_config`], refusing client certificates made for another role and those in
+/// `revoked` (read at each handshake, so a newer trust list takes effect at once).
+pub fn server_config_revoking(
+    files: &TlsFiles,
+    revoked: Arc<Revoked>,
+) -> Result<Arc<ServerConfig>, TransportError> {
     let p = provider();
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots(&files.ca)?, p.clone())
+    let inner = WebPkiClientVerifier::builder_with_provider(roots(&files.ca)?, p.clone())
         .build()
         .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let verifier = Arc::new(roles::PeerClientVerifier { inner, revoked });
     let cfg = ServerConfig::builder_with_provider(p)
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::Tls(e.to_string()))?
@@ -124,10 +136,26 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TransportErr
 
 /// Client side: trusts only the federation root and presents this node's certificate.
 pub fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, TransportError> {
-    let cfg = ClientConfig::builder_with_provider(provider())
+    client_config_revoking(files, Arc::default())
+}
+
+/// [`client_config`], refusing server certificates made for another role and those in
+/// `revoked`.
+pub fn client_config_revoking(
+    files: &TlsFiles,
+    revoked: Arc<Revoked>,
+) -> Result<Arc<ClientConfig>, TransportError> {
+    let p = provider();
+    let inner =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(roots(&files.ca)?, p.clone())
+            .build()
+            .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let verifier = Arc::new(roles::PeerServerVerifier { inner, revoked });
+    let cfg = ClientConfig::builder_with_provider(p)
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::Tls(e.to_string()))?
-        .with_root_certificates(roots(&files.ca)?)
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(certs(&files.cert)?, key(&files.key)?)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     Ok(Arc::new(cfg))

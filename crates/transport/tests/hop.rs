@@ -193,3 +193,42 @@ fn shared_pki() -> &'static Path {
     })
     .path()
 }
+
+/// Key roles and revocation: a hop signature made with a node's TLS key (its TLS certificate
+/// attached) is refused as the wrong role; a signing certificate the trust list revokes is
+/// refused from the moment the set holds it, by the same verifier.
+#[test]
+fn a_tls_key_cannot_sign_hops_and_a_revoked_signer_is_refused() {
+    let (dir, kz, ru) = federation();
+    let revoked = std::sync::Arc::new(transport::Revoked::default());
+    let v = HopVerifier::from_root_file(&pki::root_cert_path(dir.path()))
+        .unwrap()
+        .revoking(revoked.clone());
+    let now = OffsetDateTime::now_utc();
+    let with_tls_key = HopSigner::from_files(&ru.tls_key, &ru.tls_cert)
+        .unwrap()
+        .sign(ENVELOPE)
+        .unwrap();
+    assert!(
+        matches!(
+            v.verify(ENVELOPE, &with_tls_key, seg("RU"), now),
+            Err(HopError::WrongRole(_))
+        ),
+        "a TLS certificate signed a hop"
+    );
+    let good = signer(&kz).sign(ENVELOPE).unwrap();
+    v.verify(ENVELOPE, &good, seg("KZ"), now).unwrap();
+    revoked.replace([transport::Revoked::digest(&good.certificate)]);
+    assert_eq!(
+        v.verify(ENVELOPE, &good, seg("KZ"), now),
+        Err(HopError::Revoked)
+    );
+    // RU's signer is untouched.
+    v.verify(
+        ENVELOPE,
+        &signer(&ru).sign(ENVELOPE).unwrap(),
+        seg("RU"),
+        now,
+    )
+    .unwrap();
+}

@@ -34,13 +34,21 @@ impl Federation {
 
 /// Starts the EEC node's mTLS server answering `/whoami` with the peer's segment.
 async fn eec_server(f: &Federation) -> (u16, tokio::sync::oneshot::Sender<()>) {
+    eec_server_revoking(f, Arc::default()).await
+}
+
+/// [`eec_server`], refusing the certificates `revoked` holds at each handshake.
+async fn eec_server_revoking(
+    f: &Federation,
+    revoked: Arc<transport::Revoked>,
+) -> (u16, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let app = axum::Router::new().route(
         "/whoami",
         get(|Extension(p): Extension<PeerIdentity>| async move { format!("peer={}", p.segment) }),
     );
-    let cfg = server_config(&f.files("EEC")).unwrap();
+    let cfg = transport::server_config_revoking(&f.files("EEC"), revoked).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve_mtls(
         listener,
@@ -152,4 +160,56 @@ fn configuration_errors_name_the_file() {
     files.key = f.dir.path().join("missing.key");
     let e = server_config(&files).unwrap_err().to_string();
     assert!(e.contains("missing.key"), "{e}");
+}
+
+/// Key roles and revocation at the handshake: a node's signing certificate and key shown as a
+/// TLS client certificate are refused; a TLS certificate put in the revoked set is refused at
+/// the next handshake by the running server, others still served; a client whose set revokes
+/// the server's certificate does not connect.
+#[tokio::test]
+async fn a_signing_certificate_or_a_revoked_one_does_not_get_past_the_handshake() {
+    let f = Federation::new(&["EEC", "KZ", "RU"]);
+    let revoked = Arc::new(transport::Revoked::default());
+    let (port, _stop) = eec_server_revoking(&f, revoked.clone()).await;
+    let kz = f.files("KZ");
+    let served = whoami(port, client_config(&kz).unwrap()).await.unwrap();
+    assert!(served.contains("peer=KZ"), "{served}");
+
+    let node = trust::pki::NodeFiles::in_dir(f.dir.path(), seg("KZ"));
+    let as_tls = TlsFiles {
+        cert: node.signing_cert.clone(),
+        key: node.signing_key.clone(),
+        ..kz.clone()
+    };
+    let r = whoami(port, client_config(&as_tls).unwrap()).await;
+    assert!(r.is_err(), "a signing certificate was taken for TLS: {r:?}");
+    // Refused for its role, not for its key: the checks themselves.
+    let sig_der =
+        trust::pki::pem_to_der(&std::fs::read_to_string(&node.signing_cert).unwrap()).unwrap();
+    let tls_der = trust::pki::pem_to_der(&std::fs::read_to_string(&kz.cert).unwrap()).unwrap();
+    use transport::roles::{TlsSide, check_signing_role, check_tls_role};
+    assert!(check_tls_role(&sig_der, TlsSide::Client).is_err());
+    assert!(check_tls_role(&tls_der, TlsSide::Client).is_ok());
+    assert!(check_tls_role(&tls_der, TlsSide::Server).is_ok());
+    assert!(check_signing_role(&tls_der).is_err() && check_signing_role(&sig_der).is_ok());
+
+    let der =
+        |p: &std::path::Path| trust::pki::pem_to_der(&std::fs::read_to_string(p).unwrap()).unwrap();
+    revoked.replace([transport::Revoked::digest(&der(&kz.cert))]);
+    let r = whoami(port, client_config(&kz).unwrap()).await;
+    assert!(r.is_err(), "a revoked certificate was served: {r:?}");
+    let ru = whoami(port, client_config(&f.files("RU")).unwrap())
+        .await
+        .unwrap();
+    assert!(ru.contains("peer=RU"), "{ru}");
+
+    let theirs = Arc::new(transport::Revoked::default());
+    theirs.replace([transport::Revoked::digest(&der(&f.files("EEC").cert))]);
+    let e = whoami(
+        port,
+        transport::client_config_revoking(&f.files("RU"), theirs).unwrap(),
+    )
+    .await
+    .expect_err("connected to a revoked server");
+    assert!(e.to_lowercase().contains("revoked"), "{e}");
 }

@@ -40,6 +40,9 @@ pub struct TrustList {
     /// The receipt certificates (DER) of the federation's trusted third parties: a receipt
     /// counts only when one of these signed it.
     pub ttps: Vec<Vec<u8>>,
+    /// SHA-256 digests of revoked federation certificates (a node's TLS or signing
+    /// certificate): refused at the handshake and for hop signatures once this list is in use.
+    pub revoked_nodes: Vec<[u8; 32]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,6 +98,12 @@ impl TrustList {
                 B64.encode(c)
             ));
         }
+        for d in &self.revoked_nodes {
+            s.push_str(&format!(
+                "<tl:RevokedNodeCertificate>{}</tl:RevokedNodeCertificate>",
+                hex::encode(d)
+            ));
+        }
         s.push_str("</tl:TrustList>");
         s
     }
@@ -147,6 +156,19 @@ impl TrustList {
             })
             .map(|n| b64(n.text().unwrap_or_default()))
             .collect::<Result<Vec<_>, _>>()?;
+        let revoked_nodes = root
+            .children()
+            .filter(|n| {
+                n.tag_name().namespace() == Some(TL_NS)
+                    && n.tag_name().name() == "RevokedNodeCertificate"
+            })
+            .map(|n| {
+                hex::decode(n.text().unwrap_or_default().trim())
+                    .ok()
+                    .and_then(|d| <[u8; 32]>::try_from(d).ok())
+                    .ok_or_else(|| bad("RevokedNodeCertificate is not a SHA-256 in hex".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         for st in root
             .children()
             .filter(|n| n.tag_name().namespace() == Some(TL_NS) && n.tag_name().name() == "State")
@@ -177,6 +199,7 @@ impl TrustList {
             next_update: time("nextUpdate")?,
             states,
             ttps,
+            revoked_nodes,
         })
     }
 

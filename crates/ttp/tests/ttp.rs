@@ -107,6 +107,7 @@ fn world() -> World {
         issued: T0,
         next_update: T0 + Duration::days(90),
         ttps: Vec::new(),
+        revoked_nodes: Vec::new(),
         states: vec![
             StateEntry {
                 segment: "KZ".into(),
