@@ -212,6 +212,18 @@ impl Node {
     }
 
     /// The XML limits of this node, for every path that reads outside bytes.
+    /// What legally significant messages are judged with, as of now.
+    fn judge(&self) -> legal::Judge<'_> {
+        legal::Judge {
+            packages: &self.screen.packages,
+            trust: self.trust.clone(),
+            stamping: self.stamping.clone(),
+            federation_root: self.fed.as_ref().map(|f| f.root.as_slice()),
+            heavy: &self.heavy,
+            now: self.now(),
+        }
+    }
+
     /// Where CPU-heavy work of requests runs.
     pub fn heavy(&self) -> &crate::heavy::Heavy {
         &self.heavy
@@ -539,12 +551,12 @@ impl Node {
     ) -> Result<(Accepted, String, OffsetDateTime), NodeError> {
         let carried = match &source {
             Source::Is { .. } => {
-                legal::require_signature(self, &env).await?;
+                legal::require_signature(&self.judge(), &env).await?;
                 Vec::new()
             }
             Source::Peer { evidence, .. } => evidence.clone(),
         };
-        let evidence = legal::evidence_for(self, &env, carried).await?;
+        let evidence = legal::evidence_for(&self.judge(), &env, carried).await?;
         let from_is = matches!(source, Source::Is { .. });
         let mut m = match source {
             Source::Is { received } => {

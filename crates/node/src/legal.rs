@@ -10,7 +10,21 @@ use base64::engine::general_purpose::STANDARD as B64;
 use envelope::{Body, Envelope};
 use process::Package;
 
-use crate::{Node, NodeError};
+use crate::NodeError;
+use crate::heavy::Heavy;
+use crate::stamping::Stamping;
+use crate::trusted::Trust;
+
+/// What the node judges legally significant messages with: its packages, its trust list and
+/// time-stamp authority when it runs them, the federation root, and its heavy-work pool.
+pub(crate) struct Judge<'a> {
+    pub(crate) packages: &'a [Package],
+    pub(crate) trust: Option<std::sync::Arc<Trust>>,
+    pub(crate) stamping: Option<std::sync::Arc<Stamping>>,
+    pub(crate) federation_root: Option<&'a [u8]>,
+    pub(crate) heavy: &'a Heavy,
+    pub(crate) now: time::OffsetDateTime,
+}
 
 /// The evidence kinds that travel between nodes, and the header each travels in (base64).
 pub const EVIDENCE_HEADERS: &[(&str, &str)] = &[
@@ -46,8 +60,8 @@ pub(crate) fn legally_significant(packages: &[Package], env: &Envelope) -> bool 
 /// The sending node's duty: a legally significant document carries a signature that verifies
 /// (profile, digest, signature value with the certificate's key). The check is CPU work in
 /// proportion to the document: it runs in the node's heavy pool.
-pub(crate) async fn require_signature(node: &Node, env: &Envelope) -> Result<(), NodeError> {
-    if !legally_significant(&node.screen.packages, env) {
+pub(crate) async fn require_signature(judge: &Judge<'_>, env: &Envelope) -> Result<(), NodeError> {
+    if !legally_significant(judge.packages, env) {
         return Ok(());
     }
     let Body::Document(doc) = &env.body else {
@@ -56,7 +70,8 @@ pub(crate) async fn require_signature(node: &Node, env: &Envelope) -> Result<(),
         ));
     };
     let doc = doc.clone();
-    node.heavy()
+    judge
+        .heavy
         .run(move || {
             dsig::verify_enveloped(&doc, &dsig::Verifiers::national())
                 .map(|_| ())
@@ -78,13 +93,13 @@ pub(crate) async fn require_signature(node: &Node, env: &Envelope) -> Result<(),
 /// and the time stamp covers the receipt and chains to the federation root. Anything else is
 /// refused (`NodeError::Evidence`), and the message with it.
 pub(crate) async fn evidence_for(
-    node: &Node,
+    judge: &Judge<'_>,
     env: &Envelope,
     carried: Vec<(String, Vec<u8>)>,
 ) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
-    let (trust, stamping, now) = (node.trust(), node.stamping(), node.now());
-    let federation_root = node.fed.as_ref().map(|f| f.root.as_slice());
-    if !legally_significant(&node.screen.packages, env) {
+    let (trust, stamping, now) = (judge.trust.clone(), judge.stamping.clone(), judge.now);
+    let federation_root = judge.federation_root;
+    if !legally_significant(judge.packages, env) {
         return Ok(Vec::new());
     }
     let Body::Document(doc) = &env.body else {
@@ -94,8 +109,8 @@ pub(crate) async fn evidence_for(
         && trust.issues_receipts()
     {
         let (doc, t) = (doc.clone(), trust.clone());
-        let receipt = node
-            .heavy()
+        let receipt = judge
+            .heavy
             .run(move || t.receipt(&doc, now, now))
             .await?
             .map_err(|e| NodeError::Unsigned(format!("trusted third party: {e}")))?;
@@ -133,7 +148,8 @@ pub(crate) async fn evidence_for(
     let doc = doc.clone();
     let root = vec![root.to_vec()];
     // Signature checks are CPU work: in the heavy pool.
-    node.heavy()
+    judge
+        .heavy
         .run(move || {
             ttp::verify_receipt(&receipt, &doc, &list, &dsig::Verifiers::national())
                 .map_err(|e| refuse(e.to_string()))?;
