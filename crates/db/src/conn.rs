@@ -145,8 +145,20 @@ pub trait Conn: Send {
     }
 }
 
+/// The engine's error with the causes under it ("error performing TLS handshake: invalid
+/// peer certificate: ..."), which is what an operator can act on.
 fn engine_err(e: impl StdError) -> DbError {
-    DbError::Engine(e.to_string())
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    DbError::Engine(text)
 }
 
 // ---------------------------------------------------------------- SQLite
@@ -295,7 +307,12 @@ impl Drop for PgConn {
 
 impl PgConn {
     pub fn open(config: &str) -> Result<Self, DbError> {
-        let client = postgres::Client::connect(config, postgres::NoTls).map_err(engine_err)?;
+        let (config, tls) = crate::pgtls::split(config)?;
+        let client = match tls {
+            None => postgres::Client::connect(&config, postgres::NoTls),
+            Some(t) => postgres::Client::connect(&config, t.connector()?),
+        }
+        .map_err(engine_err)?;
         Ok(PgConn {
             client: Some(client),
             statements: HashMap::new(),

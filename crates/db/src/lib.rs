@@ -10,6 +10,7 @@
 
 pub mod conn;
 pub mod migrate;
+mod pgtls;
 mod pool;
 mod writer;
 
