@@ -48,6 +48,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         processes: None,
         ttp: None,
         tsa: None,
+        tls: None,
     }
 }
 

@@ -117,6 +117,7 @@ impl Federation {
             processes: None,
             ttp: None,
             tsa: None,
+            tls: None,
         };
         cfg.delivery.retry_min_ms = 20;
         cfg.delivery.retry_max_ms = 200;

@@ -31,6 +31,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         processes: None,
         ttp: None,
         tsa: None,
+        tls: None,
     }
 }
 
@@ -269,5 +270,128 @@ async fn reference_reads_are_conditional_and_bodies_are_admitted_within_a_budget
         .unwrap();
     let text = String::from_utf8_lossy(&buf[..n]).to_lowercase();
     assert!(text.starts_with("http/1.1 408"), "admitted again: {text}");
+    running.stop().await.unwrap();
+}
+
+/// The adapter API over TLS, asked by curl (a client nobody here wrote): a client certificate
+/// from the configured CA naming a participant stands in for a token; one naming nobody here,
+/// one made for signing rather than for a TLS client, or none and no token, get nothing; a
+/// token still works; a server certificate the client does not trust stops curl.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapter_api_over_tls_takes_a_client_certificate_for_a_token() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, SanType,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "KZ information systems CA (test)");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca, &ca_key);
+    let leaf = |name: &str, sans: Vec<SanType>, eku: Vec<ExtendedKeyUsagePurpose>| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.subject_alt_names = sans;
+        p.extended_key_usages = eku;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        (
+            write(&format!("{name}.crt"), cert.pem()),
+            write(&format!("{name}.key"), key.serialize_pem()),
+        )
+    };
+    let uri = |u: &str| SanType::URI(u.try_into().unwrap());
+    let server = leaf(
+        "server",
+        vec![SanType::DnsName("localhost".try_into().unwrap())],
+        vec![ExtendedKeyUsagePurpose::ServerAuth],
+    );
+    let is = leaf(
+        "is",
+        vec![uri("EAEU://KZ/CA/conformity-body")],
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
+    );
+    let stranger = leaf(
+        "stranger",
+        vec![uri("EAEU://KZ/CA/somebody-else")],
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
+    );
+    let signing = leaf("signing", vec![uri("EAEU://KZ/CA/conformity-body")], vec![]);
+    let ca_file = write("ca.crt", ca_cert.pem());
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut cfg = config(&dir.path().join("node"), port);
+    cfg.tls = Some(node::config::ApiTlsSection {
+        cert: server.0.clone(),
+        key: server.1.clone(),
+        client_ca: Some(ca_file.clone()),
+    });
+    let running = host::start_on(cfg, node::system_clock(), listener)
+        .await
+        .unwrap();
+    let token = running
+        .node
+        .issue_token("EAEU://KZ/CA/conformity-body", "t")
+        .await
+        .unwrap();
+    let url = format!("https://localhost:{port}/v1/inbox?wait=0");
+    let curl = |args: Vec<String>| {
+        let url = url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let out = std::process::Command::new("curl")
+                    .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+                    .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+                    .args(&args)
+                    .arg(&url)
+                    .output()
+                    .expect("curl runs");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let path = |p: &std::path::PathBuf| p.display().to_string();
+    let trusting = |mut extra: Vec<String>| {
+        let mut a = vec!["--cacert".to_owned(), path(&ca_file)];
+        a.append(&mut extra);
+        a
+    };
+    let with = |c: &(std::path::PathBuf, std::path::PathBuf)| {
+        trusting(vec![
+            "--cert".into(),
+            path(&c.0),
+            "--key".into(),
+            path(&c.1),
+        ])
+    };
+    let cases = [
+        ("client certificate of a participant", with(&is), "200"),
+        ("client certificate of nobody here", with(&stranger), "401"),
+        ("no certificate, no token", trusting(vec![]), "401"),
+        (
+            "a token, no certificate",
+            trusting(vec!["-H".into(), format!("Authorization: Bearer {token}")]),
+            "200",
+        ),
+        // Refused in the handshake: no HTTP status at all.
+        ("a signing certificate as TLS client", with(&signing), "000"),
+        ("a server the client does not trust", vec![], "000"),
+    ];
+    for (what, args, expect) in cases {
+        assert_eq!(curl(args).await, expect, "{what}");
+    }
     running.stop().await.unwrap();
 }

@@ -105,6 +105,7 @@ async fn start_with(
         processes: None,
         ttp,
         tsa,
+        tls: None,
     };
     let running = host::start_on(cfg, node::system_clock(), listener)
         .await

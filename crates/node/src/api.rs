@@ -228,6 +228,17 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, node: &AppState) -> Result<Self, ApiError> {
         let unauthorized =
             |d: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", d.into(), None);
+        // Over TLS with a client CA, a certificate may stand in for the token; a token, when
+        // sent as well, is what counts.
+        if parts.headers.get(header::AUTHORIZATION).is_none()
+            && let Some(cert) = parts.extensions.get::<transport::ClientCertificate>()
+        {
+            return node.participant_of_certificate(&cert.0).map(Caller).ok_or_else(|| {
+                unauthorized(
+                    "the client certificate names no participant of this node (a URI in subjectAltName)",
+                )
+            });
+        }
         let token = parts
             .headers
             .get(header::AUTHORIZATION)

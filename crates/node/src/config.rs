@@ -44,6 +44,22 @@ pub struct NodeConfig {
     /// on its receipts and legally significant messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tsa: Option<TsaSection>,
+    /// TLS for the adapter API; absent: plain HTTP (on loopback, or behind a proxy that
+    /// terminates TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ApiTlsSection>,
+}
+
+/// `[tls]`: the adapter API over HTTPS. With `client_ca`, an information system may show a
+/// client certificate from that CA instead of a bearer token; the certificate names its
+/// participant address as a URI in subjectAltName (`EAEU://KZ/CA/conformity-body`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTlsSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// `[tsa]`: the time-stamping key (ECDSA P-256, PKCS#8 PEM) and its certificate, whose
@@ -438,6 +454,13 @@ impl NodeConfig {
                 }
             };
             rebase(&mut cfg.data_dir);
+            if let Some(t) = &mut cfg.tls {
+                rebase(&mut t.cert);
+                rebase(&mut t.key);
+                if let Some(ca) = &mut t.client_ca {
+                    rebase(ca);
+                }
+            }
             if let Some(f) = &mut cfg.federation {
                 for p in [
                     &mut f.root,

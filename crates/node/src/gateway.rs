@@ -79,6 +79,8 @@ pub struct Node {
     heavy: crate::heavy::Heavy,
     /// Decoded reference-data versions and finished exports and diffs.
     read_cache: crate::readcache::ReadCache,
+    /// The adapter API's TLS (`[tls]`), read at start so a bad file stops the node there.
+    pub(crate) api_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Node {
@@ -132,6 +134,12 @@ impl Node {
             })
             .transpose()
             .map_err(|e| NodeError::Startup(e.to_string()))?;
+        let api_tls = cfg
+            .tls
+            .as_ref()
+            .map(|t| transport::api_server_config(&t.cert, &t.key, t.client_ca.as_deref()))
+            .transpose()
+            .map_err(|e| NodeError::Startup(format!("[tls]: {e}")))?;
         let mut wakes = HashMap::new();
         wakes.insert(Destination::Local, Notify::new());
         for p in fed.iter().flat_map(|f| f.peer_segments()) {
@@ -153,6 +161,7 @@ impl Node {
             heavy: crate::heavy::Heavy::new(cfg.limits.heavy_workers, cfg.limits.heavy_queue),
             // Four decoded versions (HS is about 20 MB decoded) and 32 MiB of answers.
             read_cache: crate::readcache::ReadCache::new(4, 32 * 1024 * 1024),
+            api_tls,
             // Stable across restarts (see Store::claim_outbox); unique per listener on a host.
             worker_id: format!("{segment}@{}:{}", hostname(), cfg.listen.port()),
             segment,
@@ -345,6 +354,21 @@ impl Node {
             .filter(|g| g.expires_at.is_none_or(|e| now < e))
             .filter(|g| self.hosts(&g.participant))
             .map(|g| g.participant))
+    }
+
+    /// The participant a client certificate (chain already checked at the handshake) names:
+    /// the first subjectAltName URI that is a participant configured here.
+    pub fn participant_of_certificate(&self, der: &[u8]) -> Option<String> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let san = cert.subject_alternative_name().ok()??;
+        san.value.general_names.iter().find_map(|n| match n {
+            x509_parser::extensions::GeneralName::URI(u)
+                if self.cfg.participants.iter().any(|p| p.address == *u) =>
+            {
+                Some((*u).to_owned())
+            }
+            _ => None,
+        })
     }
 
     /// Every token issued here (by id, never the token itself).

@@ -140,9 +140,11 @@ pub async fn serve(
     }
     let app = api::router(node.clone());
     let limits = node.cfg.limits.connections();
-    let result = transport::serve_http(listener, app, limits, shutdown)
-        .await
-        .map_err(|e| NodeError::Internal(format!("server: {e}")));
+    let result = match node.api_tls.clone() {
+        None => transport::serve_http(listener, app, limits, shutdown).await,
+        Some(tls) => transport::serve_https(listener, tls, app, limits, shutdown).await,
+    }
+    .map_err(|e| NodeError::Internal(format!("server: {e}")));
     let _ = stop_tx.send(true);
     for w in workers {
         let _ = w.await;

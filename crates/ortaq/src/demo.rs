@@ -275,6 +275,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     batch_ms: 2,
                 }
             }),
+            tls: None,
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;

@@ -75,6 +75,7 @@ fn configure(root: &Path) -> BTreeMap<&'static str, NodeProcess> {
             processes: None,
             ttp: None,
             tsa: None,
+            tls: None,
         };
         // Quick retries, so the test spends its time delivering rather than waiting.
         cfg.delivery.retry_min_ms = 50;

@@ -14,7 +14,7 @@ pub mod hop;
 mod listen;
 pub mod roles;
 
-pub use listen::{ConnLimits, serve_http};
+pub use listen::{ClientCertificate, ConnLimits, serve_http, serve_https};
 pub use roles::Revoked;
 
 /// How long a node's federation listener keeps an idle connection from a peer. Peers are
@@ -97,7 +97,7 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TransportError> {
     Ok(certs)
 }
 
-fn key(path: &Path) -> Result<PrivateKeyDer<'static>, TransportError> {
+fn key_file(path: &Path) -> Result<PrivateKeyDer<'static>, TransportError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| file_err(path, e))
 }
 
@@ -129,7 +129,7 @@ pub fn server_config_revoking(
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::Tls(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs(&files.cert)?, key(&files.key)?)
+        .with_single_cert(certs(&files.cert)?, key_file(&files.key)?)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     Ok(Arc::new(cfg))
 }
@@ -156,7 +156,38 @@ pub fn client_config_revoking(
         .map_err(|e| TransportError::Tls(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(certs(&files.cert)?, key(&files.key)?)
+        .with_client_auth_cert(certs(&files.cert)?, key_file(&files.key)?)
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    Ok(Arc::new(cfg))
+}
+
+/// The adapter API's TLS: this node's certificate and key for the API's host name, and, when
+/// `client_ca` is given, client certificates from that CA accepted (not demanded: an IS may
+/// still send a bearer token instead). A client certificate must be made for TLS clients.
+pub fn api_server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>, TransportError> {
+    let p = provider();
+    let builder = ServerConfig::builder_with_provider(p.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let builder = match client_ca {
+        Some(ca) => {
+            let inner = WebPkiClientVerifier::builder_with_provider(roots(ca)?, p)
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| TransportError::Tls(e.to_string()))?;
+            builder.with_client_cert_verifier(Arc::new(roles::PeerClientVerifier {
+                inner,
+                revoked: Arc::default(),
+            }))
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let cfg = builder
+        .with_single_cert(certs(cert)?, key_file(key)?)
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     Ok(Arc::new(cfg))
 }
