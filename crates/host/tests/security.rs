@@ -395,3 +395,72 @@ async fn the_adapter_api_over_tls_takes_a_client_certificate_for_a_token() {
     }
     running.stop().await.unwrap();
 }
+
+/// Large documents to the trusted third party from sixteen clients at once, with one heavy
+/// worker and one waiting place: each is either judged (200, a signed receipt saying the
+/// document is unsigned) or turned away at once with 503 and `Retry-After`; none waits
+/// without bound or fails otherwise, and the node answers `/health` throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_requests_beyond_the_pool_are_turned_away_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = host::trustspace::build(
+        &dir.path().join("trust"),
+        &["KZ", "BY"],
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = config(&dir.path().join("node"), addr.port());
+    cfg.ttp = Some(space.ttp.clone());
+    cfg.limits.heavy_workers = 1;
+    cfg.limits.heavy_queue = 1;
+    let running = host::start_on(cfg, node::system_clock(), listener)
+        .await
+        .unwrap();
+    let token = running
+        .node
+        .issue_token("EAEU://KZ/CA/conformity-body", "t")
+        .await
+        .unwrap();
+    let doc = format!("<a xmlns=\"urn:x\">{}</a>", "<b/>".repeat(500_000));
+    let http = reqwest::Client::new();
+    let mut asks = Vec::new();
+    for _ in 0..16 {
+        let r = http
+            .post(format!("http://{addr}/v1/ttp/receipts"))
+            .bearer_auth(&token)
+            .body(doc.clone())
+            .send();
+        asks.push(tokio::spawn(async move {
+            let r = r.await.unwrap();
+            let retry = r.headers().get("retry-after").is_some();
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap();
+            (status, retry, body)
+        }));
+    }
+    let health = http
+        .get(format!("http://{addr}/health"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let (mut judged, mut busy) = (0, 0);
+    for a in asks {
+        match a.await.unwrap() {
+            (200, _, body) => {
+                assert!(body.contains("Receipt"), "{body}");
+                judged += 1;
+            }
+            (503, true, body) => {
+                assert!(body.contains("busy"), "{body}");
+                busy += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(judged >= 1 && busy >= 1, "{judged} judged, {busy} busy");
+    running.stop().await.unwrap();
+}
