@@ -35,6 +35,20 @@ pub struct Diagnostic {
     pub en: String,
 }
 
+impl Diagnostic {
+    /// The `Details` of the ERR entry that reports this finding: the English text, where in
+    /// the document, and which document (the signal's `Error` has no fields of its own for
+    /// them).
+    pub fn signal_details(&self, edoc_id: Option<&str>) -> String {
+        let mut d = format!("[{}] {} (at {}", self.rule, self.en, self.xpath);
+        if let Some(id) = edoc_id {
+            d.push_str(&format!(", EDocId {id}"));
+        }
+        d.push(')');
+        d
+    }
+}
+
 /// The outcome of validating one document.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {

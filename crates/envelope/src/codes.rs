@@ -280,6 +280,19 @@ impl SignalKind {
             _ => None,
         }
     }
+
+    /// The last component of a signal's Action: `P.MSG.RCV`, `P.MSG.PRS`, `P.MSG.ERR`.
+    pub fn action_step(self) -> &'static str {
+        match self {
+            SignalKind::Rcv => "P.MSG.RCV",
+            SignalKind::Prs => "P.MSG.PRS",
+            SignalKind::Err => "P.MSG.ERR",
+        }
+    }
+
+    pub fn from_action_step(s: &str) -> Option<Self> {
+        SignalKind::from_code(s.strip_prefix("P.MSG.")?)
+    }
 }
 
 /// The last component of a common-process Action: a message code, or a signal code.
@@ -289,12 +302,13 @@ pub enum Step {
     Signal(SignalKind),
 }
 
-/// `int://CP/<process>/<version>/<procedure>/<transaction>/<message | RCV | PRS | ERR>`.
+/// `int://CP/<process>/<version>/<procedure>/<transaction>/<message | P.MSG.RCV | P.MSG.PRS |
+/// P.MSG.ERR>`.
 ///
-/// Signals reuse the Action of their transaction with the signal code in the last place: the
-/// reference notes that signals carry their code in the Action, without the exact form, and a
-/// shared prefix keeps `Action LIKE '<transaction>%'` routing filters (seen in production)
-/// matching the signals of that transaction.
+/// Signals reuse the Action of their transaction with `P.MSG.<signal>` in the last place (items
+/// 114, 115 and 121 as a public rule checker cites them; a national adapter's MQ harness matches
+/// on these endings), so `Action LIKE '<transaction>%'` routing filters match the signals of
+/// that transaction too.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CpAction {
     pub process: ProcessCode,
@@ -340,7 +354,7 @@ impl fmt::Display for CpAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let last = match &self.step {
             Step::Message(m) => m.as_str(),
-            Step::Signal(s) => s.code(),
+            Step::Signal(s) => s.action_step(),
         };
         write!(
             f,
@@ -406,7 +420,7 @@ impl Action {
         };
         consistency(procedure, "PRC")?;
         consistency(transaction, "TRN")?;
-        let step = match SignalKind::from_code(last) {
+        let step = match SignalKind::from_action_step(last) {
             Some(k) => Step::Signal(k),
             None => {
                 consistency(last, "MSG")?;

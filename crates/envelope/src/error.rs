@@ -138,6 +138,9 @@ impl Rule {
 pub struct EnvelopeError {
     pub rule: Rule,
     pub detail: String,
+    /// The header the rule is about is absent (not wrong): a Fault says so with its own
+    /// subcode (table 8).
+    pub missing: bool,
 }
 
 impl EnvelopeError {
@@ -145,6 +148,15 @@ impl EnvelopeError {
         EnvelopeError {
             rule,
             detail: detail.into(),
+            missing: false,
+        }
+    }
+
+    /// A mandatory header is absent.
+    pub fn missing(rule: Rule, detail: impl Into<String>) -> Self {
+        EnvelopeError {
+            missing: true,
+            ..EnvelopeError::new(rule, detail)
         }
     }
 }

@@ -1,11 +1,12 @@
-//! SOAP 1.2 Faults as technological error messages: `soap:Sender` or `soap:Receiver`, exactly
-//! one Russian reason text, and the problem message quoted in `int:ProblemMessage`.
+//! SOAP 1.2 Faults as technological error messages (Decision No. 5 table 8): `soap:Sender` or
+//! `soap:Receiver` with an `int:` or `wsa:` subcode, a Russian reason text and optionally texts
+//! in other languages, and the problem message quoted in `int:ProblemMessage`.
 
 use std::fmt::Write as _;
 
 use crate::error::{EnvelopeError, Rule, err};
 use crate::xml::{Element, XML_NS};
-use crate::{INT_NS, SOAP_NS};
+use crate::{INT_NS, SOAP_NS, WSA_NS};
 
 /// Who is at fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,21 +17,105 @@ pub enum FaultCode {
     Receiver,
 }
 
-/// Subcodes in the `int:` namespace.
-///
-/// Decision No. 5 table 8 lists the subcode QNames; the reference did not capture them, so these
-/// local names are ours ("invalid header", "data error", "internal error" are the meanings seen).
-pub const SUBCODE_INVALID_HEADER: &str = "InvalidHeader";
-pub const SUBCODE_DATA_ERROR: &str = "DataError";
-pub const SUBCODE_INTERNAL_ERROR: &str = "InternalError";
+/// The Fault subcodes of Decision No. 5 table 8, each with the code the table gives it.
+/// `wsa:DuplicateMessageID` and Subsubcodes are not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subcode {
+    /// `int:InvalidHeader`: a header specific to the IIS (`int:`) is missing; the table keeps it
+    /// for that alone.
+    InvalidHeader,
+    /// `int:DataError`: the message cannot be read or its content is wrong.
+    DataError,
+    /// `int:InternalError` (`soap:Receiver`): the receiver failed; the same message may
+    /// succeed later.
+    InternalError,
+    /// `wsa:InvalidAddressingHeader`: a header is present but wrong.
+    InvalidAddressingHeader,
+    /// `wsa:MessageAddressingHeaderRequired`: a required WS-Addressing header is missing.
+    MessageAddressingHeaderRequired,
+    /// `wsa:DestinationUnreachable`: no route to the recipient in `wsa:To`.
+    DestinationUnreachable,
+    /// `wsa:ActionNotSupported`: the recipient does not take this Action.
+    ActionNotSupported,
+    /// `wsa:EndpointUnavailable` (`soap:Receiver`, without `RetryAfter`): the recipient could
+    /// not be reached.
+    EndpointUnavailable,
+}
+
+const SUBCODES: [Subcode; 8] = [
+    Subcode::InvalidHeader,
+    Subcode::DataError,
+    Subcode::InternalError,
+    Subcode::InvalidAddressingHeader,
+    Subcode::MessageAddressingHeaderRequired,
+    Subcode::DestinationUnreachable,
+    Subcode::ActionNotSupported,
+    Subcode::EndpointUnavailable,
+];
+
+impl Subcode {
+    /// The subcode's namespace and local name.
+    pub fn name(self) -> (&'static str, &'static str) {
+        match self {
+            Subcode::InvalidHeader => (INT_NS, "InvalidHeader"),
+            Subcode::DataError => (INT_NS, "DataError"),
+            Subcode::InternalError => (INT_NS, "InternalError"),
+            Subcode::InvalidAddressingHeader => (WSA_NS, "InvalidAddressingHeader"),
+            Subcode::MessageAddressingHeaderRequired => (WSA_NS, "MessageAddressingHeaderRequired"),
+            Subcode::DestinationUnreachable => (WSA_NS, "DestinationUnreachable"),
+            Subcode::ActionNotSupported => (WSA_NS, "ActionNotSupported"),
+            Subcode::EndpointUnavailable => (WSA_NS, "EndpointUnavailable"),
+        }
+    }
+
+    /// As written in a Fault: `int:DataError`, `wsa:EndpointUnavailable`.
+    pub fn qname(self) -> String {
+        let (ns, local) = self.name();
+        let prefix = if ns == INT_NS { "int" } else { "wsa" };
+        format!("{prefix}:{local}")
+    }
+
+    /// The code table 8 gives the subcode.
+    pub fn code(self) -> FaultCode {
+        match self {
+            Subcode::InternalError | Subcode::EndpointUnavailable => FaultCode::Receiver,
+            _ => FaultCode::Sender,
+        }
+    }
+
+    pub fn from_name(ns: &str, local: &str) -> Option<Subcode> {
+        SUBCODES.into_iter().find(|s| s.name() == (ns, local))
+    }
+
+    /// The subcode for an envelope refused by rule `e`: a missing addressing header, a missing
+    /// IIS header, a wrong header, or the content.
+    pub fn for_error(e: &EnvelopeError) -> Subcode {
+        let iis_header = matches!(
+            e.rule,
+            Rule::ConversationId
+                | Rule::ProcedureId
+                | Rule::IntegrationMissing
+                | Rule::IntegrationReserved
+                | Rule::IntegrationValue
+        );
+        match (e.rule.is_header_rule(), e.missing, iis_header) {
+            (true, true, true) => Subcode::InvalidHeader,
+            (true, true, false) => Subcode::MessageAddressingHeaderRequired,
+            (true, false, _) => Subcode::InvalidAddressingHeader,
+            (false, _, _) => Subcode::DataError,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     pub code: FaultCode,
-    /// Local name of the subcode in the `int:` namespace.
-    pub subcode: Option<String>,
-    /// The one reason text, in Russian.
+    pub subcode: Option<Subcode>,
+    /// The reason text in Russian, which every Fault carries.
     pub reason_ru: String,
+    /// Reason texts in other languages, `(xml:lang, text)` (item 75 allows several `soap:Text`
+    /// with distinct languages).
+    pub reasons: Vec<(String, String)>,
     /// The faulty message as text, when there is one to quote.
     pub problem_message: Option<String>,
 }
@@ -59,17 +144,17 @@ pub fn quote(problem: &[u8]) -> String {
 }
 
 impl Fault {
-    /// The Fault for an envelope the receiver refused.
+    /// The Fault for an envelope the receiver refused, with the subcode table 8 gives its rule.
     pub fn for_error(e: &EnvelopeError, problem: Option<&[u8]>) -> Fault {
-        let (code, subcode) = if e.rule.is_header_rule() {
-            (FaultCode::Sender, SUBCODE_INVALID_HEADER)
-        } else {
-            (FaultCode::Sender, SUBCODE_DATA_ERROR)
-        };
+        let subcode = Subcode::for_error(e);
         Fault {
-            code,
-            subcode: Some(subcode.to_owned()),
-            reason_ru: quote(format!("Сообщение отклонено: {}", e).as_bytes()),
+            code: subcode.code(),
+            subcode: Some(subcode),
+            reason_ru: quote(format!("Сообщение отклонено: {e}").as_bytes()),
+            reasons: vec![(
+                "en".into(),
+                quote(format!("Message refused: {e}").as_bytes()),
+            )],
             problem_message: problem.map(quote),
         }
     }
@@ -78,10 +163,34 @@ impl Fault {
         if self.reason_ru.trim().is_empty() {
             return err(Rule::Fault, "the Fault reason text is empty");
         }
-        if let Some(s) = &self.subcode
-            && (s.is_empty() || !s.bytes().all(|c| c.is_ascii_alphanumeric()))
+        let mut langs = vec!["ru"];
+        for (lang, text) in &self.reasons {
+            let ok_lang = !lang.is_empty()
+                && lang.len() <= 35
+                && lang.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+            if !ok_lang || langs.iter().any(|l| l.eq_ignore_ascii_case(lang)) {
+                return err(
+                    Rule::Fault,
+                    format!("reason language {lang:?} is not a distinct language tag"),
+                );
+            }
+            if text.trim().is_empty() {
+                return err(Rule::Fault, format!("the {lang} reason text is empty"));
+            }
+            langs.push(lang);
+        }
+        if let Some(s) = self.subcode
+            && s.code() != self.code
         {
-            return err(Rule::Fault, format!("subcode {s:?} is not a local name"));
+            return err(
+                Rule::Fault,
+                format!(
+                    "subcode {} goes with soap:{:?}, not soap:{:?} (table 8)",
+                    s.qname(),
+                    s.code(),
+                    self.code
+                ),
+            );
         }
         Ok(())
     }
@@ -95,17 +204,27 @@ impl Fault {
             out,
             "<soap:Fault>\n      <soap:Code>\n        <soap:Value>{code}</soap:Value>"
         );
-        if let Some(s) = &self.subcode {
+        if let Some(s) = self.subcode {
             let _ = write!(
                 out,
-                "\n        <soap:Subcode><soap:Value>int:{s}</soap:Value></soap:Subcode>"
+                "\n        <soap:Subcode><soap:Value>{}</soap:Value></soap:Subcode>",
+                s.qname()
             );
         }
         let _ = write!(
             out,
-            "\n      </soap:Code>\n      <soap:Reason><soap:Text xml:lang=\"ru\">{}</soap:Text></soap:Reason>",
+            "\n      </soap:Code>\n      <soap:Reason><soap:Text xml:lang=\"ru\">{}</soap:Text>",
             crate::escape::text(&self.reason_ru)
         );
+        for (lang, text) in &self.reasons {
+            let _ = write!(
+                out,
+                "<soap:Text xml:lang=\"{}\">{}</soap:Text>",
+                crate::escape::attr(lang),
+                crate::escape::text(text)
+            );
+        }
+        out.push_str("</soap:Reason>");
         if let Some(p) = &self.problem_message {
             // CDATA as the Decision recommends; a "]]>" inside is split across two sections.
             let _ = write!(
@@ -126,6 +245,7 @@ impl Fault {
         let mut code = None;
         let mut subcode = None;
         let mut reason = None;
+        let mut others = Vec::new();
         let mut problem = None;
         for c in &el.children {
             match (c.ns.as_deref(), c.local.as_str()) {
@@ -162,36 +282,42 @@ impl Fault {
                                 EnvelopeError::new(Rule::Fault, "soap:Subcode without soap:Value")
                             })?;
                         let (ns, local) = resolve_qname(&with_decls(&scs, v), v.text.trim())?;
-                        if ns.as_deref() != Some(INT_NS) {
-                            return err(
-                                Rule::Fault,
-                                format!("subcode {:?} is not in the int: namespace", v.text.trim()),
-                            );
-                        }
-                        subcode = Some(local);
+                        subcode = Some(
+                            Subcode::from_name(ns.as_deref().unwrap_or_default(), &local)
+                                .ok_or_else(|| {
+                                    EnvelopeError::new(
+                                        Rule::Fault,
+                                        format!(
+                                            "subcode {:?} is not one of table 8",
+                                            v.text.trim()
+                                        ),
+                                    )
+                                })?,
+                        );
                     }
                 }
                 (Some(SOAP_NS), "Reason") => {
-                    let texts: Vec<&Element> = c
-                        .children
-                        .iter()
-                        .filter(|t| t.is(SOAP_NS, "Text"))
-                        .collect();
-                    let ru: Vec<&&Element> = texts
-                        .iter()
-                        .filter(|t| t.attr(Some(XML_NS), "lang") == Some("ru"))
-                        .collect();
-                    if texts.len() != 1 || ru.len() != 1 {
-                        return err(
-                            Rule::Fault,
-                            format!(
-                                "soap:Reason must hold exactly one soap:Text with xml:lang=\"ru\" (found {} texts, {} in Russian)",
-                                texts.len(),
-                                ru.len()
-                            ),
-                        );
+                    // Item 75: one soap:Text per language, one of them Russian.
+                    let mut ru = None;
+                    for t in c.children.iter().filter(|t| t.is(SOAP_NS, "Text")) {
+                        let lang = t.attr(Some(XML_NS), "lang").ok_or_else(|| {
+                            EnvelopeError::new(Rule::Fault, "a soap:Text without xml:lang")
+                        })?;
+                        if lang == "ru" {
+                            if ru.is_some() {
+                                return err(Rule::Fault, "two soap:Text in Russian");
+                            }
+                            ru = Some(t.text.clone());
+                        } else {
+                            others.push((lang.to_owned(), t.text.clone()));
+                        }
                     }
-                    reason = Some(ru[0].text.clone());
+                    reason = Some(ru.ok_or_else(|| {
+                        EnvelopeError::new(
+                            Rule::Fault,
+                            "soap:Reason must hold a soap:Text with xml:lang=\"ru\"",
+                        )
+                    })?);
                 }
                 (Some(SOAP_NS), "Detail") => {
                     for d in &c.children {
@@ -215,6 +341,7 @@ impl Fault {
             subcode,
             reason_ru: reason
                 .ok_or_else(|| EnvelopeError::new(Rule::Fault, "soap:Fault without soap:Reason"))?,
+            reasons: others,
             problem_message: problem,
         };
         f.validate()?;

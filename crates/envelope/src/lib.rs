@@ -22,17 +22,16 @@ pub use codes::{
     WSA_FAULT_ACTION, WSA_SOAP_FAULT_ACTION,
 };
 pub use error::{EnvelopeError, Rule};
-pub use fault::{
-    Fault, FaultCode, MAX_QUOTE, SUBCODE_DATA_ERROR, SUBCODE_INTERNAL_ERROR,
-    SUBCODE_INVALID_HEADER, quote,
-};
+pub use fault::{Fault, FaultCode, MAX_QUOTE, Subcode, quote};
 pub use ids::UrnUuid;
 pub use model::{
     ApplicationMessage, Body, Envelope, Header, Integration, MessageKind, Origin, RelatesTo,
     document_text,
 };
 pub use parse::{ParseOptions, parse, parse_partial};
-pub use signal::{ErrorCode, SIGNAL_NS, Signal, SignalError};
+pub use signal::{
+    DEFAULT_SIGNAL_NS, ErrorCode, Signal, SignalError, set_signal_namespace, signal_namespace,
+};
 pub use xml::Limits;
 
 /// SOAP 1.2 envelope namespace.

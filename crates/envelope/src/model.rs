@@ -201,8 +201,9 @@ impl Envelope {
             Err(e) => Envelope {
                 body: Body::Fault(Fault {
                     code: crate::FaultCode::Receiver,
-                    subcode: None,
+                    subcode: Some(crate::Subcode::InternalError),
                     reason_ru: format!("Внутренняя ошибка при составлении ответа: {e}"),
+                    reasons: Vec::new(),
                     problem_message: None,
                 }),
                 ..env
@@ -258,16 +259,19 @@ impl Envelope {
         match kind {
             MessageKind::Application | MessageKind::Signal(_) => {
                 if h.to.is_none() {
-                    return err(Rule::To, "wsa:To is mandatory");
+                    return Err(EnvelopeError::missing(Rule::To, "wsa:To is mandatory"));
                 }
                 if kind == MessageKind::Application && h.reply_to.is_none() {
-                    return err(
+                    return Err(EnvelopeError::missing(
                         Rule::ReplyTo,
                         "wsa:ReplyTo/wsa:Address is mandatory in common-process messages",
-                    );
+                    ));
                 }
                 if h.conversation_id.is_none() {
-                    return err(Rule::ConversationId, "int:ConversationID is mandatory");
+                    return Err(EnvelopeError::missing(
+                        Rule::ConversationId,
+                        "int:ConversationID is mandatory",
+                    ));
                 }
                 if let Some(r) = &h.relates_to {
                     if r.relates_action.is_some() {
@@ -277,10 +281,10 @@ impl Envelope {
                         );
                     }
                 } else if matches!(kind, MessageKind::Signal(_)) {
-                    return err(
+                    return Err(EnvelopeError::missing(
                         Rule::RelatesTo,
                         "a signal must carry wsa:RelatesTo naming the message it answers",
-                    );
+                    ));
                 }
             }
             MessageKind::Fault => {
@@ -312,10 +316,12 @@ impl Envelope {
                 Rule::IntegrationReserved,
                 "int:Integration is written by the integration platform only, never by an information system",
             ),
-            (Origin::Platform, None, MessageKind::Application | MessageKind::Signal(_)) => err(
-                Rule::IntegrationMissing,
-                "an envelope from another node must carry int:Integration (TrackID, AcceptTime)",
-            ),
+            (Origin::Platform, None, MessageKind::Application | MessageKind::Signal(_)) => {
+                Err(EnvelopeError::missing(
+                    Rule::IntegrationMissing,
+                    "an envelope from another node must carry int:Integration (TrackID, AcceptTime)",
+                ))
+            }
             _ => Ok(()),
         }
     }

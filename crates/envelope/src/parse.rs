@@ -228,9 +228,9 @@ fn read_header(h: &Element) -> Result<Header, EnvelopeError> {
         to,
         reply_to,
         action: action
-            .ok_or_else(|| EnvelopeError::new(Rule::Action, "wsa:Action is mandatory"))?,
+            .ok_or_else(|| EnvelopeError::missing(Rule::Action, "wsa:Action is mandatory"))?,
         message_id: message_id
-            .ok_or_else(|| EnvelopeError::new(Rule::MessageId, "wsa:MessageID is mandatory"))?,
+            .ok_or_else(|| EnvelopeError::missing(Rule::MessageId, "wsa:MessageID is mandatory"))?,
         relates_to,
         conversation_id,
         procedure_id,
@@ -302,10 +302,10 @@ fn read_body(
             }
             Ok(Body::Fault(Fault::read(doc, scope)?))
         }
-        MessageKind::Signal(_) => Ok(Body::Signal(Signal::read(doc)?)),
+        MessageKind::Signal(kind) => Ok(Body::Signal(Signal::read(doc, kind)?)),
         MessageKind::Application => {
             if doc.ns.as_deref() == Some(SOAP_NS)
-                || doc.ns.as_deref() == Some(crate::signal::SIGNAL_NS)
+                || doc.ns.as_deref() == Some(crate::signal::signal_namespace())
             {
                 return err(
                     Rule::BodyOneDocument,

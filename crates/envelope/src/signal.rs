@@ -1,6 +1,7 @@
-//! Signals RCV («Получено»), PRS («Принято в обработку») and ERR (signal-exception) with their
-//! error entries (`Common:UnexpectedMessage`, `Common:DataError`, `Common:FatalError` or a
-//! process's own code).
+//! Signals in the form of Decision No. 5 appendix 5: RCV («Получено», `DeliveryReceipt`), PRS
+//! («Принято в обработку», `ProcessingReceipt`) and ERR (signal-exception, `ValidationError`),
+//! each with `SignalId` and `DateTime`, ERR with its `Error` entries (`Common:UnexpectedMessage`,
+//! `Common:DataError`, `Common:FatalError` or a process's own code).
 
 use std::fmt::Write as _;
 
@@ -12,12 +13,38 @@ use crate::error::{EnvelopeError, Rule, err};
 use crate::ids::UrnUuid;
 use crate::xml::Element;
 
-/// Namespace of signal bodies.
+/// The signal namespace used unless the federation sets another (`signal_namespace` in
+/// `node.toml`).
 ///
-/// Decision No. 5 appendix 5 defines a separate signal namespace whose URI the reference notes
-/// did not capture; this one is ours, kept in one place so it can be swapped for the official
-/// URI once appendix 5 is read.
-pub const SIGNAL_NS: &str = "urn:EEC:Interaction:Signal:v1.0";
+/// Decision No. 5 appendix 5 names the signal elements (`DeliveryReceipt`,
+/// `ProcessingReceipt`, `ValidationError`) but the pages read do not give their namespace URI.
+/// This default is the one a third-party checker of the IIS rules writes, the only public
+/// trace of it; a federation that learns the official URI sets it once for all its nodes.
+pub const DEFAULT_SIGNAL_NS: &str = "urn:EEC:signal:v1.0";
+
+static SIGNAL_NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the signal namespace of this process, once: every node of a federation must use the
+/// same one, and a process (the demo, a test) runs nodes of one federation. Setting the same
+/// value again is fine; another value is refused.
+pub fn set_signal_namespace(ns: &str) -> Result<(), String> {
+    let now = SIGNAL_NAMESPACE.get_or_init(|| ns.to_owned());
+    if now == ns {
+        Ok(())
+    } else {
+        Err(format!(
+            "the signal namespace of this process is already {now:?}, not {ns:?}"
+        ))
+    }
+}
+
+/// The signal namespace in force.
+pub fn signal_namespace() -> &'static str {
+    SIGNAL_NAMESPACE
+        .get()
+        .map(String::as_str)
+        .unwrap_or(DEFAULT_SIGNAL_NS)
+}
 
 /// The error code of an ERR entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -67,16 +94,14 @@ impl ErrorCode {
     }
 }
 
-/// One error entry of an ERR signal.
+/// One `Error` of an ERR signal (appendix 5, table 5): a code, a description and optional
+/// details. Which document and where in it go into the details: the form has no field of its
+/// own for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignalError {
     pub code: ErrorCode,
     pub description: String,
     pub details: Option<String>,
-    /// The `EDocId` of the e-document the error is about.
-    pub edoc_id: Option<String>,
-    /// Where in the document (for example an XPath).
-    pub reference: Option<String>,
 }
 
 /// The body of a signal.
@@ -126,102 +151,110 @@ impl Signal {
         }
     }
 
+    /// The element of each kind (appendix 5, tables 2-4).
+    fn element(kind: SignalKind) -> &'static str {
+        match kind {
+            SignalKind::Rcv => "DeliveryReceipt",
+            SignalKind::Prs => "ProcessingReceipt",
+            SignalKind::Err => "ValidationError",
+        }
+    }
+
     pub(crate) fn write(&self, out: &mut String) {
         let created = self.created.format(&Rfc3339).unwrap_or_default();
+        let name = Signal::element(self.kind);
+        // SignalId is a bare UUID, as EDocId is in the data model.
         let _ = write!(
             out,
-            "<sig:SignalDetails xmlns:sig=\"{SIGNAL_NS}\">\n      <sig:SignalCode>{}</sig:SignalCode>\n      <sig:SignalId>{}</sig:SignalId>\n      <sig:CreationDateTime>{created}</sig:CreationDateTime>",
-            self.kind.code(),
-            self.signal_id,
+            "<sig:{name} xmlns:sig=\"{}\">\n      <sig:SignalId>{}</sig:SignalId>\n      <sig:DateTime>{created}</sig:DateTime>",
+            crate::escape::attr(signal_namespace()),
+            self.signal_id.uuid().hyphenated(),
         );
         for e in &self.errors {
             let _ = write!(
                 out,
-                "\n      <sig:ValidationError>\n        <sig:Code>{}</sig:Code>\n        <sig:Description>{}</sig:Description>",
+                "\n      <sig:Error>\n        <sig:Code>{}</sig:Code>\n        <sig:Description>{}</sig:Description>",
                 crate::escape::text(e.code.as_str()),
                 crate::escape::text(&e.description)
             );
-            for (name, v) in [
-                ("Details", &e.details),
-                ("EDocId", &e.edoc_id),
-                ("ReferenceId", &e.reference),
-            ] {
-                if let Some(v) = v {
-                    let _ = write!(
-                        out,
-                        "\n        <sig:{name}>{}</sig:{name}>",
-                        crate::escape::text(v)
-                    );
-                }
+            if let Some(d) = &e.details {
+                let _ = write!(
+                    out,
+                    "\n        <sig:Details>{}</sig:Details>",
+                    crate::escape::text(d)
+                );
             }
-            out.push_str("\n      </sig:ValidationError>");
+            out.push_str("\n      </sig:Error>");
         }
-        out.push_str("\n    </sig:SignalDetails>");
+        let _ = write!(out, "\n    </sig:{name}>");
     }
 
-    pub(crate) fn read(el: &Element) -> Result<Signal, EnvelopeError> {
-        if !el.is(SIGNAL_NS, "SignalDetails") {
+    /// Reads a signal body; `kind` is what the Action says, and the element must agree.
+    pub(crate) fn read(el: &Element, kind: SignalKind) -> Result<Signal, EnvelopeError> {
+        let ns = signal_namespace();
+        let name = Signal::element(kind);
+        if !el.is(ns, name) {
             return err(
                 Rule::Signal,
                 format!(
-                    "signal body must be {{{SIGNAL_NS}}}SignalDetails, found {}",
+                    "a {} signal's body must be {{{ns}}}{name}, found {}",
+                    kind.code(),
                     el.qname()
                 ),
             );
         }
-        let mut code = None;
         let mut id = None;
         let mut created = None;
         let mut errors = Vec::new();
         for c in &el.children {
-            if c.ns.as_deref() != Some(SIGNAL_NS) {
+            if c.ns.as_deref() != Some(ns) {
                 return err(
                     Rule::Signal,
                     format!("unexpected element {} in a signal", c.qname()),
                 );
             }
             match c.local.as_str() {
-                "SignalCode" => set_once(&mut code, c.text.trim().to_owned(), "SignalCode")?,
-                "SignalId" => set_once(
-                    &mut id,
-                    UrnUuid::parse_for(c.text.trim(), Rule::Signal)?,
-                    "SignalId",
-                )?,
-                "CreationDateTime" => {
+                "SignalId" => set_once(&mut id, signal_id(c.text.trim())?, "SignalId")?,
+                "DateTime" => {
                     let t = OffsetDateTime::parse(c.text.trim(), &Rfc3339).map_err(|_| {
                         EnvelopeError::new(
                             Rule::Signal,
                             format!(
-                                "CreationDateTime {:?} is not an ISO 8601 date-time with a time zone",
+                                "DateTime {:?} is not an ISO 8601 date-time with a time zone",
                                 c.text.trim()
                             ),
                         )
                     })?;
-                    set_once(&mut created, t, "CreationDateTime")?
+                    set_once(&mut created, t, "DateTime")?
                 }
-                "ValidationError" => errors.push(read_error(c)?),
+                "Error" if kind == SignalKind::Err => errors.push(read_error(c, ns)?),
                 other => {
                     return err(
                         Rule::Signal,
-                        format!("unexpected element {other} in a signal"),
+                        format!("unexpected element {other} in a {} signal", kind.code()),
                     );
                 }
             }
         }
-        let code = code.ok_or_else(|| EnvelopeError::new(Rule::Signal, "SignalCode missing"))?;
-        let kind = SignalKind::from_code(&code).ok_or_else(|| {
-            EnvelopeError::new(Rule::Signal, format!("{code:?} is not RCV, PRS or ERR"))
-        })?;
         let s = Signal {
             kind,
             signal_id: id.ok_or_else(|| EnvelopeError::new(Rule::Signal, "SignalId missing"))?,
-            created: created
-                .ok_or_else(|| EnvelopeError::new(Rule::Signal, "CreationDateTime missing"))?,
+            created: created.ok_or_else(|| EnvelopeError::new(Rule::Signal, "DateTime missing"))?,
             errors,
         };
         s.validate()?;
         Ok(s)
     }
+}
+
+/// A SignalId: a bare UUID, or one written as `urn:uuid:` (read either way).
+fn signal_id(s: &str) -> Result<UrnUuid, EnvelopeError> {
+    let bare = s.strip_prefix("urn:uuid:").unwrap_or(s);
+    uuid::Uuid::parse_str(bare)
+        .ok()
+        .filter(|_| bare.len() == 36)
+        .map(UrnUuid::from_uuid)
+        .ok_or_else(|| EnvelopeError::new(Rule::Signal, format!("SignalId {s:?} is not a UUID")))
 }
 
 fn set_once<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), EnvelopeError> {
@@ -232,36 +265,30 @@ fn set_once<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), EnvelopeErr
     Ok(())
 }
 
-fn read_error(el: &Element) -> Result<SignalError, EnvelopeError> {
+fn read_error(el: &Element, ns: &str) -> Result<SignalError, EnvelopeError> {
     let mut code = None;
     let mut description = None;
     let mut details = None;
-    let mut edoc_id = None;
-    let mut reference = None;
     for c in &el.children {
         let v = c.text.clone();
         match (c.ns.as_deref(), c.local.as_str()) {
-            (Some(SIGNAL_NS), "Code") => set_once(&mut code, ErrorCode::parse(v.trim())?, "Code")?,
-            (Some(SIGNAL_NS), "Description") => set_once(&mut description, v, "Description")?,
-            (Some(SIGNAL_NS), "Details") => set_once(&mut details, v, "Details")?,
-            (Some(SIGNAL_NS), "EDocId") => set_once(&mut edoc_id, v, "EDocId")?,
-            (Some(SIGNAL_NS), "ReferenceId") => set_once(&mut reference, v, "ReferenceId")?,
+            (Some(n), "Code") if n == ns => {
+                set_once(&mut code, ErrorCode::parse(v.trim())?, "Code")?
+            }
+            (Some(n), "Description") if n == ns => set_once(&mut description, v, "Description")?,
+            (Some(n), "Details") if n == ns => set_once(&mut details, v, "Details")?,
             _ => {
                 return err(
                     Rule::Signal,
-                    format!("unexpected element {} in ValidationError", c.qname()),
+                    format!("unexpected element {} in Error", c.qname()),
                 );
             }
         }
     }
     Ok(SignalError {
-        code: code
-            .ok_or_else(|| EnvelopeError::new(Rule::Signal, "ValidationError without Code"))?,
-        description: description.ok_or_else(|| {
-            EnvelopeError::new(Rule::Signal, "ValidationError without Description")
-        })?,
+        code: code.ok_or_else(|| EnvelopeError::new(Rule::Signal, "Error without Code"))?,
+        description: description
+            .ok_or_else(|| EnvelopeError::new(Rule::Signal, "Error without Description"))?,
         details,
-        edoc_id,
-        reference,
     })
 }

@@ -1,8 +1,8 @@
 //! Property: for any envelope the crate can build, parse(write(e)) == e, and writing is stable.
 
 use envelope::{
-    Action, ApplicationMessage, CpAction, Envelope, ErrorCode, Fault, FaultCode, Origin,
-    ParseOptions, Signal, SignalError, SignalKind, UrnUuid, parse,
+    Action, ApplicationMessage, CpAction, Envelope, ErrorCode, Fault, Origin, ParseOptions, Signal,
+    SignalError, SignalKind, Subcode, UrnUuid, parse,
 };
 use proptest::prelude::*;
 use time::OffsetDateTime;
@@ -67,22 +67,13 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
 }
 
 fn signal_error() -> impl Strategy<Value = SignalError> {
-    (
-        error_code(),
-        text(),
-        proptest::option::of(text()),
-        proptest::option::of(text()),
-        proptest::option::of(text()),
-    )
-        .prop_map(
-            |(code, description, details, edoc_id, reference)| SignalError {
-                code,
-                description,
-                details,
-                edoc_id,
-                reference,
-            },
-        )
+    (error_code(), text(), proptest::option::of(text())).prop_map(|(code, description, details)| {
+        SignalError {
+            code,
+            description,
+            details,
+        }
+    })
 }
 
 fn signal() -> impl Strategy<Value = Envelope> {
@@ -109,22 +100,29 @@ fn signal() -> impl Strategy<Value = Envelope> {
 fn fault() -> impl Strategy<Value = Envelope> {
     (
         application(),
-        any::<bool>(),
+        prop::sample::select(vec![
+            Subcode::InvalidHeader,
+            Subcode::DataError,
+            Subcode::InternalError,
+            Subcode::InvalidAddressingHeader,
+            Subcode::MessageAddressingHeaderRequired,
+            Subcode::DestinationUnreachable,
+            Subcode::ActionNotSupported,
+            Subcode::EndpointUnavailable,
+        ]),
         any::<bool>(),
         text(),
         proptest::option::of(text()),
+        proptest::option::of(text()),
     )
-        .prop_map(|(orig, sender, related, reason, problem)| {
+        .prop_map(|(orig, subcode, related, reason, english, problem)| {
             Envelope::fault(
                 related.then_some(&orig.header),
                 Fault {
-                    code: if sender {
-                        FaultCode::Sender
-                    } else {
-                        FaultCode::Receiver
-                    },
-                    subcode: Some("DataError".into()),
+                    code: subcode.code(),
+                    subcode: Some(subcode),
                     reason_ru: reason,
+                    reasons: english.into_iter().map(|t| ("en".to_owned(), t)).collect(),
                     problem_message: problem,
                 },
             )

@@ -3,7 +3,7 @@
 
 use envelope::{
     ApplicationMessage, Body, CpAction, Envelope, ErrorCode, Fault, FaultCode, Origin,
-    ParseOptions, Signal, SignalError, SignalKind, UrnUuid, parse,
+    ParseOptions, Signal, SignalError, SignalKind, Subcode, UrnUuid, parse,
 };
 use time::macros::datetime;
 
@@ -56,10 +56,10 @@ fn rcv_and_prs_answer_the_original_in_its_conversation() {
         assert_eq!(s.header.conversation_id, o.header.conversation_id);
         assert_eq!(s.header.to, o.header.reply_to);
         assert_ne!(s.header.message_id, o.header.message_id);
-        assert!(
-            s.to_xml()
-                .contains(&format!("/P.TS.01.TRN.001/{}</wsa:Action>", kind.code()))
-        );
+        assert!(s.to_xml().contains(&format!(
+            "/P.TS.01.TRN.001/P.MSG.{}</wsa:Action>",
+            kind.code()
+        )));
     }
 }
 
@@ -70,23 +70,17 @@ fn err_signal_carries_common_and_process_codes() {
         SignalError {
             code: ErrorCode::DataError,
             description: "Поле CountryCode: значение XX отсутствует в P.CLS.019".into(),
-            details: Some("line 3".into()),
-            edoc_id: Some("e-1".into()),
-            reference: Some("/d:Doc/d:Country".into()),
+            details: Some("line 3 (at /d:Doc/d:Country, EDocId e-1)".into()),
         },
         SignalError {
             code: ErrorCode::UnexpectedMessage,
             description: "<not expected> & out of order".into(),
             details: None,
-            edoc_id: None,
-            reference: None,
         },
         SignalError {
             code: ErrorCode::Process("P.TS.01.RULE.017".into()),
             description: "rule 17".into(),
             details: None,
-            edoc_id: None,
-            reference: None,
         },
     ];
     let s = Envelope::signal_for(
@@ -121,8 +115,9 @@ fn signal_structure_is_checked() {
         let e = parse(x.as_bytes(), &ParseOptions::new(Origin::Any)).unwrap_err();
         assert_eq!(e.rule.id(), rule, "{x}");
     };
+    // The body must be the element of the Action's signal.
     check(
-        xml.replace("<sig:SignalCode>RCV", "<sig:SignalCode>PRS"),
+        xml.replace("/P.MSG.RCV</wsa:Action>", "/P.MSG.PRS</wsa:Action>"),
         "signal",
     );
     check(
@@ -141,20 +136,122 @@ fn signal_structure_is_checked() {
         .join("\n");
     check(no_rel, "header.relates-to");
     check(
-        xml.replace("<sig:SignalDetails ", "<sig:Other ")
-            .replace("</sig:SignalDetails>", "</sig:Other>"),
+        xml.replace("<sig:DeliveryReceipt ", "<sig:Other ")
+            .replace("</sig:DeliveryReceipt>", "</sig:Other>"),
         "signal",
     );
-    let code256 = format!(
-        "<sig:ValidationError><sig:Code>{}</sig:Code><sig:Description>d</sig:Description></sig:ValidationError></sig:SignalDetails>",
-        "x".repeat(256)
+    // Another namespace than the federation's is not a signal.
+    check(
+        xml.replace("urn:EEC:signal:v1.0", "urn:EEC:Interaction:Signal:v1.0"),
+        "signal",
+    );
+    // An Error in a receipt, a code of 256 characters, an unknown Common: code.
+    let as_err = |x: &str| {
+        x.replace("/P.MSG.RCV</wsa:Action>", "/P.MSG.ERR</wsa:Action>")
+            .replace("sig:DeliveryReceipt", "sig:ValidationError")
+    };
+    let with_error = |code: &str| {
+        format!(
+            "<sig:Error><sig:Code>{code}</sig:Code><sig:Description>d</sig:Description></sig:Error></sig:DeliveryReceipt>"
+        )
+    };
+    check(
+        xml.replace(
+            "\n    </sig:DeliveryReceipt>",
+            &with_error("Common:DataError"),
+        ),
+        "signal",
     );
     check(
-        xml.replace("<sig:SignalCode>RCV", "<sig:SignalCode>ERR")
-            .replace("\n    </sig:SignalDetails>", &code256),
+        as_err(&xml.replace(
+            "\n    </sig:DeliveryReceipt>",
+            &with_error(&"x".repeat(256)),
+        )),
         "signal",
     );
-    check(xml.replace("<sig:SignalCode>RCV", "<sig:SignalCode>ERR").replace("\n    </sig:SignalDetails>", "<sig:ValidationError><sig:Code>Common:Other</sig:Code><sig:Description>d</sig:Description></sig:ValidationError></sig:SignalDetails>"), "signal");
+    check(
+        as_err(&xml.replace("\n    </sig:DeliveryReceipt>", &with_error("Common:Other"))),
+        "signal",
+    );
+    // An ERR with no Error at all.
+    check(as_err(&xml), "signal");
+    // The same ERR with an Error is read.
+    let ok = as_err(&xml.replace(
+        "\n    </sig:DeliveryReceipt>",
+        &with_error("Common:DataError"),
+    ));
+    parse(ok.as_bytes(), &ParseOptions::new(Origin::Any)).unwrap_or_else(|e| panic!("{e}\n{ok}"));
+}
+
+/// Appendix 5 as written: RCV, PRS and ERR bodies with bare-UUID SignalIds, parsed, and
+/// written back in the same form.
+#[test]
+fn appendix_5_signal_fixtures_are_read_and_written() {
+    let o = original();
+    let from: envelope::Address = "EAEU://EEC/CP/P.TS.01/P.ACT.001".parse().unwrap();
+    for (kind, body) in [
+        (
+            SignalKind::Rcv,
+            "<sig:DeliveryReceipt xmlns:sig=\"urn:EEC:signal:v1.0\"><sig:SignalId>0f3c2b1a-8d4e-4f6a-9b7c-5d2e1f0a3b4c</sig:SignalId><sig:DateTime>2026-11-23T10:00:00+03:00</sig:DateTime></sig:DeliveryReceipt>",
+        ),
+        (
+            SignalKind::Prs,
+            "<ProcessingReceipt xmlns=\"urn:EEC:signal:v1.0\"><SignalId>0f3c2b1a-8d4e-4f6a-9b7c-5d2e1f0a3b4c</SignalId><DateTime>2026-11-23T07:00:00Z</DateTime></ProcessingReceipt>",
+        ),
+        (
+            SignalKind::Err,
+            "<s:ValidationError xmlns:s=\"urn:EEC:signal:v1.0\"><s:SignalId>urn:uuid:0f3c2b1a-8d4e-4f6a-9b7c-5d2e1f0a3b4c</s:SignalId><s:DateTime>2026-11-23T07:00:00Z</s:DateTime><s:Error><s:Code>Common:DataError</s:Code><s:Description>Поле не заполнено</s:Description><s:Details>[R.1] empty (at /a)</s:Details></s:Error><s:Error><s:Code>P.TS.01.RULE.017</s:Code><s:Description>правило 17</s:Description></s:Error></s:ValidationError>",
+        ),
+    ] {
+        let ours = Envelope::signal_for(
+            &o.header,
+            from.clone(),
+            Signal::new(kind, datetime!(2026-11-23 07:00 UTC)),
+        )
+        .unwrap_or_else(|_| {
+            Envelope::signal_for(
+                &o.header,
+                from.clone(),
+                Signal::err(
+                    datetime!(2026-11-23 07:00 UTC),
+                    vec![SignalError {
+                        code: ErrorCode::DataError,
+                        description: "x".into(),
+                        details: None,
+                    }],
+                ),
+            )
+            .unwrap()
+        });
+        let xml = ours.to_xml();
+        let (a, b) = (xml.find("<sig:").unwrap(), xml.rfind("</sig:").unwrap());
+        let end = b + xml[b..].find('>').unwrap() + 1;
+        let theirs = format!("{}{body}{}", &xml[..a], &xml[end..]);
+        let read = parse(theirs.as_bytes(), &ParseOptions::new(Origin::Any))
+            .unwrap_or_else(|e| panic!("{e}\n{theirs}"));
+        let Body::Signal(sig) = &read.body else {
+            panic!("not a signal")
+        };
+        assert_eq!(sig.kind, kind);
+        assert_eq!(
+            sig.signal_id.uuid().to_string(),
+            "0f3c2b1a-8d4e-4f6a-9b7c-5d2e1f0a3b4c"
+        );
+        if kind == SignalKind::Err {
+            assert_eq!(sig.errors.len(), 2);
+            assert_eq!(
+                sig.errors[1].code,
+                ErrorCode::Process("P.TS.01.RULE.017".into())
+            );
+        }
+        // Written back: the same signal, with a bare SignalId.
+        let again = read.to_xml();
+        assert!(
+            again.contains("<sig:SignalId>0f3c2b1a-8d4e-4f6a-9b7c-5d2e1f0a3b4c</sig:SignalId>"),
+            "{again}"
+        );
+        assert_eq!(round_trip(&read), read);
+    }
 }
 
 #[test]
@@ -164,8 +261,9 @@ fn fault_round_trip_and_rules() {
         Some(&o.header),
         Fault {
             code: FaultCode::Sender,
-            subcode: Some("InvalidHeader".into()),
+            subcode: Some(Subcode::InvalidAddressingHeader),
             reason_ru: "Неверный заголовок".into(),
+            reasons: vec![("en".into(), "Invalid header".into())],
             problem_message: Some(o.to_xml() + "]]> trailing"),
         },
     );
@@ -189,7 +287,8 @@ fn fault_round_trip_and_rules() {
         let e = parse(x.as_bytes(), &ParseOptions::new(Origin::Any)).unwrap_err();
         assert_eq!(e.rule.id(), rule, "{x}");
     };
-    check(xml.replace("xml:lang=\"ru\"", "xml:lang=\"en\""), "fault");
+    // Item 75: one text per language, one of them Russian.
+    check(xml.replace("xml:lang=\"ru\"", "xml:lang=\"de\""), "fault");
     check(
         xml.replace(
             "</soap:Text></soap:Reason>",
@@ -200,10 +299,16 @@ fn fault_round_trip_and_rules() {
     check(
         xml.replace(
             "</soap:Text></soap:Reason>",
-            "</soap:Text><soap:Text xml:lang=\"en\">bad header</soap:Text></soap:Reason>",
+            "</soap:Text><soap:Text xml:lang=\"en\">again</soap:Text></soap:Reason>",
         ),
         "fault",
     );
+    // Table 8: a subcode outside it, or with the other code, is refused.
+    check(
+        xml.replace("wsa:InvalidAddressingHeader", "wsa:DuplicateMessageID"),
+        "fault",
+    );
+    check(xml.replace("soap:Sender", "soap:Receiver"), "fault");
     check(
         xml.replace(" int:RelatesAction=", " int:OtherAttr="),
         "fault",
@@ -222,6 +327,55 @@ fn fault_round_trip_and_rules() {
             "<soap:Header><wsa:FaultTo><wsa:Address>EAEU://KZ/CA/x</wsa:Address></wsa:FaultTo>",
         ),
         "header.from-fault-to",
+    );
+}
+
+/// Table 8 as written by another implementation: each subcode read, with its code, and the
+/// Russian and English texts kept; written back in the same form.
+#[test]
+fn table_8_fault_fixtures_are_read_and_written() {
+    let o = original();
+    let ours = Envelope::fault(
+        Some(&o.header),
+        Fault::for_error(
+            &envelope::EnvelopeError::new(envelope::Rule::To, "bad"),
+            None,
+        ),
+    );
+    let xml = ours.to_xml();
+    for (qname, code) in [
+        ("int:InvalidHeader", "soap:Sender"),
+        ("int:DataError", "soap:Sender"),
+        ("int:InternalError", "soap:Receiver"),
+        ("wsa:InvalidAddressingHeader", "soap:Sender"),
+        ("wsa:MessageAddressingHeaderRequired", "soap:Sender"),
+        ("wsa:DestinationUnreachable", "soap:Sender"),
+        ("wsa:ActionNotSupported", "soap:Sender"),
+        ("wsa:EndpointUnavailable", "soap:Receiver"),
+    ] {
+        let theirs = xml
+            .replace("wsa:InvalidAddressingHeader", qname)
+            .replace("soap:Sender", code);
+        let read = parse(theirs.as_bytes(), &ParseOptions::new(Origin::Any))
+            .unwrap_or_else(|e| panic!("{qname}: {e}"));
+        let Body::Fault(f) = &read.body else { panic!() };
+        assert_eq!(f.subcode.map(Subcode::qname).as_deref(), Some(qname));
+        assert_eq!(f.reasons.len(), 1, "the English text is kept");
+        assert_eq!(read.to_xml(), theirs, "{qname} written back as read");
+    }
+    // Missing headers and wrong ones get the subcodes table 8 gives them.
+    let missing_to = envelope::EnvelopeError::missing(envelope::Rule::To, "no To");
+    let missing_conv = envelope::EnvelopeError::missing(envelope::Rule::ConversationId, "none");
+    let wrong_to = envelope::EnvelopeError::new(envelope::Rule::To, "bad To");
+    let broken = envelope::EnvelopeError::new(envelope::Rule::XmlMalformed, "bad");
+    assert_eq!(
+        [&missing_to, &missing_conv, &wrong_to, &broken].map(|e| Subcode::for_error(e).qname()),
+        [
+            "wsa:MessageAddressingHeaderRequired",
+            "int:InvalidHeader",
+            "wsa:InvalidAddressingHeader",
+            "int:DataError"
+        ]
     );
 }
 
@@ -252,8 +406,6 @@ fn fuzz_seeds_parse() {
                 code: ErrorCode::DataError,
                 description: "Поле не заполнено".into(),
                 details: Some("d".into()),
-                edoc_id: Some("e".into()),
-                reference: Some("/a/b".into()),
             }],
         );
         let seeds = [
@@ -276,8 +428,9 @@ fn fuzz_seeds_parse() {
                     Some(&o.header),
                     Fault {
                         code: FaultCode::Sender,
-                        subcode: Some("InvalidHeader".into()),
+                        subcode: Some(Subcode::MessageAddressingHeaderRequired),
                         reason_ru: "Неверный заголовок".into(),
+                        reasons: vec![("en".into(), "Missing header".into())],
                         problem_message: Some(o.to_xml()),
                     },
                 ),

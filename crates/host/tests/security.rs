@@ -32,6 +32,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         ttp: None,
         tsa: None,
         tls: None,
+        signal_namespace: None,
     }
 }
 

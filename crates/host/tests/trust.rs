@@ -106,6 +106,7 @@ async fn start_with(
         ttp,
         tsa,
         tls: None,
+        signal_namespace: None,
     };
     let running = host::start_on(cfg, node::system_clock(), listener)
         .await

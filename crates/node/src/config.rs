@@ -48,6 +48,10 @@ pub struct NodeConfig {
     /// terminates TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ApiTlsSection>,
+    /// The namespace of signal bodies (Decision No. 5 appendix 5), the same at every node of
+    /// the federation; `urn:EEC:signal:v1.0` when unset (see `envelope::DEFAULT_SIGNAL_NS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_namespace: Option<String>,
 }
 
 /// `[tls]`: the adapter API over HTTPS. With `client_ca`, an information system may show a

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use envelope::{
-    Address, ApplicationMessage, CpAction, Envelope, EnvelopeError, Fault, FaultCode, MessageKind,
-    Origin, ParseOptions, Segment, Signal, SignalKind, UrnUuid,
+    Address, ApplicationMessage, CpAction, Envelope, EnvelopeError, Fault, MessageKind, Origin,
+    ParseOptions, Segment, Signal, SignalKind, Subcode, UrnUuid,
 };
 use sha2::{Digest, Sha256};
 use store::{
@@ -87,6 +87,12 @@ impl Node {
     /// Opens the node's key and store (creating both on first start).
     pub fn open(cfg: NodeConfig, clock: Clock) -> Result<Arc<Node>, NodeError> {
         cfg.check().map_err(|e| NodeError::Startup(e.0))?;
+        envelope::set_signal_namespace(
+            cfg.signal_namespace
+                .as_deref()
+                .unwrap_or(envelope::DEFAULT_SIGNAL_NS),
+        )
+        .map_err(NodeError::Startup)?;
         let segment = cfg.segment().map_err(|e| NodeError::Startup(e.0))?;
         let key =
             keys::load_or_create(&cfg.key_path()).map_err(|e| NodeError::Startup(e.to_string()))?;
@@ -481,16 +487,31 @@ impl Node {
             }
         };
         let fault_for = |env: &Envelope, err: NodeError| {
-            let (code, sub) = match &err {
-                NodeError::Store(_) | NodeError::Internal(_) => {
-                    (FaultCode::Receiver, envelope::SUBCODE_INTERNAL_ERROR)
+            // Table 8: which subcode each refusal is.
+            let subcode = match &err {
+                NodeError::Store(_) | NodeError::Internal(_) | NodeError::Busy(_) => {
+                    Subcode::InternalError
                 }
-                _ => (FaultCode::Sender, envelope::SUBCODE_INVALID_HEADER),
+                NodeError::Envelope(e) => Subcode::for_error(e),
+                NodeError::UnknownRecipient(_) | NodeError::NoRoute(_) => {
+                    Subcode::DestinationUnreachable
+                }
+                NodeError::Forbidden(_) | NodeError::Conflict(_) => {
+                    Subcode::InvalidAddressingHeader
+                }
+                NodeError::Unsigned(_)
+                | NodeError::Evidence(_)
+                | NodeError::NotFound
+                | NodeError::Startup(_) => Subcode::DataError,
             };
             let f = Fault {
-                code,
-                subcode: Some(sub.into()),
+                code: subcode.code(),
+                subcode: Some(subcode),
                 reason_ru: envelope::quote(format!("Сообщение отклонено: {err}").as_bytes()),
+                reasons: vec![(
+                    "en".into(),
+                    envelope::quote(format!("Message refused: {err}").as_bytes()),
+                )],
                 problem_message: Some(envelope::quote(bytes)),
             };
             (Envelope::fault(Some(&env.header), f), err)
@@ -502,10 +523,19 @@ impl Node {
             return Err(fault_for(&env, err));
         }
         if env.header.kind() == MessageKind::Fault {
-            let err = NodeError::Forbidden(
-                "an information system sends messages and signals, not Faults".into(),
-            );
-            return Err(fault_for(&env, err));
+            // The node takes no Fault Action from an IS: table 8's "action not supported".
+            let why = "an information system sends messages and signals, not Faults";
+            let f = Fault {
+                code: Subcode::ActionNotSupported.code(),
+                subcode: Some(Subcode::ActionNotSupported),
+                reason_ru: "Сообщение отклонено: информационная система не отправляет Fault".into(),
+                reasons: vec![("en".into(), format!("Message refused: {why}"))],
+                problem_message: Some(envelope::quote(bytes)),
+            };
+            return Err((
+                Envelope::fault(Some(&env.header), f),
+                NodeError::Forbidden(why.into()),
+            ));
         }
         let header = env.header.clone();
         match self.accept_from_is(env.clone(), Some(bytes.to_vec())).await {

@@ -19,8 +19,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use envelope::{
-    Envelope, Fault, FaultCode, MessageKind, Origin, ParseOptions, Segment, Signal, SignalError,
-    SignalKind, UrnUuid,
+    Envelope, Fault, MessageKind, Origin, ParseOptions, Segment, Signal, SignalError, SignalKind,
+    Subcode, UrnUuid,
 };
 use store::{
     Accepted, Destination, Direction, NewMessage, NodeSignature, Outbound, RemoteDone, Route,
@@ -45,23 +45,23 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// A refusal with the table-8 subcode `sub` (which also says Sender or Receiver).
     fn new(
         status: StatusCode,
         header: Option<&envelope::Header>,
-        sub: &str,
+        sub: Subcode,
         reason: String,
     ) -> Self {
-        let code = if status.is_server_error() {
-            FaultCode::Receiver
-        } else {
-            FaultCode::Sender
-        };
         let fault = Envelope::fault(
             header,
             Fault {
-                code,
-                subcode: Some(sub.into()),
+                code: sub.code(),
+                subcode: Some(sub),
                 reason_ru: envelope::quote(format!("Конверт не принят: {reason}").as_bytes()),
+                reasons: vec![(
+                    "en".into(),
+                    envelope::quote(format!("Envelope refused: {reason}").as_bytes()),
+                )],
                 problem_message: None,
             },
         );
@@ -118,7 +118,7 @@ async fn receive_inner(
     certificate: Option<&str>,
     evidence: Vec<(String, Vec<u8>)>,
 ) -> Result<Receipt, Refusal> {
-    use envelope::{SUBCODE_INTERNAL_ERROR as INTERNAL, SUBCODE_INVALID_HEADER as INVALID};
+    use Subcode::{InternalError as INTERNAL, InvalidAddressingHeader as INVALID};
     let forbidden = |h: Option<&envelope::Header>, reason: String| {
         Refusal::new(StatusCode::FORBIDDEN, h, INVALID, reason)
     };
@@ -134,8 +134,14 @@ async fn receive_inner(
             format!("node {peer} is not a peer of node {}", node.segment),
         ));
     };
-    let sig = HopSignature::from_headers(signature, certificate)
-        .map_err(|e| forbidden(None, format!("node signature: {e}")))?;
+    let sig = HopSignature::from_headers(signature, certificate).map_err(|e| {
+        Refusal::new(
+            StatusCode::FORBIDDEN,
+            None,
+            Subcode::DataError,
+            format!("node signature: {e}"),
+        )
+    })?;
     let opts = ParseOptions {
         origin: Origin::Platform,
         limits: node.limits(),
@@ -144,7 +150,7 @@ async fn receive_inner(
         Refusal::new(
             StatusCode::BAD_REQUEST,
             h.as_deref(),
-            INVALID,
+            Subcode::for_error(&e),
             e.to_string(),
         )
     })?;
@@ -153,7 +159,7 @@ async fn receive_inner(
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             Some(h),
-            INVALID,
+            Subcode::ActionNotSupported,
             "a Fault answers its sender and is never forwarded between nodes".into(),
         ));
     }
@@ -161,7 +167,7 @@ async fn receive_inner(
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             Some(h),
-            INVALID,
+            Subcode::MessageAddressingHeaderRequired,
             "wsa:ReplyTo is missing".into(),
         ));
     };
@@ -174,12 +180,19 @@ async fn receive_inner(
     }
     fed.verifier
         .verify(bytes, &sig, origin, node.now())
-        .map_err(|e| forbidden(Some(h), format!("node signature: {e}")))?;
+        .map_err(|e| {
+            Refusal::new(
+                StatusCode::FORBIDDEN,
+                Some(h),
+                Subcode::DataError,
+                format!("node signature: {e}"),
+            )
+        })?;
     let to = h.to.clone().ok_or_else(|| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
             Some(h),
-            INVALID,
+            Subcode::MessageAddressingHeaderRequired,
             "wsa:To is missing".into(),
         )
     })?;
@@ -197,7 +210,7 @@ async fn receive_inner(
         Refusal::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(h),
-            INVALID,
+            Subcode::DestinationUnreachable,
             e.to_string(),
         )
     })?;
@@ -205,7 +218,7 @@ async fn receive_inner(
         return Err(Refusal::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(h),
-            INVALID,
+            Subcode::DestinationUnreachable,
             format!("the route to {} leads back to {peer}", to.segment()),
         ));
     }
@@ -233,9 +246,12 @@ async fn receive_inner(
             format!("evidence: {m}"),
         ),
         // Forged or foreign evidence: sending it again changes nothing.
-        NodeError::Evidence(m) => {
-            Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, Some(h), INVALID, m)
-        }
+        NodeError::Evidence(m) => Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(h),
+            Subcode::DataError,
+            m,
+        ),
         e => Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             Some(h),
@@ -609,6 +625,12 @@ fn check_rcv(
 
 /// Ends an entry for good and tells the sending IS with an ERR signal from this node's
 /// gate, routed like any message (locally, or back through the federation).
+///
+/// An ERR, not a Fault: a Fault answers one hop's exchange and is never forwarded between
+/// nodes, while the sending IS may be two hops away and was answered long ago. The ERR names
+/// the table-8 condition in its details: `wsa:EndpointUnavailable` when the recipient could not
+/// be reached before the message expired, `wsa:DestinationUnreachable` when the next node
+/// refused it for good (no such participant, no route).
 async fn give_up(
     node: &Node,
     item_id: i64,
@@ -618,7 +640,12 @@ async fn give_up(
     why: &str,
 ) {
     tracing::warn!(message = %ob.message_id, state = %state, reason = why, "delivery given up");
-    let notice = failure_notice(node, ob, why);
+    let condition = if state == MessageState::Expired {
+        Subcode::EndpointUnavailable
+    } else {
+        Subcode::DestinationUnreachable
+    };
+    let notice = failure_notice(node, ob, why, condition);
     let route = notice.as_ref().map(|m| m.route.clone());
     match node
         .store
@@ -635,7 +662,7 @@ async fn give_up(
     }
 }
 
-fn failure_notice(node: &Node, ob: &Outbound, why: &str) -> Option<NewMessage> {
+fn failure_notice(node: &Node, ob: &Outbound, why: &str, condition: Subcode) -> Option<NewMessage> {
     let original = envelope::parse(&ob.envelope, &ParseOptions::new(Origin::Any)).ok()?;
     let err = SignalError {
         code: envelope::ErrorCode::FatalError,
@@ -644,11 +671,11 @@ fn failure_notice(node: &Node, ob: &Outbound, why: &str) -> Option<NewMessage> {
             ob.message_id, ob.recipient
         ),
         details: Some(format!(
-            "Message {} was not delivered to {}: {why}",
-            ob.message_id, ob.recipient
+            "{}: message {} was not delivered to {}: {why}",
+            condition.qname(),
+            ob.message_id,
+            ob.recipient
         )),
-        edoc_id: None,
-        reference: None,
     };
     let notice = crate::record::err_notice(
         &node.gate,

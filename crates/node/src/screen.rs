@@ -117,9 +117,7 @@ pub(crate) fn refusal_errors(
         .map(|d| SignalError {
             code: code.clone(),
             description: format!("[{}] {}", d.rule, d.ru),
-            details: Some(format!("[{}] {}", d.rule, d.en)),
-            edoc_id: report.edoc_id.clone(),
-            reference: Some(d.xpath.clone()),
+            details: Some(d.signal_details(report.edoc_id.as_deref())),
         })
         .collect();
     if report.diagnostics.len() > MAX_ERRORS {
@@ -130,8 +128,6 @@ pub(crate) fn refusal_errors(
                 "and {} more problems",
                 report.diagnostics.len() - MAX_ERRORS
             )),
-            edoc_id: report.edoc_id.clone(),
-            reference: None,
         });
     }
     errors

@@ -50,6 +50,7 @@ pub async fn run(parallel: usize, rounds: usize, flood_secs: u64) -> anyhow::Res
         ttp: Some(space.ttp.clone()),
         tsa: None,
         tls: None,
+        signal_namespace: None,
     };
     let dir = root.path().join("node");
     let mut node = NodeProcess::with_config(&std::env::current_exe()?, &dir, &cfg)?;

@@ -360,6 +360,7 @@ fn exchange_pair(root: &std::path::Path) -> anyhow::Result<(NodeProcess, NodePro
             ttp: None,
             tsa: None,
             tls: None,
+            signal_namespace: None,
         };
         NodeProcess::with_config(&std::env::current_exe()?, &root.join(me.as_str()), &cfg)
     };

@@ -213,6 +213,7 @@ async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<Ex
             ttp: None,
             tsa: None,
             tls: None,
+            signal_namespace: None,
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)

@@ -276,6 +276,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 }
             }),
             tls: None,
+            signal_namespace: None,
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;
@@ -657,9 +658,8 @@ async fn p_ts_01(
     );
     for e in &r.errors {
         println!(
-            "      {} at {}: {}",
+            "      {}: {}",
             e.code.as_str(),
-            e.reference.as_deref().unwrap_or("/"),
             e.details.as_deref().unwrap_or(&e.description)
         );
     }

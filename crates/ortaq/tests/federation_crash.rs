@@ -76,6 +76,7 @@ fn configure(root: &Path) -> BTreeMap<&'static str, NodeProcess> {
             ttp: None,
             tsa: None,
             tls: None,
+            signal_namespace: None,
         };
         // Quick retries, so the test spends its time delivering rather than waiting.
         cfg.delivery.retry_min_ms = 50;

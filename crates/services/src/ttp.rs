@@ -79,8 +79,6 @@ async fn answer_request<A: Adapter + Ttp>(adapter: &A, me: &str, clock: &Clock, 
                 code: envelope::ErrorCode::DataError,
                 description: format!("Квитанция не выдана: {why}"),
                 details: Some(format!("No receipt: {why}")),
-                edoc_id: None,
-                reference: None,
             };
             match envelope::Envelope::signal_for(
                 &env.header,

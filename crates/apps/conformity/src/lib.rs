@@ -425,9 +425,7 @@ impl<A: Adapter + Ttp> RegistryKeeper<A> {
             .map(|d| SignalError {
                 code: code.clone(),
                 description: format!("[{}] {}", d.rule, d.ru),
-                details: Some(format!("[{}] {}", d.rule, d.en)),
-                edoc_id: edoc_id.map(str::to_owned),
-                reference: Some(d.xpath.clone()),
+                details: Some(d.signal_details(edoc_id)),
             })
             .collect();
         if errors.is_empty() {
@@ -437,8 +435,6 @@ impl<A: Adapter + Ttp> RegistryKeeper<A> {
                 details: Some(
                     "The message is not expected in this transaction or from this role".into(),
                 ),
-                edoc_id: None,
-                reference: None,
             });
         }
         let err =
