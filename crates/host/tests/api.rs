@@ -336,12 +336,12 @@ async fn soap_passthrough_answers_rcv_or_a_fault() {
     use envelope::{Body, MessageKind, Origin, ParseOptions, SignalKind, parse};
     let t = start().await;
     let (xml, mid) = soap_from(A, "");
-    let rcv = parse(
-        t.a.send_envelope(&xml).await.unwrap().as_bytes(),
-        &ParseOptions::new(Origin::Any),
-    )
-    .unwrap();
+    let first = t.a.send_envelope(&xml).await.unwrap();
+    let rcv = parse(first.as_bytes(), &ParseOptions::new(Origin::Any)).unwrap();
     assert_eq!(rcv.header.kind(), MessageKind::Signal(SignalKind::Rcv));
+    // A repeat of the same envelope gets the same RCV, byte for byte, and is not delivered
+    // twice.
+    assert_eq!(t.a.send_envelope(&xml).await.unwrap(), first);
     assert_eq!(rcv.header.relates_to.as_ref().unwrap().id.to_string(), mid);
     // The bytes as received are kept beside the stamped envelope that is forwarded.
     let page = t.b.inbox(0, 10, 5).await.unwrap();
@@ -352,23 +352,64 @@ async fn soap_passthrough_answers_rcv_or_a_fault() {
     .unwrap();
     assert!(stored.header.integration.is_some());
 
-    // (envelope, HTTP status, rule named in the Fault reason)
+    // (envelope, HTTP status, rule named in the Fault reason, table-8 subcode)
     let stamp = "<int:Integration><int:TrackID>urn:uuid:3e0b9d7f-84d8-4d41-a091-5c6e1f203142</int:TrackID><int:AcceptTime>2026-01-01T10:00:00Z</int:AcceptTime></int:Integration>";
+    let (plain, _) = soap_from(A, "");
     let cases = [
-        (soap_from(A, stamp).0, 400, "header.integration-reserved"),
-        (soap_from(C, "").0, 403, "authenticated participant"),
-        ("<soap:Envelope".to_owned(), 400, "xml.malformed"),
         (
-            soap_from(A, "")
-                .0
-                .replace("2003/05/soap-envelope", "2003/05/soap-envelope-x"),
+            soap_from(A, stamp).0,
+            400,
+            "header.integration-reserved",
+            "wsa:InvalidAddressingHeader",
+        ),
+        (
+            soap_from(C, "").0,
+            403,
+            "authenticated participant",
+            "wsa:InvalidAddressingHeader",
+        ),
+        (
+            "<soap:Envelope".to_owned(),
+            400,
+            "xml.malformed",
+            "int:DataError",
+        ),
+        (
+            plain.replace("2003/05/soap-envelope", "2003/05/soap-envelope-x"),
             400,
             "soap.version",
+            "int:DataError",
+        ),
+        (
+            plain.replace(&format!("<wsa:To>{B}</wsa:To>"), ""),
+            400,
+            "wsa:To is mandatory",
+            "wsa:MessageAddressingHeaderRequired",
+        ),
+        (
+            plain.replace(
+                &format!("<wsa:To>{B}</wsa:To>"),
+                "<wsa:To>EAEU://KZ/CA/nobody</wsa:To>",
+            ),
+            400,
+            "nobody",
+            "wsa:DestinationUnreachable",
+        ),
+        (
+            {
+                let c = plain.find("<int:ConversationID>").unwrap();
+                let e =
+                    plain.find("</int:ConversationID>").unwrap() + "</int:ConversationID>".len();
+                format!("{}{}", &plain[..c], &plain[e..])
+            },
+            400,
+            "int:ConversationID is mandatory",
+            "int:InvalidHeader",
         ),
     ];
     let http = reqwest::Client::new();
     let token = t.node.issue_token(A, "raw").await.unwrap();
-    for (xml, status, needle) in cases {
+    for (xml, status, needle, subcode) in cases {
         let r = http
             .post(format!("{}/v1/soap", t.base))
             .bearer_auth(&token)
@@ -389,6 +430,15 @@ async fn soap_passthrough_answers_rcv_or_a_fault() {
             f.reason_ru.contains(needle),
             "{} lacks {needle}",
             f.reason_ru
+        );
+        assert_eq!(
+            f.subcode.map(envelope::Subcode::qname).as_deref(),
+            Some(subcode),
+            "{needle}"
+        );
+        assert_eq!(
+            f.reasons[0].0, "en",
+            "an English text beside the Russian one"
         );
         assert_eq!(f.problem_message.as_deref(), Some(xml.as_str()));
     }

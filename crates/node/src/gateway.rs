@@ -540,12 +540,16 @@ impl Node {
         let header = env.header.clone();
         match self.accept_from_is(env.clone(), Some(bytes.to_vec())).await {
             Ok(receipt) => {
-                let rcv = Envelope::signal_for(
-                    &header,
-                    self.gate.clone(),
-                    Signal::new(SignalKind::Rcv, receipt.accept_time),
-                )
-                .map_err(|e| fault_for(&env, NodeError::Envelope(e)))?;
+                // The same RCV for a repeat, byte for byte: its identifiers derive from the
+                // message and this node, its time is the original acceptance.
+                let id = header.message_id.to_string();
+                let mut signal = Signal::new(SignalKind::Rcv, receipt.accept_time);
+                signal.signal_id =
+                    crate::record::derived_id(&["is-rcv-signal", self.segment.as_str(), &id]);
+                let mut rcv = Envelope::signal_for(&header, self.gate.clone(), signal)
+                    .map_err(|e| fault_for(&env, NodeError::Envelope(e)))?;
+                rcv.header.message_id =
+                    crate::record::derived_id(&["is-rcv", self.segment.as_str(), &id]);
                 Ok((receipt, rcv))
             }
             Err(e) => Err(fault_for(&env, e)),
