@@ -149,7 +149,15 @@ impl Compiled {
             ru,
             en,
         };
-        let text = |lang: &str| self.rule.text.get(lang).cloned().unwrap_or_default();
+        // A rule with a Russian text only (as the official ones are) says it in both places.
+        let text = |lang: &str| {
+            self.rule
+                .text
+                .get(lang)
+                .or_else(|| self.rule.text.get("ru"))
+                .cloned()
+                .unwrap_or_default()
+        };
         match &self.rule.check {
             RuleCheck::Present => {
                 if nodes.is_empty() {

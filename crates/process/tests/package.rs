@@ -131,7 +131,13 @@ fn broken_packages_say_everything_that_is_wrong() {
         &format!(
             "{HEAD}\n[[rules]]\nid = \"R1\"\nmessage = \"P.TS.01.MSG.001\"\npath = \"/x:T\"\ncheck = {{ kind = \"present\" }}\ntext = {{ ru = \"т\" }}\n"
         ),
-        &["prefix \"x\"", "needs both ru and en"],
+        &["prefix \"x\""],
+    );
+    check(
+        &format!(
+            "{HEAD}\n[[rules]]\nid = \"R1\"\nmessage = \"P.TS.01.MSG.001\"\npath = \"/tr:T\"\ncheck = {{ kind = \"present\" }}\ntext = {{ en = \"t\" }}\n"
+        ),
+        &["needs a Russian text"],
     );
     check(
         &HEAD.replace("version = \"1.0.1\"", "version = \"1.0\""),
