@@ -969,3 +969,66 @@ async fn the_store_and_the_key_are_readable_by_their_owner_only() {
     }
     running.stop().await.unwrap();
 }
+
+/// The synchronous adapter: A's request waits at `POST /v1/exchange` until B's IS answers it,
+/// and gets the answer; a request nobody answers in time gets 504, and the late answer then
+/// waits in A's inbox like any message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_synchronous_exchange_answers_with_the_response_or_times_out_without_losing_it() {
+    let t = start().await;
+    let token = t.node.issue_token(A, "sync").await.unwrap();
+    let http = reqwest::Client::new();
+    let exchange = |wait: u64, m: Submission| {
+        let r = http
+            .post(format!("{}/v1/exchange?wait={wait}", t.base))
+            .bearer_auth(&token)
+            .json(&m)
+            .send();
+        async move {
+            let r = r.await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // B's IS answers whatever comes, relating its answer to it.
+    let answer_one = |b: HttpAdapter| async move {
+        let page = b.inbox(0, 1, 20).await.unwrap();
+        let q = &page.messages[0];
+        let mut reply = msg(A, DOC);
+        reply.relates_to = Some(q.message_id.clone());
+        reply.conversation_id = q.conversation_id.clone();
+        let sent = b.send(&reply).await.unwrap();
+        b.ack(&q.message_id).await.unwrap();
+        sent.message_id
+    };
+    let b = t.b.clone();
+    let responder = tokio::spawn(answer_one(b));
+    let (status, body) = exchange(20, msg(B, DOC)).await;
+    assert_eq!(status, 200, "{body}");
+    let reply_id = responder.await.unwrap();
+    assert_eq!(
+        body["answer"]["message_id"].as_str(),
+        Some(reply_id.as_str())
+    );
+    assert_eq!(body["answer"]["from"].as_str(), Some(B));
+    assert!(
+        body["answer"]["envelope"]
+            .as_str()
+            .unwrap()
+            .contains("RelatesTo")
+    );
+
+    // Nobody answers within a second: 504, and the request went all the same.
+    let (status, body) = exchange(1, msg(B, DOC)).await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(
+        body["type"].as_str(),
+        Some("https://ortaq.dev/problems/no-answer-yet")
+    );
+    let late = answer_one(t.b.clone()).await;
+    let page = t.a.inbox(0, 10, 10).await.unwrap();
+    assert!(
+        page.messages.iter().any(|m| m.message_id == late),
+        "the late answer is in A's inbox"
+    );
+    t.stop().await;
+}

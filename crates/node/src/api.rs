@@ -47,6 +47,7 @@ pub fn router(node: Arc<Node>) -> Router {
     let tsa_limit = DefaultBodyLimit::max(MAX_TSA_REQUEST);
     Router::new()
         .route("/v1/messages", post(submit))
+        .route("/v1/exchange", post(exchange))
         .route("/v1/messages/{message_id}", get(status))
         .route("/v1/messages/{message_id}/envelope", get(envelope_bytes))
         .route("/v1/messages/{message_id}/evidence", get(evidence))
@@ -158,7 +159,7 @@ async fn body_budget(
         description = "How an authority's information system exchanges Decision No. 5 e-documents through its node of the EAEU integrated information system.",
         version = "1"
     ),
-    paths(submit, status, envelope_bytes, evidence, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, nsi_versions, nsi_export, nsi_diff, ttp_receipt, tsa_stamp, health),
+    paths(submit, exchange, status, envelope_bytes, evidence, inbox, ack, soap, nsi_list, nsi_lookup, nsi_search, nsi_versions, nsi_export, nsi_diff, ttp_receipt, tsa_stamp, health),
     modifiers(&BearerAuth),
     tags((name = "messages"), (name = "inbox"), (name = "reference data"), (name = "trust"), (name = "operations"))
 )]
@@ -286,7 +287,7 @@ impl FromRequestParts<AppState> for NsiReader {
         (status = 200, description = "This MessageID was accepted before; the original receipt", body = ReceiptBody),
         (status = 400, description = "The message breaks a Decision No. 5 rule", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The MessageID belongs to another sender", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The MessageID cannot be accepted from this sender", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown recipient or no route to its segment", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not stored; retry", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -304,6 +305,71 @@ async fn submit(
         StatusCode::CREATED
     };
     Ok((code, Json(receipt_body(receipt))).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExchangeQuery {
+    /// Seconds to wait for the answer (default 30, at most 300); never longer than the
+    /// transaction's response time when the node knows the process.
+    #[serde(default)]
+    pub wait: Option<u64>,
+}
+
+/// What answered a request: its receipt, and the answer as the inbox hands it out.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExchangeBody {
+    pub receipt: ReceiptBody,
+    /// The response (or the ERR or Fault that ends the exchange). It stays in your inbox until
+    /// you acknowledge it, as any message does.
+    pub answer: InboxMessage,
+}
+
+/// Send a request and wait for its answer (the synchronous adapter). The request is stored
+/// and delivered exactly as by `POST /v1/messages`; an answer that comes after the wait waits
+/// in your inbox.
+#[utoipa::path(post, path = "/v1/exchange", tag = "messages", request_body = Submission,
+    params(ExchangeQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The answer", body = ExchangeBody),
+        (status = 400, description = "The message breaks a Decision No. 5 rule", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a question/answer transaction", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Sent, but no answer within the wait; it will come to your inbox", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn exchange(
+    State(node): State<AppState>,
+    Caller(p): Caller,
+    Query(q): Query<ExchangeQuery>,
+    body: Result<Json<Submission>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(r) = body
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-json", e.body_text(), None))?;
+    let wait = Duration::from_secs(q.wait.unwrap_or(30).min(300));
+    let (receipt, answer) = node.exchange(&p, r, wait).await?;
+    let id = receipt.message_id.to_string();
+    match answer {
+        Some(item) => {
+            let answer = inbox_page(vec![item], 0)
+                .messages
+                .pop()
+                .ok_or_else(|| ApiError::from(NodeError::Internal("empty answer".into())))?;
+            Ok(Json(ExchangeBody {
+                receipt: receipt_body(receipt),
+                answer,
+            })
+            .into_response())
+        }
+        None => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "no-answer-yet",
+            format!(
+                "message {id} was accepted and sent, but nothing answered it within {} s; the answer will wait in your inbox",
+                wait.as_secs()
+            ),
+            None,
+        )),
+    }
 }
 
 /// Status and history of a message you sent or received.

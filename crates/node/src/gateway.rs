@@ -821,6 +821,60 @@ impl Node {
         }
     }
 
+    /// The synchronous exchange: submits a request of a question/answer transaction and
+    /// waits for what answers it (the response, an ERR or a Fault) in the caller's inbox, at
+    /// most `wait` and no longer than the transaction's response time when this node knows the
+    /// process. The answer is handed over like an inbox page item and stays in the inbox until
+    /// acknowledged; None when nothing came in time (it will wait in the inbox when it comes).
+    pub async fn exchange(
+        &self,
+        participant: &str,
+        s: Submission,
+        wait: Duration,
+    ) -> Result<(Receipt, Option<store::InboxItem>), NodeError> {
+        let pkg = self
+            .screen
+            .packages
+            .iter()
+            .find(|p| p.process.code == s.process && p.process.version == s.version);
+        let wait = match pkg.and_then(|p| p.transaction(&s.transaction)) {
+            Some(t) if t.responses.is_empty() => {
+                return Err(NodeError::Forbidden(format!(
+                    "{} is not a question/answer transaction ({:?}): nothing answers it",
+                    t.code, t.pattern
+                )));
+            }
+            Some(t) => t
+                .response_secs
+                .map_or(wait, |secs| wait.min(Duration::from_secs(secs))),
+            None => wait,
+        };
+        let receipt = self.submit(participant, s).await?;
+        let request = receipt.message_id.to_string();
+        let deadline = tokio::time::Instant::now() + wait;
+        let notify = self.waiter(participant);
+        loop {
+            // Registered before the query, as in `inbox`.
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(item) = self.store.inbox_answer(participant, &request).await? {
+                if item.first_delivery {
+                    self.store
+                        .mark_delivered(
+                            vec![(item.seq, item.message_id.clone())],
+                            micros(self.now()),
+                        )
+                        .await?;
+                }
+                return Ok((receipt, Some(item)));
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok((receipt, None));
+            }
+        }
+    }
+
     pub async fn ack(&self, participant: &str, message_id: &str) -> Result<AckOutcome, NodeError> {
         let id = UrnUuid::parse_for(message_id, envelope::Rule::MessageId)?;
         let out = self

@@ -60,6 +60,12 @@ static MIGRATIONS: db::Migrations = db::Migrations {
             sqlite: include_str!("../migrations/sqlite/0006_token_expiry.sql"),
             postgres: include_str!("../migrations/postgres/0006_token_expiry.sql"),
         },
+        db::Migration {
+            version: 7,
+            name: "relates_to",
+            sqlite: include_str!("../migrations/sqlite/0007_relates_to.sql"),
+            postgres: include_str!("../migrations/postgres/0007_relates_to.sql"),
+        },
     ],
 };
 
@@ -619,6 +625,31 @@ impl Store {
     // ------------------------------------------------------------ inbox
 
     /// Unacknowledged messages of `participant` after cursor `after`, oldest first.
+    /// The first unacknowledged message in `participant`'s inbox that answers `relates_to`: an
+    /// application message (the response), an ERR signal or a Fault (the end of the exchange);
+    /// RCV and PRS only say the request is on its way.
+    pub async fn inbox_answer(
+        &self,
+        participant: &str,
+        relates_to: &str,
+    ) -> Result<Option<InboxItem>, StoreError> {
+        let (p, r) = (participant.to_owned(), relates_to.to_owned());
+        self.read(move |c| {
+            c.query(
+                "SELECT i.seq, m.message_id, m.sender, m.action, m.conversation_id, m.track_id, m.accept_time, m.envelope, i.delivered_at \
+                 FROM inbox i JOIN messages m ON m.id = i.msg \
+                 WHERE i.participant = $1 AND i.acked_at IS NULL AND m.relates_to = $2 \
+                 AND (m.kind <> 'signal' OR m.action LIKE '%/P.MSG.ERR') ORDER BY i.seq LIMIT 1",
+                &[p.into(), r.into()],
+            )?
+            .iter()
+            .map(inbox_item)
+            .next()
+            .transpose()
+        })
+        .await
+    }
+
     pub async fn inbox(
         &self,
         participant: &str,
@@ -634,19 +665,7 @@ impl Store {
                 &[p.into(), Value::I64(after), Value::I64(limit)],
             )?
             .iter()
-            .map(|r| {
-                Ok(InboxItem {
-                    seq: r.i64(0)?,
-                    message_id: r.text(1)?,
-                    sender: r.text(2)?,
-                    action: r.text(3)?,
-                    conversation_id: r.opt_text(4)?,
-                    track_id: r.text(5)?,
-                    accept_time: r.i64(6)?,
-                    envelope: r.blob(7)?,
-                    first_delivery: r.opt_i64(8)?.is_none(),
-                })
-            })
+            .map(inbox_item)
             .collect()
         })
         .await
@@ -1266,6 +1285,22 @@ pub struct NsiVersion {
     pub published_at: i64,
     /// Canonical JSON.
     pub content: Vec<u8>,
+}
+
+/// An inbox row: seq, message_id, sender, action, conversation_id, track_id, accept_time,
+/// envelope, delivered_at.
+fn inbox_item(r: &Row) -> Result<InboxItem, StoreError> {
+    Ok(InboxItem {
+        seq: r.i64(0)?,
+        message_id: r.text(1)?,
+        sender: r.text(2)?,
+        action: r.text(3)?,
+        conversation_id: r.opt_text(4)?,
+        track_id: r.text(5)?,
+        accept_time: r.i64(6)?,
+        envelope: r.blob(7)?,
+        first_delivery: r.opt_i64(8)?.is_none(),
+    })
 }
 
 fn nsi_version(r: &Row) -> Result<NsiVersion, StoreError> {
