@@ -73,6 +73,10 @@ pub trait CommonResource {
 
 /// What validation of one document needs to know besides its bytes.
 pub struct Context<'a> {
+    /// The process and its version the envelope's action names (`P.TS.01`, `1.0.1`): two
+    /// versions of one process are told apart by these.
+    pub process: &'a str,
+    pub version: &'a str,
     /// The message code of the envelope's action, e.g. `P.TS.01.MSG.001`.
     pub message: &'a str,
     /// The `EDocId` of the document this one answers, when it is a response.
@@ -145,7 +149,8 @@ pub struct CompileError(pub Vec<String>);
 pub struct Validator {
     schemas: Vec<xsd::Schema>,
     structures: Vec<StructureEntry>,
-    messages: HashMap<String, MessageEntry>,
+    /// By (process, version, message code).
+    messages: HashMap<(String, String, String), MessageEntry>,
     limits: Limits,
 }
 
@@ -223,7 +228,14 @@ impl Validator {
                         Err(e) => problems.push(format!("{}: {e}", p.process.code)),
                     }
                 }
-                messages.insert(m.code.clone(), MessageEntry { structure, rules });
+                messages.insert(
+                    (
+                        p.process.code.clone(),
+                        p.process.version.clone(),
+                        m.code.clone(),
+                    ),
+                    MessageEntry { structure, rules },
+                );
             }
         }
         if problems.is_empty() {
@@ -238,15 +250,16 @@ impl Validator {
         }
     }
 
-    /// Does a loaded package define this message?
-    pub fn knows(&self, message: &str) -> bool {
-        self.messages.contains_key(message)
+    /// Does the loaded package of this process version define this message?
+    pub fn knows(&self, process: &str, version: &str, message: &str) -> bool {
+        self.messages
+            .contains_key(&(process.to_owned(), version.to_owned(), message.to_owned()))
     }
 
-    /// The ids of the filling rules of a message.
-    pub fn rule_ids(&self, message: &str) -> Vec<&str> {
+    /// The ids of the filling rules of a message of a process version.
+    pub fn rule_ids(&self, process: &str, version: &str, message: &str) -> Vec<&str> {
         self.messages
-            .get(message)
+            .get(&(process.to_owned(), version.to_owned(), message.to_owned()))
             .map(|m| m.rules.iter().map(|r| r.id()).collect())
             .unwrap_or_default()
     }
@@ -264,18 +277,23 @@ impl Validator {
                 en,
             })
         };
-        let Some(msg) = self.messages.get(ctx.message) else {
+        let key = (
+            ctx.process.to_owned(),
+            ctx.version.to_owned(),
+            ctx.message.to_owned(),
+        );
+        let Some(msg) = self.messages.get(&key) else {
             fail(
                 d,
                 "HDR.000",
                 None,
                 format!(
-                    "Сообщение {} не описано ни в одном загруженном пакете процесса",
-                    ctx.message
+                    "Сообщение {} процесса {} {} не описано ни в одном загруженном пакете",
+                    ctx.message, ctx.process, ctx.version
                 ),
                 format!(
-                    "Message {} is not defined by any loaded process package",
-                    ctx.message
+                    "Message {} of process {} {} is not defined by any loaded package",
+                    ctx.message, ctx.process, ctx.version
                 ),
             );
             return report;

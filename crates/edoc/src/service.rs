@@ -13,6 +13,9 @@ use crate::{CommonResource, CompileError, Context, Limits, Report, Validator};
 /// One document to validate, with owned context.
 pub struct Job {
     pub bytes: Vec<u8>,
+    /// The process, its version and the message code the envelope's action names.
+    pub process: String,
+    pub version: String,
     pub message: String,
     pub ref_id: Option<String>,
     pub nsi: Arc<nsi::Index>,
@@ -26,7 +29,8 @@ pub struct Job {
 #[derive(Clone)]
 pub struct Pool {
     tx: Sender<Job>,
-    messages: Arc<HashSet<String>>,
+    /// (process, version, message code) of every message the packages define.
+    messages: Arc<HashSet<(String, String, String)>>,
 }
 
 impl Pool {
@@ -39,9 +43,17 @@ impl Pool {
     ) -> Result<Pool, CompileError> {
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
-        let messages: HashSet<String> = packages
+        let messages: HashSet<(String, String, String)> = packages
             .iter()
-            .flat_map(|p| p.messages.iter().map(|m| m.code.clone()))
+            .flat_map(|p| {
+                p.messages.iter().map(|m| {
+                    (
+                        p.process.code.clone(),
+                        p.process.version.clone(),
+                        m.code.clone(),
+                    )
+                })
+            })
             .collect();
         let packages = Arc::new(packages);
         for i in 0..threads.max(1) {
@@ -61,9 +73,10 @@ impl Pool {
         })
     }
 
-    /// Does a loaded package define this message?
-    pub fn knows(&self, message: &str) -> bool {
-        self.messages.contains(message)
+    /// Does the loaded package of this process version define this message?
+    pub fn knows(&self, process: &str, version: &str, message: &str) -> bool {
+        self.messages
+            .contains(&(process.to_owned(), version.to_owned(), message.to_owned()))
     }
 
     /// Queues a job; false if the validator threads are gone.
@@ -108,6 +121,8 @@ fn run(
         };
         let Ok(job) = job else { return };
         let ctx = Context {
+            process: &job.process,
+            version: &job.version,
             message: &job.message,
             ref_id: job.ref_id.as_deref(),
             nsi: &job.nsi,

@@ -49,10 +49,13 @@ fn validate(msg: &str, xml: &[u8], ref_id: Option<&str>, common: Option<&Registr
     thread_local! {
         static V: Validator = Validator::new(&packages(), Limits { max_bytes: 64 << 10, max_nodes: 10_000 }).unwrap();
     }
+    let (process, version) = process_of(msg);
     V.with(|v| {
         v.validate(
             xml,
             &Context {
+                process: &process,
+                version: &version,
                 message: msg,
                 ref_id,
                 nsi: nsi(),
@@ -61,6 +64,16 @@ fn validate(msg: &str, xml: &[u8], ref_id: Option<&str>, common: Option<&Registr
             },
         )
     })
+}
+
+/// The shipped process (code and version) that defines `msg`; the process of its code when
+/// none does (for the "unknown message" cases).
+fn process_of(msg: &str) -> (String, String) {
+    packages()
+        .iter()
+        .find(|p| p.message(msg).is_some())
+        .map(|p| (p.process.code.clone(), p.process.version.clone()))
+        .unwrap_or_else(|| ("P.TS.01".into(), "1.0.1".into()))
 }
 
 /// `(rule, xpath)` of every diagnostic, in order, plus a check that each one is readable.
@@ -283,6 +296,8 @@ fn code_lists_are_checked_as_of_the_documents_date() {
         let r = v.validate(
             xml.as_bytes(),
             &Context {
+                process: "P.TS.01",
+                version: "1.0.1",
                 message: "P.TS.01.MSG.001",
                 ref_id: None,
                 nsi: &idx,
@@ -525,7 +540,11 @@ fn xmllint_agrees() {
 #[test]
 fn the_pool_validates_on_its_own_threads() {
     let pool = edoc::Pool::start(packages(), 2, Limits::default()).unwrap();
-    assert!(pool.knows("P.TS.01.MSG.001") && !pool.knows("P.TS.01.MSG.999"));
+    assert!(
+        pool.knows("P.TS.01", "1.0.1", "P.TS.01.MSG.001")
+            && !pool.knows("P.TS.01", "1.0.1", "P.TS.01.MSG.999")
+            && !pool.knows("P.TS.01", "9.0.0", "P.TS.01.MSG.001")
+    );
     let idx = Arc::new(load_index());
     let handles: Vec<_> = (0..4)
         .map(|k| {
@@ -538,6 +557,8 @@ fn the_pool_validates_on_its_own_threads() {
                 };
                 pool.validate_blocking(edoc::service::Job {
                     bytes: xml.into_bytes(),
+                    process: "P.TS.01".into(),
+                    version: "1.0.1".into(),
                     message: "P.TS.01.MSG.001".into(),
                     ref_id: None,
                     nsi: idx,
@@ -572,4 +593,66 @@ proptest! {
         let r = validate("P.TS.01.MSG.001", &b, None, None);
         found(&r);
     }
+}
+
+/// Two versions of one process at once: the same message code is validated by the rules of
+/// the version its envelope names. Version 1.0.0 of P.ZZ.01 requires `Text`; version 2.0.0 (a
+/// copy made here) drops that rule and requires `EDocRefId` instead, with a Russian text only,
+/// as the official filling rules are written.
+#[test]
+fn two_versions_of_a_process_are_validated_each_by_its_own_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = root().join("processes/P.ZZ.01");
+    let v2 = dir.path().join("P.ZZ.01-2");
+    std::fs::create_dir_all(v2.join("xsd")).unwrap();
+    for f in ["xsd/TestDoc.xsd", "xsd/csdo.xsd"] {
+        std::fs::copy(v1.join(f), v2.join(f)).unwrap();
+    }
+    let original = std::fs::read_to_string(v1.join("process.toml")).unwrap();
+    let manifest = original[..original.find("[[rules]]").unwrap()].replacen(
+        "version = \"1.0.0\"",
+        "version = \"2.0.0\"",
+        1,
+    ) + "[[rules]]\nid = \"P.ZZ.01.MSG.001.R90\"\nmessage = \"P.ZZ.01.MSG.001\"\npath = \"/z:TestDoc/csdo:EDocRefId\"\ncheck = { kind = \"present\" }\ntext = { ru = \"Ссылка обязательна\" }\n";
+    std::fs::write(v2.join("process.toml"), manifest).unwrap();
+    let both = vec![
+        process::Package::load(&v1).unwrap(),
+        process::Package::load(&v2).unwrap(),
+    ];
+    let v = Validator::new(&both, Limits::default()).unwrap();
+    let doc = "<z:TestDoc xmlns:z=\"urn:EEC:R:ZZ:01:TestDoc:v1.0.0\" xmlns:csdo=\"urn:EEC:M:SimpleDataObjects:v0.4.12\"><csdo:EDocCode>R.ZZ.01.001</csdo:EDocCode><csdo:EDocId>5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b</csdo:EDocId><csdo:EDocDateTime>2026-11-23T10:00:00+03:00</csdo:EDocDateTime></z:TestDoc>";
+    let run = |version: &str| {
+        v.validate(
+            doc.as_bytes(),
+            &Context {
+                process: "P.ZZ.01",
+                version,
+                message: "P.ZZ.01.MSG.001",
+                ref_id: None,
+                nsi: nsi(),
+                common: None,
+                now: datetime!(2026-11-23 12:00 UTC),
+            },
+        )
+    };
+    assert_eq!(
+        found(&run("1.0.0")),
+        vec![(
+            "P.ZZ.01.MSG.001.R01".to_owned(),
+            "/z:TestDoc/z:Text".to_owned()
+        )]
+    );
+    let r = run("2.0.0");
+    assert_eq!(
+        found(&r),
+        vec![(
+            "P.ZZ.01.MSG.001.R90".to_owned(),
+            "/z:TestDoc/csdo:EDocRefId".to_owned()
+        )]
+    );
+    assert_eq!(
+        (r.diagnostics[0].ru.as_str(), r.diagnostics[0].en.as_str()),
+        ("Ссылка обязательна", "Ссылка обязательна")
+    );
+    assert_eq!(found(&run("3.0.0"))[0].0, "HDR.000");
 }

@@ -46,7 +46,7 @@ impl Screen {
         };
         let cp = env.header.cp_action()?;
         let msg = cp.message_code()?;
-        if !pool.knows(msg) {
+        if !pool.knows(cp.process.as_str(), &cp.version, msg) {
             return None;
         }
         // Only the loaded edition of a process is enforced; another version goes through.
@@ -70,6 +70,8 @@ impl Screen {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = edoc::service::Job {
             bytes: doc.clone().into_bytes(),
+            process: cp.process.as_str().to_owned(),
+            version: cp.version.clone(),
             message: msg.to_owned(),
             ref_id,
             nsi,

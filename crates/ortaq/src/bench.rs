@@ -775,6 +775,8 @@ fn validate_bench(docs: usize) -> anyhow::Result<ExitCode> {
         loaded.as_secs_f64() * 1e3
     );
     let ctx = edoc::Context {
+        process: "P.TS.01",
+        version: "1.0.1",
         message: "P.TS.01.MSG.001",
         ref_id: None,
         nsi: &idx,

@@ -34,6 +34,10 @@ enum ProcessCommand {
         /// Message code, e.g. `P.TS.01.MSG.001`.
         #[arg(long)]
         message: String,
+        /// The process version whose package to use (default: the latest that defines the
+        /// message).
+        #[arg(long)]
+        version: Option<String>,
         /// The EDocId the document must answer (for responses).
         #[arg(long)]
         ref_id: Option<String>,
@@ -187,11 +191,31 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         ProcessCommand::Validate {
             file,
             message,
+            version,
             ref_id,
             json,
             data,
         } => {
             let packages = process::package::load_all(&dir)?;
+            // The package that defines the message: the version asked for, else the latest.
+            let numeric =
+                |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+            let pkg = packages
+                .iter()
+                .filter(|p| p.message(&message).is_some())
+                .filter(|p| version.as_ref().is_none_or(|v| &p.process.version == v))
+                .max_by_key(|p| numeric(&p.process.version))
+                .with_context(|| {
+                    format!(
+                        "no loaded package defines {message}{}",
+                        version
+                            .as_ref()
+                            .map(|v| format!(" in version {v}"))
+                            .unwrap_or_default()
+                    )
+                })?;
+            let (process_code, process_version) =
+                (pkg.process.code.clone(), pkg.process.version.clone());
             let v = edoc::Validator::new(&packages, edoc::Limits::default())
                 .map_err(|p| anyhow::anyhow!("packages do not compile:\n  {}", p.0.join("\n  ")))?;
             let idx = crate::nsi::load_shipped(&crate::nsi::shipped_dir(data.as_deref()))?;
@@ -200,6 +224,8 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
             let report = v.validate(
                 &bytes,
                 &edoc::Context {
+                    process: &process_code,
+                    version: &process_version,
                     message: &message,
                     ref_id: ref_id.as_deref(),
                     nsi: &idx,

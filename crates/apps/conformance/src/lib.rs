@@ -372,6 +372,8 @@ impl<A: Adapter> Run<'_, A> {
         let pool = self.pool.clone();
         let job = edoc::service::Job {
             bytes: doc.as_bytes().to_vec(),
+            process: self.suite.package.process.code.clone(),
+            version: self.suite.package.process.version.clone(),
             message: code.to_owned(),
             ref_id,
             nsi: self.suite.nsi.clone(),

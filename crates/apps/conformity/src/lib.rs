@@ -247,6 +247,8 @@ impl<A: Adapter + Ttp> RegistryKeeper<A> {
             let pool = self.pool.clone();
             let job = edoc::service::Job {
                 bytes: doc.clone().into_bytes(),
+                process: cp.process.as_str().to_owned(),
+                version: cp.version.clone(),
                 message: code.clone(),
                 ref_id: None,
                 nsi: (self.nsi)(),
