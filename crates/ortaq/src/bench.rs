@@ -73,6 +73,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         flood_secs: u64,
     },
+    /// The synchronous adapter across KZ, the EEC relay and RU: request/answer round trips at a
+    /// fixed rate, p50/p99, beside the asynchronous way (submit, then long-poll the inbox).
+    Sync {
+        #[arg(long, default_value_t = 100)]
+        rate: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: usize,
+    },
     /// Envelopes/s and latency between two nodes over mutual TLS, against RabbitMQ.
     Exchange {
         /// Envelopes for the full-load run (after a warm-up of 1,000).
@@ -104,6 +112,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             size,
         } => submit(messages, concurrency, size).await,
         BenchCommand::Nsi { lookups } => nsi_bench(lookups).await,
+        BenchCommand::Sync { rate, seconds } => crate::sync_bench::run(rate, seconds).await,
         BenchCommand::Abuse {
             parallel,
             rounds,

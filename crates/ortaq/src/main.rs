@@ -7,6 +7,7 @@ mod conformance;
 mod demo;
 mod nsi;
 mod processes;
+mod sync_bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
