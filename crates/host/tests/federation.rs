@@ -1213,8 +1213,9 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
     fed.stop_all().await;
 }
 
-/// A legally significant document (P.TS.01.MSG.006) from KZ to RU's registry through the EEC
-/// relay: KZ's node refuses it unsigned or badly signed; signed, it passes; the EEC node's
+/// A legally significant document (P.TS.01.MSG.006) from KZ to RU's conformity body (an address
+/// without a process role, so the transaction's roles do not apply) through the EEC relay: KZ's
+/// node refuses it unsigned or badly signed; signed, it passes; the EEC node's
 /// trusted third party receipt and time stamp travel with it; RU's evidence container checks
 /// out offline, and any change to it is caught by the check it breaks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1242,7 +1243,7 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
         transaction: "P.TS.01.TRN.004".into(),
         message: "P.TS.01.MSG.006".into(),
         body,
-        ..submission(&registry("RU"), "x")
+        ..submission(&sender("RU"), "x")
     };
     // Unsigned, and signed but changed afterwards: refused by the sending node, nothing stored.
     let signed = dsig::sign_enveloped(&doc, &space.signers["KZ"]).unwrap();
@@ -1262,7 +1263,7 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
 
     let sent = kz.submit(&registry("KZ"), legal(signed)).await.unwrap();
     let id = sent.message_id.to_string();
-    let got = inbox(&ru, &registry("RU"), 1).await;
+    let got = inbox(&ru, &sender("RU"), 1).await;
     assert_eq!(got[0].message_id, id);
     let kinds: Vec<String> = ru
         .store()
@@ -1286,7 +1287,7 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
             trust::pki::pem_to_der(&std::fs::read_to_string(&space.ttp_ca).unwrap()).unwrap(),
         ),
     };
-    let zip = client(&ru, &registry("RU"))
+    let zip = client(&ru, &sender("RU"))
         .await
         .evidence(&id)
         .await
@@ -1627,7 +1628,7 @@ async fn evidence_is_judged_by_the_trusted_third_party_and_never_taken_from_a_pe
 
     // KZ (a peer, misbehaving) hands the EEC node a broken document with a forged receipt.
     let kz = HandClient::new(&fed.pki, "KZ", "EEC", fed.addrs[&seg("EEC")]);
-    let (id, body) = legal_envelope(&sender("KZ"), &registry("RU"), broken);
+    let (id, body) = legal_envelope(&sender("KZ"), &sender("RU"), broken);
     let mut headers = kz.signed(&body);
     headers.extend(forged.clone());
     let r = kz.post(&body, headers).await;
@@ -1644,7 +1645,7 @@ async fn evidence_is_judged_by_the_trusted_third_party_and_never_taken_from_a_pe
     assert_eq!(verdict, "invalid");
     assert!(reasons[0].starts_with("digest-mismatch"), "{reasons:?}");
     // RU gets the EEC's own receipt, checks it, and keeps it.
-    inbox(&ru, &registry("RU"), 1).await;
+    inbox(&ru, &sender("RU"), 1).await;
     let at_ru = kept(ru.store().evidence(&id.to_string()).await.unwrap());
     assert_eq!(at_ru, at_eec);
     let honest = ru.store().evidence(&id.to_string()).await.unwrap();
@@ -1677,7 +1678,7 @@ async fn evidence_is_judged_by_the_trusted_third_party_and_never_taken_from_a_pe
         ),
     ];
     for (what, evidence, says) in cases {
-        let (id, body) = legal_envelope(&sender("KZ"), &registry("RU"), other_doc.clone());
+        let (id, body) = legal_envelope(&sender("KZ"), &sender("RU"), other_doc.clone());
         let mut headers = kz.signed(&body);
         headers.extend(evidence);
         let r = eec_link.post(&body, headers).await;
@@ -1693,7 +1694,7 @@ async fn evidence_is_judged_by_the_trusted_third_party_and_never_taken_from_a_pe
         );
     }
     // The genuine receipt of the first document with a garbage time stamp: the stamp is checked.
-    let (id, body) = legal_envelope(&sender("KZ"), &registry("RU"), {
+    let (id, body) = legal_envelope(&sender("KZ"), &sender("RU"), {
         // The very document the receipt is about.
         let env = envelope::parse(
             &ru.store().envelope(&id.to_string()).await.unwrap().unwrap(),
@@ -1712,5 +1713,67 @@ async fn evidence_is_judged_by_the_trusted_third_party_and_never_taken_from_a_pe
     assert_eq!(r.status, 422, "{text}");
     assert!(text.contains("time stamp"), "{text}");
     assert!(ru.store().message(&id.to_string()).await.unwrap().is_none());
+    fed.stop_all().await;
+}
+
+/// The recipient's node keeps the conversation: a request to a role that does not answer it, a
+/// transaction named under another procedure, and a response that answers nothing of this
+/// conversation are each refused with ERR `Common:UnexpectedMessage` naming the broken rule,
+/// and none of them reaches the recipient IS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_that_break_the_conversation_come_back_as_unexpected() {
+    let mut fed = Federation::new();
+    fed.enforcing = vec!["EEC", "KZ"];
+    fed.start_all().await;
+    let (kz, eec) = (fed.node("KZ"), fed.node("EEC"));
+    let rules = |items: &[store::InboxItem]| {
+        let mut r: Vec<String> = items
+            .iter()
+            .map(|i| {
+                let e = envelope::parse(&i.envelope, &ParseOptions::new(Origin::Platform)).unwrap();
+                assert_eq!(e.header.kind(), MessageKind::Signal(SignalKind::Err));
+                let envelope::Body::Signal(s) = e.body else {
+                    panic!("not a signal")
+                };
+                assert_eq!(s.errors[0].code.as_str(), "Common:UnexpectedMessage");
+                s.errors[0].description[1..8].to_owned()
+            })
+            .collect();
+        r.sort();
+        r
+    };
+    // To the querier role, which does not answer registrations; under procedure PRC.002.
+    kz.submit(&sender("KZ"), submission(&querier("EEC"), "to-querier"))
+        .await
+        .unwrap();
+    let mut other = submission(&registry("EEC"), "other-procedure");
+    other.procedure = "P.TS.01.PRC.002".into();
+    kz.submit(&sender("KZ"), other).await.unwrap();
+    assert_eq!(
+        rules(&inbox(&kz, &sender("KZ"), 2).await),
+        ["TRN.004", "TRN.005"]
+    );
+    // Answers from the registry that answer nothing: no RelatesTo, and one naming a stranger.
+    for relates_to in [None, Some(UrnUuid::new_v4().to_string())] {
+        let mut answer = submission(&registry("KZ"), "answer");
+        answer.message = "P.TS.01.MSG.004".into();
+        answer.relates_to = relates_to;
+        eec.submit(&registry("EEC"), answer).await.unwrap();
+    }
+    assert_eq!(
+        rules(&inbox(&eec, &registry("EEC"), 2).await),
+        ["TRN.006", "TRN.006"]
+    );
+    for (node, who) in [
+        (&eec, querier("EEC")),
+        (&eec, registry("EEC")),
+        (&kz, registry("KZ")),
+    ] {
+        let got = node.inbox(&who, 0, 10, Duration::ZERO).await.unwrap();
+        assert!(
+            got.iter().all(|i| i.action.ends_with("/P.MSG.ERR")),
+            "{who} received a refused message"
+        );
+    }
     fed.stop_all().await;
 }

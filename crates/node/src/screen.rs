@@ -55,7 +55,12 @@ impl Screen {
             .iter()
             .find(|p| p.process.code == cp.process.as_str() && p.process.version == cp.version)?;
         let trn = pkg.transaction(&cp.transaction);
-        if let Some(why) = unexpected(env, &cp.transaction, msg, trn) {
+        if let Some(why) = unexpected(env, &cp.procedure, &cp.transaction, msg, trn) {
+            return Some((envelope::ErrorCode::UnexpectedMessage, why));
+        }
+        if let Some(t) = trn
+            && let Some(why) = out_of_conversation(env, t, msg, store).await
+        {
             return Some((envelope::ErrorCode::UnexpectedMessage, why));
         }
         // The responding IS answers with a processing result instead (it has the process's
@@ -137,13 +142,9 @@ pub(crate) fn refusal_errors(
 
 /// A message the transaction does not have, or from a role that may not send it: the
 /// transaction table of the process says who starts and who answers.
-fn unexpected(
-    env: &Envelope,
-    transaction: &str,
-    msg: &str,
-    trn: Option<&process::package::TransactionDef>,
-) -> Option<edoc::Report> {
-    let why = |rule: &str, ru: String, en: String| edoc::Report {
+/// A refusal of the conversation rules: one diagnostic about the envelope, not the document.
+fn why(rule: &str, ru: String, en: String) -> edoc::Report {
+    edoc::Report {
         structure: None,
         edoc_id: None,
         diagnostics: vec![edoc::Diagnostic {
@@ -153,7 +154,71 @@ fn unexpected(
             ru,
             en,
         }],
+    }
+}
+
+/// The role part of a common-process participant address (`EAEU://SEG/CP/P/ROLE`), if it is
+/// one.
+fn role_of(address: &str) -> Option<&str> {
+    let parts: Vec<&str> = address.split('/').collect();
+    (parts.get(3) == Some(&"CP")).then(|| parts.get(5).copied().unwrap_or_default())
+}
+
+/// A response must answer the transaction's request in this conversation: its `RelatesTo`
+/// names a message this node holds, of the same conversation, that is the transaction's
+/// initiating message (the request or a retry of it).
+async fn out_of_conversation(
+    env: &Envelope,
+    t: &process::package::TransactionDef,
+    msg: &str,
+    store: &Store,
+) -> Option<edoc::Report> {
+    if msg == t.message {
+        return None;
+    }
+    let Some(rel) = &env.header.relates_to else {
+        return Some(why(
+            "TRN.006",
+            format!(
+                "Ответ {msg} в транзакции {} не ссылается (RelatesTo) на запрос",
+                t.code
+            ),
+            format!(
+                "Response {msg} of transaction {} has no RelatesTo naming the request",
+                t.code
+            ),
+        ));
     };
+    let id = rel.id.to_string();
+    let asked = store.message(&id).await.ok().flatten();
+    let conversation = env.header.conversation_id.map(|c| c.to_string());
+    let fits = asked.as_ref().is_some_and(|m| {
+        m.action.rsplit('/').next() == Some(t.message.as_str())
+            && m.action.contains(&format!("/{}/", t.code))
+            && m.conversation_id == conversation
+    });
+    (!fits).then(|| {
+        why(
+            "TRN.006",
+            format!(
+                "Ответ {msg} ссылается на {id}, который не является запросом {} транзакции {} в этом диалоге",
+                t.message, t.code
+            ),
+            format!(
+                "Response {msg} relates to {id}, which is not the {} of transaction {} in this conversation",
+                t.message, t.code
+            ),
+        )
+    })
+}
+
+fn unexpected(
+    env: &Envelope,
+    procedure: &str,
+    transaction: &str,
+    msg: &str,
+    trn: Option<&process::package::TransactionDef>,
+) -> Option<edoc::Report> {
     let Some(t) = trn else {
         return Some(why(
             "TRN.001",
@@ -172,18 +237,52 @@ fn unexpected(
             format!("Message {msg} is not part of transaction {transaction}"),
         ));
     };
-    // Only a participant address of a common process names its role (EAEU://SEG/CP/P/ROLE).
-    let sender = env.sender()?.as_str().to_owned();
-    let parts: Vec<&str> = sender.split('/').collect();
-    if parts.get(3) != Some(&"CP") {
-        return None;
+    if procedure != t.procedure {
+        return Some(why(
+            "TRN.004",
+            format!(
+                "Транзакция {transaction} входит в процедуру {}, а не {procedure}",
+                t.procedure
+            ),
+            format!(
+                "Transaction {transaction} belongs to procedure {}, not {procedure}",
+                t.procedure
+            ),
+        ));
     }
-    let role = parts.get(5).copied().unwrap_or_default();
-    (role != expected_role).then(|| {
-        why(
+    // The other party: who answers the request, or who asked.
+    let expected_recipient = if msg == t.message {
+        &t.responder
+    } else {
+        &t.initiator
+    };
+    // Only a participant address of a common process names its role (EAEU://SEG/CP/P/ROLE).
+    if let Some(role) = env.sender().and_then(|a| role_of(a.as_str()))
+        && role != expected_role
+    {
+        return Some(why(
             "TRN.003",
-            format!("Сообщение {msg} в транзакции {transaction} отправляет роль {expected_role}, а не {role}"),
-            format!("Message {msg} of transaction {transaction} is sent by role {expected_role}, not {role}"),
-        )
-    })
+            format!(
+                "Сообщение {msg} в транзакции {transaction} отправляет роль {expected_role}, а не {role}"
+            ),
+            format!(
+                "Message {msg} of transaction {transaction} is sent by role {expected_role}, not {role}"
+            ),
+        ));
+    }
+    let to = env.header.to.as_ref().map(|a| a.as_str().to_owned());
+    if let Some(role) = to.as_deref().and_then(role_of)
+        && role != expected_recipient
+    {
+        return Some(why(
+            "TRN.005",
+            format!(
+                "Сообщение {msg} в транзакции {transaction} получает роль {expected_recipient}, а не {role}"
+            ),
+            format!(
+                "Message {msg} of transaction {transaction} is received by role {expected_recipient}, not {role}"
+            ),
+        ));
+    }
+    None
 }
