@@ -104,27 +104,72 @@ impl Default for Limits {
     }
 }
 
-/// The `EDocId` of a document (a direct child of the root in the `csdo` namespace), if it is
-/// readable XML without a DTD.
+/// The `EDocId` of a document, if it is readable XML without a DTD.
 pub fn edoc_id(xml: &str) -> Option<String> {
     let doc = roxmltree::Document::parse(xml).ok()?;
-    doc.root_element()
-        .children()
-        .find(|c| {
-            c.is_element()
-                && c.tag_name().name() == "EDocId"
-                && c.tag_name()
-                    .namespace()
-                    .is_some_and(|n| n.starts_with(CSDO_PREFIX))
-        })
+    header_field(&header_scope(&doc), "EDocId")
         .and_then(|n| n.text())
         .map(|t| t.trim().to_owned())
+}
+
+/// Where a document's header fields are: inside `ccdo:EDocHeader` (the Union's documents,
+/// `EDocHeaderType`), else directly under the root (the flat layout of our own structures).
+fn header_scope<'a, 'i>(doc: &'a roxmltree::Document<'i>) -> HeaderScope<'a, 'i> {
+    let root = doc.root_element();
+    match root.children().find(|c| {
+        c.is_element()
+            && c.tag_name().name() == "EDocHeader"
+            && c.tag_name()
+                .namespace()
+                .is_some_and(|n| n.starts_with(CCDO_PREFIX))
+    }) {
+        Some(h) => HeaderScope {
+            node: h,
+            official: true,
+        },
+        None => HeaderScope {
+            node: root,
+            official: false,
+        },
+    }
+}
+
+struct HeaderScope<'a, 'i> {
+    node: roxmltree::Node<'a, 'i>,
+    /// The Union's `ccdo:EDocHeader`, whose `InfEnvelopeCode` is mandatory.
+    official: bool,
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hexadecimal digits.
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A `csdo` field of the header.
+fn header_field<'a, 'i>(
+    scope: &HeaderScope<'a, 'i>,
+    name: &str,
+) -> Option<roxmltree::Node<'a, 'i>> {
+    scope.node.children().find(|c| {
+        c.is_element()
+            && c.tag_name().name() == name
+            && c.tag_name()
+                .namespace()
+                .is_some_and(|n| n.starts_with(CSDO_PREFIX))
+    })
 }
 
 /// `EDocDateTime` may run ahead of the receiver's clock by this much.
 const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 
 const CSDO_PREFIX: &str = "urn:EEC:M:SimpleDataObjects:";
+const CCDO_PREFIX: &str = "urn:EEC:M:ComplexDataObjects:";
+/// The languages resource of the shipped reference data.
+const LANGUAGES: &str = "ISO.639-1";
 
 struct StructureEntry {
     code: String,
@@ -401,16 +446,9 @@ impl Validator {
 /// The `EDocHeader` checks: the document says which structure and message it is, which
 /// document it answers, and when it was made.
 fn header(doc: &roxmltree::Document, s: &StructureEntry, ctx: &Context, report: &mut Report) {
-    let root = doc.root_element();
-    let child = |name: &str| {
-        root.children().find(|c| {
-            c.is_element()
-                && c.tag_name().name() == name
-                && c.tag_name()
-                    .namespace()
-                    .is_some_and(|n| n.starts_with(CSDO_PREFIX))
-        })
-    };
+    let scope = header_scope(doc);
+    let root = scope.node;
+    let child = |name: &str| header_field(&scope, name);
     let value = |n: &roxmltree::Node| n.text().unwrap_or("").trim().to_owned();
     report.edoc_id = child("EDocId").map(|n| value(&n));
     let mut push = |n: Option<roxmltree::Node>, rule: &str, path: &str, ru: String, en: String| {
@@ -441,20 +479,57 @@ fn header(doc: &roxmltree::Document, s: &StructureEntry, ctx: &Context, report: 
             );
         }
     }
-    if let Some(n) = child("InfEnvelopeCode")
-        && value(&n) != ctx.message
-    {
-        let got = value(&n);
-        push(
-            Some(n),
-            "HDR.003",
-            "",
-            format!(
-                "Код сообщения (InfEnvelopeCode) должен быть {}, указано «{got}»",
-                ctx.message
-            ),
-            format!("InfEnvelopeCode must be {}, found {got:?}", ctx.message),
-        );
+    // The Union's header always names the message; our flat layout may leave it out.
+    match child("InfEnvelopeCode") {
+        Some(n) if value(&n) == ctx.message => {}
+        None if !scope.official => {}
+        n => {
+            let got = n.as_ref().map(value).unwrap_or_default();
+            push(
+                n,
+                "HDR.003",
+                "csdo:InfEnvelopeCode",
+                format!(
+                    "Код сообщения (InfEnvelopeCode) должен быть {}, указано «{got}»",
+                    ctx.message
+                ),
+                format!("InfEnvelopeCode must be {}, found {got:?}", ctx.message),
+            );
+        }
+    }
+    // In this version of the data model EDocId is a bare UUID (no urn:uuid: prefix).
+    if let Some(n) = child("EDocId") {
+        let id = value(&n);
+        let bare = is_uuid(&id);
+        if !bare {
+            push(
+                Some(n),
+                "HDR.006",
+                "",
+                format!(
+                    "Идентификатор документа (EDocId) «{id}» не является UUID вида xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+                ),
+                format!(
+                    "EDocId {id:?} is not a UUID of the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+                ),
+            );
+        }
+    }
+    // LanguageCode: two lower-case letters, a language of ISO 639-1 when the node holds it.
+    if let Some(n) = child("LanguageCode") {
+        let code = value(&n);
+        let form = code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase());
+        let day = ctx.now.date().to_julian_day();
+        let known = ctx.nsi.is_valid(LANGUAGES, &code, day);
+        if !form || known == Some(false) {
+            push(
+                Some(n),
+                "HDR.007",
+                "",
+                format!("Код языка (LanguageCode) «{code}» не является кодом языка ISO 639-1"),
+                format!("LanguageCode {code:?} is not an ISO 639-1 language code"),
+            );
+        }
     }
     if let Some(expected) = ctx.ref_id {
         match child("EDocRefId") {

@@ -656,3 +656,148 @@ fn two_versions_of_a_process_are_validated_each_by_its_own_rules() {
     );
     assert_eq!(found(&run("3.0.0"))[0].0, "HDR.000");
 }
+
+/// The official schemas shipped with P.TS.01, byte for byte as the Commission published them.
+const OFFICIAL: [(&str, &str); 6] = [
+    (
+        "EEC_M_BaseDataTypes_v0.4.5.xsd",
+        "fce2d14763e2ca1247556890ee771f045333f172e23557dfbff2f227776b6220",
+    ),
+    (
+        "EEC_M_ComplexDataObjects_v0.4.5.xsd",
+        "3ff16d9179a6099aa084a6148021aea4cef17a09a89bbfa012d5fe15c1a5234c",
+    ),
+    (
+        "EEC_M_SimpleDataObjects_v0.4.5.xsd",
+        "c2aa43e663a5b27a7a36c36fa5abc54c5debad270b598900c5a654a911571183",
+    ),
+    (
+        "EEC_M_TR_ComplexDataObjects_v1.0.3.xsd",
+        "6ef7d593149c2ebdd03e34599595685c18b533f4d1f403f626c84b23b1aba985",
+    ),
+    (
+        "EEC_M_TR_SimpleDataObjects_v1.0.3.xsd",
+        "488ea5ccac27f9024a1cf774829797220093aa21542f99f73313c1eedf5f12a0",
+    ),
+    (
+        "EEC_R_TR_TS_01_ConformityDocsRegistryDetails_v1.0.1.xsd",
+        "6c7f9d5ac4eb77ab9efe03b946a18e0d1ee4d25bd946f3c56b0fb15f110f28b8",
+    ),
+];
+
+#[test]
+fn the_official_schemas_are_kept_byte_for_byte() {
+    use sha2::Digest as _;
+    let dir = root().join("processes/P.TS.01/xsd/official");
+    for (file, sha) in OFFICIAL {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            sha,
+            "{file} changed"
+        );
+    }
+}
+
+/// A document whose header is the Union's `ccdo:EDocHeader` (the official
+/// `EEC_M_ComplexDataObjects_v0.4.5.xsd`, unchanged, in a package of its own made here): the
+/// header is read inside it, `InfEnvelopeCode` is mandatory there, `EDocId` must be a bare
+/// UUID, and `LanguageCode` a language of ISO 639-1.
+#[test]
+fn the_unions_edoc_header_is_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("P.XX.01");
+    std::fs::create_dir_all(pkg.join("xsd")).unwrap();
+    for (file, _) in &OFFICIAL[..3] {
+        std::fs::copy(
+            root().join("processes/P.TS.01/xsd/official").join(file),
+            pkg.join("xsd").join(file),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        pkg.join("xsd/Doc.xsd"),
+        r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:ccdo="urn:EEC:M:ComplexDataObjects:v0.4.5" targetNamespace="urn:t:Official" elementFormDefault="qualified">
+  <xs:import namespace="urn:EEC:M:ComplexDataObjects:v0.4.5" schemaLocation="EEC_M_ComplexDataObjects_v0.4.5.xsd"/>
+  <xs:element name="Doc"><xs:complexType><xs:sequence><xs:element ref="ccdo:EDocHeader"/></xs:sequence></xs:complexType></xs:element>
+</xs:schema>"#,
+    )
+    .unwrap();
+    std::fs::write(
+        pkg.join("process.toml"),
+        r#"[process]
+code = "P.XX.01"
+version = "1.0.0"
+names = { ru = "Проверка заголовка" }
+[[structures]]
+code = "R.XX.YY.01.001"
+version = "1.0.0"
+namespace = "urn:t:Official"
+root = "Doc"
+xsd = "xsd/Doc.xsd"
+[[messages]]
+code = "P.XX.01.MSG.001"
+names = { ru = "Документ" }
+structure = "R.XX.YY.01.001"
+structure_version = "1.0.0"
+"#,
+    )
+    .unwrap();
+    let v = Validator::new(&[process::Package::load(&pkg).unwrap()], Limits::default()).unwrap();
+    let mut idx = load_index();
+    let bytes = std::fs::read(root().join("data/nsi/languages.json")).unwrap();
+    let read = nsi::format::read(&bytes, nsi::format::Format::Json, None).unwrap();
+    let sha = read.content.sha256();
+    idx.insert(read.content, 1, sha);
+    let doc = r#"<t:Doc xmlns:t="urn:t:Official" xmlns:ccdo="urn:EEC:M:ComplexDataObjects:v0.4.5" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.5"><ccdo:EDocHeader><csdo:InfEnvelopeCode>P.XX.01.MSG.001</csdo:InfEnvelopeCode><csdo:EDocCode>R.XX.YY.01.001</csdo:EDocCode><csdo:EDocId>5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b</csdo:EDocId><csdo:EDocDateTime>2026-11-23T10:00:00+03:00</csdo:EDocDateTime><csdo:LanguageCode>kk</csdo:LanguageCode></ccdo:EDocHeader></t:Doc>"#;
+    // The rules each variant breaks, besides what the official schema itself says.
+    let check = |xml: String, expect: &[&str]| {
+        let r = v.validate(
+            xml.as_bytes(),
+            &Context {
+                process: "P.XX.01",
+                version: "1.0.0",
+                message: "P.XX.01.MSG.001",
+                ref_id: None,
+                nsi: &idx,
+                common: None,
+                now: datetime!(2026-11-23 12:00 UTC),
+            },
+        );
+        let ours: Vec<String> = found(&r)
+            .into_iter()
+            .map(|(rule, _)| rule)
+            .filter(|rule| rule != "XSD")
+            .collect();
+        assert_eq!(ours, expect, "{xml}\n{:#?}", r.diagnostics);
+        r
+    };
+    let r = check(doc.to_owned(), &[]);
+    assert_eq!(
+        r.edoc_id.as_deref(),
+        Some("5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b")
+    );
+    let without = |name: &str| {
+        let (a, b) = (
+            doc.find(&format!("<csdo:{name}>")).unwrap(),
+            doc.find(&format!("</csdo:{name}>")).unwrap() + name.len() + 8,
+        );
+        format!("{}{}", &doc[..a], &doc[b..])
+    };
+    check(without("InfEnvelopeCode"), &["HDR.003"]);
+    check(
+        doc.replace(">P.XX.01.MSG.001<", ">P.XX.01.MSG.002<"),
+        &["HDR.003"],
+    );
+    check(
+        doc.replace(">5b0c1d0e-", ">urn:uuid:5b0c1d0e-"),
+        &["HDR.006"],
+    );
+    check(doc.replace(">kk<", ">xx<"), &["HDR.007"]);
+    check(doc.replace(">kk<", ">KK<"), &["HDR.007"]);
+    check(without("LanguageCode"), &[]);
+    check(
+        doc.replace(">R.XX.YY.01.001<", ">R.XX.YY.01.002<"),
+        &["HDR.002"],
+    );
+}
