@@ -187,5 +187,48 @@ pub trait TrustListHoldings: Send + Sync {
     fn install(&self, xml: &str) -> Result<u64, HoldingsError>;
 }
 
+/// A message that failed or expired, as a gateway's diagnostic journal lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JournalRecord {
+    pub message_id: String,
+    /// `out` (sent by an IS of the node), `in`, `relay` or `notice`.
+    pub direction: String,
+    pub sender: String,
+    pub recipient: String,
+    pub action: String,
+    /// `failed` or `expired`.
+    pub state: String,
+    /// Microseconds since the epoch (UTC).
+    pub at: i64,
+    pub detail: Option<String>,
+}
+
+/// A gateway's diagnostic journal for the period `(from, to]` (microseconds): how many
+/// messages reached each state, by direction, and the records of those that failed or expired.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JournalReport {
+    pub segment: String,
+    pub from: i64,
+    pub to: i64,
+    /// `(direction, state, count)`.
+    pub counts: Vec<(String, String, i64)>,
+    pub records: Vec<JournalRecord>,
+}
+
+/// A node's diagnostic journal, as its journal service sees it.
+pub trait JournalHoldings: Send + Sync {
+    /// This node's journal for `(from, to]`.
+    fn journal(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<JournalReport, HoldingsError>> + Send;
+    /// Keeps a gateway's report (on the collecting node); true when it was new.
+    fn keep(
+        &self,
+        report: JournalReport,
+    ) -> impl Future<Output = Result<bool, HoldingsError>> + Send;
+}
+
 /// How long a long poll of the inbox may wait, at most.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);

@@ -168,5 +168,20 @@ fn start_services(
             stop.clone(),
         )));
     }
+    if let (Some(me), Some(j)) = (cfg.journal_service(), &cfg.journal) {
+        let a = LocalAdapter::new(node.clone(), &me)?;
+        let c = services::journal::JournalConfig {
+            me,
+            collector: j.collector.clone(),
+            every: Duration::from_secs(j.report_secs.max(1)),
+        };
+        tasks.push(tokio::spawn(services::journal::run(
+            a,
+            node.journal_holdings(),
+            c,
+            clock.clone(),
+            stop.clone(),
+        )));
+    }
     Ok(tasks)
 }

@@ -61,6 +61,8 @@ struct Federation {
     ttp: Option<node::config::TtpSection>,
     /// The other nodes subscribe to the EEC node's trust list.
     trust_subscribers: bool,
+    /// Diagnostic journals: every node reports each second, the EEC node collects.
+    journal: bool,
 }
 
 impl Federation {
@@ -79,6 +81,7 @@ impl Federation {
             enforcing: Vec::new(),
             ttp: None,
             trust_subscribers: false,
+            journal: false,
         }
     }
 
@@ -119,6 +122,7 @@ impl Federation {
             tsa: None,
             tls: None,
             signal_namespace: None,
+            journal: None,
         };
         cfg.delivery.retry_min_ms = 20;
         cfg.delivery.retry_max_ms = 200;
@@ -169,6 +173,12 @@ impl Federation {
                 cert,
                 policy: None,
                 batch_ms: 1,
+            });
+        }
+        if self.journal {
+            cfg.journal = Some(node::config::JournalSection {
+                collector: (s != "EEC").then(|| "EAEU://EEC/SR/journal".to_owned()),
+                report_secs: 1,
             });
         }
         if self.nsi {
@@ -1775,5 +1785,108 @@ async fn messages_that_break_the_conversation_come_back_as_unexpected() {
             "{who} received a refused message"
         );
     }
+    fed.stop_all().await;
+}
+
+/// The diagnostic journal: each gateway reports what happened to messages every second to the
+/// EEC node, which keeps every gateway's reports and its own; the relay's report lists the
+/// message it could not deliver, with the reason. A report for another segment is not kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_gateway_reports_its_journal_and_the_eec_node_keeps_them() {
+    let mut fed = Federation::new();
+    fed.journal = true;
+    fed.enforcing = vec!["EEC"];
+    fed.start_all().await;
+    let (kz, eec) = (fed.node("KZ"), fed.node("EEC"));
+    for i in 0..2 {
+        kz.submit(
+            &sender("KZ"),
+            submission(&registry("RU"), &format!("j-{i}")),
+        )
+        .await
+        .unwrap();
+    }
+    let lost = kz
+        .submit(&sender("KZ"), submission("EAEU://RU/CA/nobody", "lost"))
+        .await
+        .unwrap()
+        .message_id
+        .to_string();
+    inbox(&fed.node("RU"), &registry("RU"), 2).await;
+    // A report KZ's journal service makes up for RU: delivered, and not kept.
+    let forged = adapter::JournalReport {
+        segment: "RU".into(),
+        from: 1,
+        to: 2,
+        counts: vec![("in".into(), "accepted".into(), 999)],
+        records: Vec::new(),
+    };
+    kz.submit(
+        "EAEU://KZ/SR/journal",
+        Submission {
+            to: "EAEU://EEC/SR/journal".into(),
+            process: "P.XO.01".into(),
+            version: "1.0.0".into(),
+            procedure: "P.XO.01.PRC.001".into(),
+            transaction: "P.XO.01.TRN.001".into(),
+            message: "P.XO.01.MSG.001".into(),
+            body: services::journal::to_xml(&forged),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    // Totals per segment over every report the EEC node keeps, until they add up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let total = |reports: &[adapter::JournalReport], seg: &str, dir: &str, state: &str| -> i64 {
+        reports
+            .iter()
+            .filter(|r| r.segment == seg)
+            .flat_map(|r| &r.counts)
+            .filter(|(d, s, _)| d == dir && s == state)
+            .map(|(_, _, n)| n)
+            .sum()
+    };
+    let reports = loop {
+        let reports = node::journal::reports(eec.store(), 1000).await.unwrap();
+        let done = total(&reports, "KZ", "out", "accepted") >= 3
+            && total(&reports, "RU", "in", "acknowledged")
+                + total(&reports, "RU", "in", "delivered")
+                >= 2
+            && reports
+                .iter()
+                .any(|r| r.segment == "EEC" && r.records.iter().any(|x| x.message_id == lost));
+        if done {
+            break reports;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the journals never added up: {reports:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let failed = reports
+        .iter()
+        .filter(|r| r.segment == "EEC")
+        .flat_map(|r| &r.records)
+        .find(|x| x.message_id == lost)
+        .unwrap();
+    assert_eq!(
+        (failed.state.as_str(), failed.direction.as_str()),
+        ("failed", "relay")
+    );
+    assert!(
+        failed
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not a participant"),
+        "{failed:?}"
+    );
+    assert!(
+        !reports.iter().any(|r| r.segment == "RU" && r.from == 1),
+        "a report for another segment was kept"
+    );
     fed.stop_all().await;
 }

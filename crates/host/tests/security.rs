@@ -33,6 +33,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         tsa: None,
         tls: None,
         signal_namespace: None,
+        journal: None,
     }
 }
 

@@ -107,6 +107,7 @@ async fn start_with(
         tsa,
         tls: None,
         signal_namespace: None,
+        journal: None,
     };
     let running = host::start_on(cfg, node::system_clock(), listener)
         .await

@@ -52,6 +52,25 @@ pub struct NodeConfig {
     /// the federation; `urn:EEC:signal:v1.0` when unset (see `envelope::DEFAULT_SIGNAL_NS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_namespace: Option<String>,
+    /// The diagnostic journal of the exchange: a national node reports it to its `collector`
+    /// every `report_secs`; the node without a collector (the EEC) collects and keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<JournalSection>,
+}
+
+/// `[journal]`: where this gateway reports its diagnostic journal, and how often.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// The collecting journal service (`EAEU://EEC/SR/journal`); absent on the collecting node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collector: Option<String>,
+    #[serde(default = "default_report_secs")]
+    pub report_secs: u64,
+}
+
+fn default_report_secs() -> u64 {
+    300
 }
 
 /// `[tls]`: the adapter API over HTTPS. With `client_ca`, an information system may show a
@@ -573,6 +592,13 @@ impl NodeConfig {
     /// Whether `/v1/nsi` answers without a token (`[nsi] public_reads`, true when unset).
     pub fn nsi_public_reads(&self) -> bool {
         self.nsi.as_ref().is_none_or(|n| n.public_reads)
+    }
+
+    /// The address of this node's journal service, when `[journal]` is configured.
+    pub fn journal_service(&self) -> Option<String> {
+        self.journal
+            .as_ref()
+            .map(|_| format!("EAEU://{}/SR/journal", self.segment))
     }
 
     /// The address of this node's reference-data service, when `[nsi]` is configured.

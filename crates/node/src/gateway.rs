@@ -157,6 +157,7 @@ impl Node {
                 .iter()
                 .map(|p| p.address.clone())
                 .chain(cfg.nsi_service())
+                .chain(cfg.journal_service())
                 .chain(cfg.trust_service())
                 .chain(cfg.ttp_participant())
                 .collect(),
@@ -270,6 +271,15 @@ impl Node {
     }
 
     /// The node's reference data, as its distribution service reaches it.
+    /// The node's diagnostic journal, for its journal service.
+    pub fn journal_holdings(&self) -> crate::journal::Holdings {
+        crate::journal::Holdings {
+            store: self.store.clone(),
+            segment: self.segment.as_str().to_owned(),
+            clock: self.clock.clone(),
+        }
+    }
+
     pub fn reference_holdings(&self) -> crate::reference::Holdings {
         crate::reference::Holdings {
             store: self.store.clone(),

@@ -15,6 +15,7 @@ pub mod evidence;
 pub mod federation;
 mod gateway;
 pub mod heavy;
+pub mod journal;
 pub mod keys;
 pub mod legal;
 mod local;

@@ -51,6 +51,7 @@ pub async fn run(parallel: usize, rounds: usize, flood_secs: u64) -> anyhow::Res
         tsa: None,
         tls: None,
         signal_namespace: None,
+        journal: None,
     };
     let dir = root.path().join("node");
     let mut node = NodeProcess::with_config(&std::env::current_exe()?, &dir, &cfg)?;

@@ -277,6 +277,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }),
             tls: None,
             signal_namespace: None,
+            // Every gateway reports its diagnostic journal each second; the EEC node keeps them.
+            journal: Some(node::config::JournalSection {
+                collector: (*seg != "EEC").then(|| "EAEU://EEC/SR/journal".to_owned()),
+                report_secs: 1,
+            }),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;
@@ -423,6 +428,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     {
         tally.problems.push(format!("BY: {e:#}"));
     }
+    if let Err(e) = journals(&members).await {
+        tally.problems.push(format!("diagnostic journals: {e:#}"));
+    }
     let elapsed = started.elapsed();
 
     println!("\nmessage logs:");
@@ -493,6 +501,54 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The diagnostic journals the EEC node collected (P.XO.01): once every gateway has reported a
+/// period that ends after the scenarios, what each saw, added up over its reports.
+async fn journals(members: &[Member]) -> anyhow::Result<()> {
+    let eec = &members.first().context("no EEC node")?.node;
+    let after = store::system_micros();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reports = loop {
+        let reports = node::journal::reports(eec.store(), 10_000).await?;
+        let all = members
+            .iter()
+            .all(|m| reports.iter().any(|r| r.segment == m.seg && r.to >= after));
+        if all {
+            break reports;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "not every gateway reported within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("\ndiagnostic journals kept by the EEC node (P.XO.01, each gateway every second):");
+    for m in members {
+        let total = |dir: &str, state: &str| -> i64 {
+            reports
+                .iter()
+                .filter(|r| r.segment == m.seg)
+                .flat_map(|r| &r.counts)
+                .filter(|(d, s, _)| d == dir && s == state)
+                .map(|(_, _, n)| n)
+                .sum()
+        };
+        let failed: usize = reports
+            .iter()
+            .filter(|r| r.segment == m.seg)
+            .map(|r| r.records.len())
+            .sum();
+        println!(
+            "  {:<3} sent {:>3}, received {:>3}, relayed {:>3}, failed or expired {}",
+            m.seg,
+            total("out", "accepted"),
+            total("in", "accepted"),
+            total("relay", "accepted"),
+            failed
+        );
+    }
+    Ok(())
 }
 
 /// The node's configuration as a file an operator could start it from (`ortaq node serve`).
@@ -815,18 +871,24 @@ async fn across_the_relay(
     tally: &mut Tally,
 ) -> anyhow::Result<()> {
     println!(
-        "[KZ -> EEC -> RU] a certificate issued in Kazakhstan, sent to Russia's registry through the EEC relay"
+        "[KZ -> EEC -> RU] a certificate issued in Kazakhstan, sent to Russia's conformity body through the EEC relay"
     );
     let t = Instant::now();
-    let out = message(&ru.registry, certificate("KZ", 7));
+    // To the conformity body: an address without a role of P.TS.01, whose transactions run
+    // between the authorities and the Commission (RU's node would refuse a registration
+    // addressed to another authority's role).
+    let out = message(&ru.body, certificate("KZ", 7));
     let receipt = kz.ir.send(&out).await?;
-    tally.sent(&receipt.message_id, "KZ registry to RU registry".into());
+    tally.sent(
+        &receipt.message_id,
+        "KZ registry to RU conformity body".into(),
+    );
     let again = kz.ir.send(&out).await?;
     if !again.duplicate || again.track_id != receipt.track_id {
         bail!("a retry with the same MessageID was not recognised");
     }
     println!("  a retry with the same MessageID got the original receipt; nothing is sent twice");
-    let got = receive(&ru.ir, &ru.registry, tally).await?;
+    let got = receive(&ru.ib, &ru.body, tally).await?;
     let sig = ru
         .node
         .store()
@@ -847,7 +909,7 @@ async fn across_the_relay(
         time::OffsetDateTime::now_utc(),
     )?;
     println!(
-        "  RU registry received it {} after submission; the envelope still carries node KZ's {} signature, which verifies at RU: the relay could not alter it",
+        "  RU's conformity body received it {} after submission; the envelope still carries node KZ's {} signature, which verifies at RU: the relay could not alter it",
         ms(t.elapsed()),
         hop.algorithm.name()
     );
@@ -857,11 +919,11 @@ async fn across_the_relay(
     )?;
     let prs = envelope::Envelope::signal_for(
         &env.header,
-        envelope::Address::parse(&ru.registry)?,
+        envelope::Address::parse(&ru.body)?,
         Signal::new(SignalKind::Prs, time::OffsetDateTime::now_utc()),
     )?;
     let t = Instant::now();
-    ru.ir.send_envelope(&prs.to_xml()).await?;
+    ru.ib.send_envelope(&prs.to_xml()).await?;
     tally.sent(
         &prs.header.message_id.to_string(),
         "RU PRS to KZ registry".into(),

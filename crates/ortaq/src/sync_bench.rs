@@ -77,6 +77,7 @@ pub async fn run(rate: usize, seconds: usize) -> anyhow::Result<ExitCode> {
             tsa: None,
             tls: None,
             signal_namespace: None,
+            journal: None,
         };
         let dir = root.path().join(seg.as_str());
         nodes.push((

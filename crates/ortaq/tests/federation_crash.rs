@@ -77,6 +77,7 @@ fn configure(root: &Path) -> BTreeMap<&'static str, NodeProcess> {
             tsa: None,
             tls: None,
             signal_namespace: None,
+            journal: None,
         };
         // Quick retries, so the test spends its time delivering rather than waiting.
         cfg.delivery.retry_min_ms = 50;

@@ -16,8 +16,11 @@ fn shipped(code: &str) -> PathBuf {
 fn the_shipped_packages_load() {
     let all = process::package::load_all(&shipped("")).unwrap();
     let codes: Vec<&str> = all.iter().map(|p| p.process.code.as_str()).collect();
-    assert_eq!(codes, ["P.CC.10", "P.TS.01", "P.TT.01", "P.ZZ.01"]);
-    let zz = &all[3];
+    assert_eq!(
+        codes,
+        ["P.CC.10", "P.TS.01", "P.TT.01", "P.XO.01", "P.ZZ.01"]
+    );
+    let zz = &all[4];
     let mut patterns: Vec<Pattern> = zz.transactions.iter().map(|t| t.pattern).collect();
     patterns.dedup();
     assert_eq!(patterns.len(), 6, "the test process has every pattern");

@@ -4,6 +4,7 @@
 //! nothing of a node's store or internals; what a node holds reaches them through the narrow
 //! ports of the `adapter` crate.
 
+pub mod journal;
 pub mod reference;
 pub mod trustlist;
 pub mod ttp;

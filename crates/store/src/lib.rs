@@ -66,6 +66,12 @@ static MIGRATIONS: db::Migrations = db::Migrations {
             sqlite: include_str!("../migrations/sqlite/0007_relates_to.sql"),
             postgres: include_str!("../migrations/postgres/0007_relates_to.sql"),
         },
+        db::Migration {
+            version: 8,
+            name: "journal",
+            sqlite: include_str!("../migrations/sqlite/0008_journal.sql"),
+            postgres: include_str!("../migrations/postgres/0008_journal.sql"),
+        },
     ],
 };
 
@@ -625,6 +631,103 @@ impl Store {
     // ------------------------------------------------------------ inbox
 
     /// Unacknowledged messages of `participant` after cursor `after`, oldest first.
+    /// How many messages reached each (direction, state) in the period `(from, to]`
+    /// (microseconds), for the diagnostic journal.
+    pub async fn journal_counts(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.read(move |c| {
+            c.query(
+                "SELECT m.direction, s.state, COUNT(*) FROM message_states s JOIN messages m ON m.id = s.msg \
+                 WHERE s.at > $1 AND s.at <= $2 GROUP BY m.direction, s.state ORDER BY m.direction, s.state",
+                &[Value::I64(from), Value::I64(to)],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?, r.i64(2)?)))
+            .collect()
+        })
+        .await
+    }
+
+    /// The messages that failed or expired in `(from, to]`, oldest first, at most `limit`.
+    pub async fn journal_failures(
+        &self,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> Result<Vec<JournalRow>, StoreError> {
+        self.read(move |c| {
+            c.query(
+                "SELECT m.message_id, m.direction, m.sender, m.recipient, m.action, s.state, s.at, s.detail \
+                 FROM message_states s JOIN messages m ON m.id = s.msg \
+                 WHERE s.at > $1 AND s.at <= $2 AND s.state IN ('failed', 'expired') ORDER BY s.id LIMIT $3",
+                &[Value::I64(from), Value::I64(to), Value::I64(limit)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(JournalRow {
+                    message_id: r.text(0)?,
+                    direction: r.text(1)?,
+                    sender: r.text(2)?,
+                    recipient: r.text(3)?,
+                    action: r.text(4)?,
+                    state: r.text(5)?,
+                    at: r.i64(6)?,
+                    detail: r.opt_text(7)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// Keeps a gateway's report for a period (JSON of its counts and records); a report for the
+    /// same gateway and period again changes nothing. True when it was new.
+    pub async fn journal_keep(&self, report: KeptReport) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let n = tx.conn.execute(
+                "INSERT INTO journal_reports (segment, period_from, period_to, received_at, counts, records) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (segment, period_from, period_to) DO NOTHING",
+                &[
+                    (&report.segment).into(),
+                    Value::I64(report.period_from),
+                    Value::I64(report.period_to),
+                    Value::I64(report.received_at),
+                    (&report.counts).into(),
+                    (&report.records).into(),
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// The reports kept, newest first, at most `limit`.
+    pub async fn journal_reports(&self, limit: i64) -> Result<Vec<KeptReport>, StoreError> {
+        self.read(move |c| {
+            c.query(
+                "SELECT segment, period_from, period_to, received_at, counts, records FROM journal_reports \
+                 ORDER BY period_to DESC, segment LIMIT $1",
+                &[Value::I64(limit)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(KeptReport {
+                    segment: r.text(0)?,
+                    period_from: r.i64(1)?,
+                    period_to: r.i64(2)?,
+                    received_at: r.i64(3)?,
+                    counts: r.text(4)?,
+                    records: r.text(5)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
     /// The first unacknowledged message in `participant`'s inbox that answers `relates_to`: an
     /// application message (the response), an ERR signal or a Fault (the end of the exchange);
     /// RCV and PRS only say the request is on its way.
@@ -1285,6 +1388,31 @@ pub struct NsiVersion {
     pub published_at: i64,
     /// Canonical JSON.
     pub content: Vec<u8>,
+}
+
+/// A message that failed or expired, as the diagnostic journal lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRow {
+    pub message_id: String,
+    pub direction: String,
+    pub sender: String,
+    pub recipient: String,
+    pub action: String,
+    pub state: String,
+    pub at: i64,
+    pub detail: Option<String>,
+}
+
+/// A gateway's journal for a period, as the collecting node keeps it (counts and records as
+/// JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptReport {
+    pub segment: String,
+    pub period_from: i64,
+    pub period_to: i64,
+    pub received_at: i64,
+    pub counts: String,
+    pub records: String,
 }
 
 /// An inbox row: seq, message_id, sender, action, conversation_id, track_id, accept_time,
