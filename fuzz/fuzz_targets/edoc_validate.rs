@@ -40,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
             let r = v.validate(
                 data,
                 &edoc::Context {
+                    process: "P.TS.01",
+                    version: "1.0.1",
                     message,
                     ref_id: Some("5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b"),
                     nsi: &s.nsi,
