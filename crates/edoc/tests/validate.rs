@@ -620,7 +620,7 @@ fn two_versions_of_a_process_are_validated_each_by_its_own_rules() {
         process::Package::load(&v2).unwrap(),
     ];
     let v = Validator::new(&both, Limits::default()).unwrap();
-    let doc = "<z:TestDoc xmlns:z=\"urn:EEC:R:ZZ:01:TestDoc:v1.0.0\" xmlns:csdo=\"urn:EEC:M:SimpleDataObjects:v0.4.12\"><csdo:EDocCode>R.ZZ.01.001</csdo:EDocCode><csdo:EDocId>5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b</csdo:EDocId><csdo:EDocDateTime>2026-11-23T10:00:00+03:00</csdo:EDocDateTime></z:TestDoc>";
+    let doc = "<z:TestDoc xmlns:z=\"urn:ortaq:R:ZZ:ZZ:01:TestDoc:v1.0.0\" xmlns:csdo=\"urn:EEC:M:SimpleDataObjects:v0.4.12\"><csdo:EDocCode>R.ZZ.ZZ.01.001</csdo:EDocCode><csdo:EDocId>5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b</csdo:EDocId><csdo:EDocDateTime>2026-11-23T10:00:00+03:00</csdo:EDocDateTime></z:TestDoc>";
     let run = |version: &str| {
         v.validate(
             doc.as_bytes(),

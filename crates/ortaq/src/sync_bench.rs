@@ -29,7 +29,7 @@ fn message(to: &str, code: &str, relates_to: Option<String>, i: usize) -> adapte
         message: code.into(),
         relates_to,
         body: format!(
-            "<z:TestDoc xmlns:z=\"urn:EEC:R:ZZ:01:TestDoc:v1.0.0\" xmlns:csdo=\"urn:EEC:M:SimpleDataObjects:v0.4.12\"><csdo:EDocCode>R.ZZ.01.001</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>2026-11-23T10:00:00+03:00</csdo:EDocDateTime><z:Text>{i}</z:Text></z:TestDoc>",
+            "<z:TestDoc xmlns:z=\"urn:ortaq:R:ZZ:ZZ:01:TestDoc:v1.0.0\" xmlns:csdo=\"urn:EEC:M:SimpleDataObjects:v0.4.12\"><csdo:EDocCode>R.ZZ.ZZ.01.001</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>2026-11-23T10:00:00+03:00</csdo:EDocDateTime><z:Text>{i}</z:Text></z:TestDoc>",
             uuid::Uuid::new_v4()
         ),
         ..Default::default()

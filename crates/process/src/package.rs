@@ -378,6 +378,17 @@ impl Package {
         }
         let mut structs = HashSet::new();
         for s in &self.structures {
+            if !official_edoc_code(&s.code) {
+                out.push(format!(
+                    "structure {}: not of the data model's EDocCode form R[.AA.BB.nn].nnn",
+                    s.code
+                ));
+            } else if user_assigned(&s.code) && s.namespace.starts_with("urn:EEC:") {
+                out.push(format!(
+                    "structure {}: a code of our own takes a namespace of our own, not {}",
+                    s.code, s.namespace
+                ));
+            }
             if !structs.insert((s.code.as_str(), s.version.as_str())) {
                 out.push(format!(
                     "structure {} {} is defined twice",
@@ -499,6 +510,31 @@ impl Package {
 }
 
 /// Every package under `dir` (each sub-folder holding a `process.toml`), sorted by code.
+/// `EDocCodeType` of the data model: `R(\.[A-Z]{2}\.[A-Z]{2}\.[0-9]{2})?\.[0-9]{3}`.
+fn official_edoc_code(code: &str) -> bool {
+    let parts: Vec<&str> = code.split('.').collect();
+    let upper2 = |p: &str| p.len() == 2 && p.bytes().all(|b| b.is_ascii_uppercase());
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    match parts.as_slice() {
+        ["R", n] => digits(n, 3),
+        ["R", a, b, c, n] => upper2(a) && upper2(b) && digits(c, 2) && digits(n, 3),
+        _ => false,
+    }
+}
+
+/// Whether a structure code's area is one of the user-assigned codes of ISO 3166-1 (AA,
+/// QM-QZ, XA-XZ, ZZ): the space of codes of our own, which the Commission never assigns.
+fn user_assigned(code: &str) -> bool {
+    let Some(area) = code.split('.').nth(1) else {
+        return false;
+    };
+    let b = area.as_bytes();
+    area == "AA"
+        || area == "ZZ"
+        || (b.len() == 2 && b[0] == b'X')
+        || (b.len() == 2 && b[0] == b'Q' && b[1] >= b'M')
+}
+
 /// The `schemaLocation`s of `xsd` and of the package's schemas it reaches that lead out of the
 /// package folder `dir` (as "file: location").
 fn outside_imports(dir: &Path, xsd: &Path) -> Vec<String> {

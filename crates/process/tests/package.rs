@@ -66,7 +66,7 @@ names = { en = "NCA" }
 code = "P.TS.01.PRC.001"
 names = { en = "P" }
 [[structures]]
-code = "R.1"
+code = "R.001"
 version = "1.0.0"
 namespace = "urn:t"
 root = "T"
@@ -74,12 +74,12 @@ xsd = "xsd/ConformityDocDetails.xsd"
 [[messages]]
 code = "P.TS.01.MSG.001"
 names = { en = "M1" }
-structure = "R.1"
+structure = "R.001"
 structure_version = "1.0.0"
 [[messages]]
 code = "P.TS.01.MSG.002"
 names = { en = "M2" }
-structure = "R.1"
+structure = "R.001"
 structure_version = "1.0.0"
 "#;
 
@@ -123,12 +123,30 @@ fn broken_packages_say_everything_that_is_wrong() {
         &HEAD.replace("xsd/ConformityDocDetails.xsd", "xsd/missing.xsd"),
         &["missing.xsd is missing"],
     );
+    // Structure codes have the data model's form; one of our own (a user-assigned area) does
+    // not take the Commission's namespace.
+    check(
+        &HEAD
+            .replace("code = \"R.001\"", "code = \"R.ORTAQ.1\"")
+            .replace("structure = \"R.001\"", "structure = \"R.ORTAQ.1\""),
+        &["not of the data model's EDocCode form"],
+    );
+    check(
+        &HEAD
+            .replace("code = \"R.001\"", "code = \"R.XO.TT.01.001\"")
+            .replace("structure = \"R.001\"", "structure = \"R.XO.TT.01.001\"")
+            .replace(
+                "namespace = \"urn:t\"",
+                "namespace = \"urn:EEC:R:XO:TT:01:T:v1.0.0\"",
+            ),
+        &["a namespace of our own"],
+    );
     check(
         &HEAD.replace(
             "structure_version = \"1.0.0\"\n[[messages]]",
             "structure_version = \"9.9.9\"\n[[messages]]",
         ),
-        &["structure R.1 9.9.9 is not in the package"],
+        &["structure R.001 9.9.9 is not in the package"],
     );
     check(
         &format!(
