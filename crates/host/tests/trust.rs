@@ -327,7 +327,7 @@ async fn time_stamps_over_http_and_on_receipts() {
     let _ = stop.send(()).await;
 }
 
-/// The trusted third party as a participant (P.TT.01): a request message with a signed
+/// The trusted third party as a participant (P.XO.02): a request message with a signed
 /// document is answered by a signed receipt message; an unreadable request by ERR.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ttp_answers_receipt_requests_by_message() {
@@ -340,11 +340,11 @@ async fn the_ttp_answers_receipt_requests_by_message() {
     let doc = dsig::sign_enveloped(&sample(), &p.signer).unwrap();
     let ask = |body: String| Submission {
         to: "EAEU://EEC/SR/ttp".into(),
-        process: "P.TT.01".into(),
+        process: "P.XO.02".into(),
         version: "1.0.0".into(),
-        procedure: "P.TT.01.PRC.001".into(),
-        transaction: "P.TT.01.TRN.001".into(),
-        message: "P.TT.01.MSG.001".into(),
+        procedure: "P.XO.02.PRC.001".into(),
+        transaction: "P.XO.02.TRN.001".into(),
+        message: "P.XO.02.MSG.001".into(),
         body,
         ..Default::default()
     };
@@ -391,7 +391,7 @@ async fn the_ttp_answers_receipt_requests_by_message() {
             .header
             .action
             .to_string()
-            .ends_with("P.TT.01.MSG.002")
+            .ends_with("P.XO.02.MSG.002")
     );
     assert_eq!(read_receipt(&receipt), ("valid".to_owned(), vec![]));
     dsig::verify_enveloped(&receipt, &dsig::Verifiers::standard()).unwrap();

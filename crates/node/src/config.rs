@@ -572,7 +572,7 @@ impl NodeConfig {
         }
     }
 
-    /// The address of this node's trusted third party as a participant (P.TT.01), when `[ttp]`
+    /// The address of this node's trusted third party as a participant (P.XO.02), when `[ttp]`
     /// has a receipt key.
     pub fn ttp_participant(&self) -> Option<String> {
         self.ttp

@@ -1,6 +1,6 @@
 //! The node's built-in services, each an information system on the one adapter boundary
 //! (`adapter::Adapter`) like any other: the reference-data distribution and the trust-list
-//! distribution (P.CC.10), and the trusted third party as a participant (P.TT.01). They read
+//! distribution (P.CC.10), and the trusted third party as a participant (P.XO.02). They read
 //! nothing of a node's store or internals; what a node holds reaches them through the narrow
 //! ports of the `adapter` crate.
 

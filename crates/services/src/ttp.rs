@@ -1,6 +1,6 @@
 //! The trusted third party as a participant of its node (`EAEU://<SEG>/SR/ttp`, package
-//! P.TT.01, ours): a `ttp:ReceiptRequest` carrying a signed e-document is answered with the
-//! node TTP's signed receipt (P.TT.01.MSG.002); a request it cannot read, or one the TTP
+//! P.XO.02, ours): a `ttp:ReceiptRequest` carrying a signed e-document is answered with the
+//! node TTP's signed receipt (P.XO.02.MSG.002); a request it cannot read, or one the TTP
 //! cannot judge, with ERR `Common:DataError`. It asks the TTP through the adapter boundary
 //! ([`adapter::Ttp`]) like any IS.
 
@@ -13,8 +13,8 @@ use tokio::sync::watch;
 const MAX_REQUEST_DOCUMENT: usize = 8 * 1024 * 1024;
 const TTP_NS: &str = "urn:ortaq:ttp-request:v1";
 
-/// The trusted third party as a participant of the node (`EAEU://<SEG>/SR/ttp`, P.TT.01): a
-/// request carrying a signed e-document is answered with the signed receipt (P.TT.01.MSG.002);
+/// The trusted third party as a participant of the node (`EAEU://<SEG>/SR/ttp`, P.XO.02): a
+/// request carrying a signed e-document is answered with the signed receipt (P.XO.02.MSG.002);
 /// a request it cannot read, or one it cannot judge (no valid trust list), with ERR.
 pub async fn run<A: Adapter + Ttp>(
     adapter: A,
@@ -58,11 +58,11 @@ async fn answer_request<A: Adapter + Ttp>(adapter: &A, me: &str, clock: &Clock, 
         Ok(receipt) => {
             let s = Submission {
                 to: it.from.clone(),
-                process: "P.TT.01".into(),
+                process: "P.XO.02".into(),
                 version: cp.map(|c| c.version.clone()).unwrap_or_default(),
-                procedure: "P.TT.01.PRC.001".into(),
-                transaction: "P.TT.01.TRN.001".into(),
-                message: "P.TT.01.MSG.002".into(),
+                procedure: "P.XO.02.PRC.001".into(),
+                transaction: "P.XO.02.TRN.001".into(),
+                message: "P.XO.02.MSG.002".into(),
                 body: receipt,
                 relates_to: Some(it.message_id.clone()),
                 conversation_id: it.conversation_id.clone(),
