@@ -24,6 +24,33 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// The configuration of a node process of `segment` hosting `participant`: its store under
+/// `data`, its API on a free port, everything else as the defaults say (callers add a
+/// federation, reference data or a trust space).
+pub fn config(segment: &str, participant: &str) -> anyhow::Result<node::NodeConfig> {
+    Ok(node::NodeConfig {
+        segment: segment.into(),
+        listen: ([127, 0, 0, 1], free_port()?).into(),
+        data_dir: "data".into(),
+        store: Default::default(),
+        participants: vec![node::config::ParticipantConfig {
+            address: participant.into(),
+            name: String::new(),
+        }],
+        limits: Default::default(),
+        checkpoint_every: 1000,
+        federation: None,
+        delivery: Default::default(),
+        nsi: None,
+        processes: None,
+        ttp: None,
+        tsa: None,
+        tls: None,
+        signal_namespace: None,
+        journal: None,
+    })
+}
+
 impl NodeProcess {
     /// Writes `dir/node.toml` from `cfg`, whose relative paths are taken from `dir`. Nothing
     /// is started yet.

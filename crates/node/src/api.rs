@@ -199,6 +199,12 @@ impl From<NodeError> for ApiError {
     }
 }
 
+impl From<crate::heavy::HeavyError> for ApiError {
+    fn from(e: crate::heavy::HeavyError) -> Self {
+        ApiError(problem_of(e.into()))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
@@ -908,8 +914,7 @@ async fn nsi_export(
             let b = Bytes::from(
                 node.heavy()
                     .run(move || nsi::format::write(&content, fmt))
-                    .await
-                    .map_err(|e| ApiError::from(NodeError::from(e)))?,
+                    .await?,
             );
             node.read_cache().keep_answer(key, b.clone());
             b
@@ -951,8 +956,7 @@ async fn decoded(
     let c = node
         .heavy()
         .run(move || crate::reference::decode(&v))
-        .await
-        .map_err(|e| ApiError::from(NodeError::from(e)))?
+        .await?
         .map_err(nsi_store_error)?;
     let c = Arc::new(c);
     node.read_cache().keep_decoded(sha, c.clone());
@@ -966,12 +970,11 @@ fn not_modified(headers: &axum::http::HeaderMap, etag: &str) -> Option<Response>
         .split(',')
         .map(|t| t.trim().trim_start_matches("W/"))
         .any(|t| t == etag || t == "*");
-    matches
-        .then(|| cacheable(etag, [], Bytes::new()).map(|_| axum::body::Body::empty()))
-        .map(|mut r| {
-            *r.status_mut() = StatusCode::NOT_MODIFIED;
-            r
-        })
+    matches.then(|| {
+        let mut r = cacheable(etag, [], Bytes::new());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    })
 }
 
 /// An answer made from immutable versions: its ETag, and leave to keep it.
@@ -1063,8 +1066,7 @@ async fn nsi_diff(
                         header_changed: d.header_changed,
                     })
                 })
-                .await
-                .map_err(|e| ApiError::from(NodeError::from(e)))?
+                .await?
                 .map_err(nsi_store_error)?;
             let json = Bytes::from(json);
             node.read_cache().keep_answer(key, json.clone());

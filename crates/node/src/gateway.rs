@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use envelope::{
     Address, ApplicationMessage, CpAction, Envelope, EnvelopeError, Fault, MessageKind, Origin,
-    ParseOptions, Segment, Signal, SignalKind, Subcode, UrnUuid,
+    ParseOptions, Segment, Subcode, UrnUuid,
 };
 use sha2::{Digest, Sha256};
 use store::{
@@ -550,16 +550,15 @@ impl Node {
         let header = env.header.clone();
         match self.accept_from_is(env.clone(), Some(bytes.to_vec())).await {
             Ok(receipt) => {
-                // The same RCV for a repeat, byte for byte: its identifiers derive from the
-                // message and this node, its time is the original acceptance.
-                let id = header.message_id.to_string();
-                let mut signal = Signal::new(SignalKind::Rcv, receipt.accept_time);
-                signal.signal_id =
-                    crate::record::derived_id(&["is-rcv-signal", self.segment.as_str(), &id]);
-                let mut rcv = Envelope::signal_for(&header, self.gate.clone(), signal)
-                    .map_err(|e| fault_for(&env, NodeError::Envelope(e)))?;
-                rcv.header.message_id =
-                    crate::record::derived_id(&["is-rcv", self.segment.as_str(), &id]);
+                // The same RCV for a repeat, byte for byte.
+                let rcv = crate::record::rcv(
+                    &self.gate,
+                    self.segment.as_str(),
+                    &header,
+                    receipt.accept_time,
+                    "is-rcv",
+                )
+                .map_err(|e| fault_for(&env, NodeError::Envelope(e)))?;
                 Ok((receipt, rcv))
             }
             Err(e) => Err(fault_for(&env, e)),

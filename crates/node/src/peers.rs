@@ -19,8 +19,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use envelope::{
-    Envelope, Fault, MessageKind, Origin, ParseOptions, Segment, Signal, SignalError, SignalKind,
-    Subcode, UrnUuid,
+    Envelope, Fault, MessageKind, Origin, ParseOptions, Segment, SignalError, SignalKind, Subcode,
+    UrnUuid,
 };
 use store::{
     Accepted, Destination, Direction, NewMessage, NodeSignature, Outbound, RemoteDone, Route,
@@ -32,7 +32,6 @@ use transport::hop::{CERTIFICATE_HEADER, HopSignature, SIGNATURE_HEADER};
 
 use crate::federation::{ENVELOPE_PATH, Federation, SOAP_CONTENT_TYPE, TSA_PATH};
 use crate::gateway::Source;
-use crate::record::derived_id;
 use crate::{Node, NodeError, from_micros, micros};
 
 // ---------------------------------------------------------------- receiving
@@ -263,22 +262,15 @@ async fn receive_inner(
         Accepted::New => (accept_time, false),
         Accepted::Duplicate { accept_time, .. } => (from_micros(accept_time), true),
     };
-    // The same RCV every time: its identifiers derive from the message and this node.
-    let mut signal = Signal::new(SignalKind::Rcv, accept_time);
-    signal.signal_id = derived_id(&[
-        "rcv-signal",
-        node.segment.as_str(),
-        &h.message_id.to_string(),
-    ]);
-    let mut rcv = Envelope::signal_for(h, node.gate.clone(), signal).map_err(|e| {
-        Refusal::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Some(h),
-            INTERNAL,
-            e.to_string(),
-        )
-    })?;
-    rcv.header.message_id = derived_id(&["rcv", node.segment.as_str(), &h.message_id.to_string()]);
+    let rcv = crate::record::rcv(&node.gate, node.segment.as_str(), h, accept_time, "rcv")
+        .map_err(|e| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(h),
+                INTERNAL,
+                e.to_string(),
+            )
+        })?;
     let rcv = rcv.to_xml().into_bytes();
     let sig = fed.signer.sign(&rcv).map_err(|e| {
         Refusal::new(

@@ -1,8 +1,10 @@
 //! What the node stores for an envelope (the store record, built once for every path: IS
 //! submissions, peer hand-overs, the gate's own notices), and the ERR notices the gate sends a
-//! sender about its message.
+//! sender about its message, and the RCV that answers a message.
 
-use envelope::{Address, Envelope, MessageKind, Signal, SignalError, UrnUuid};
+use envelope::{
+    Address, Envelope, EnvelopeError, Header, MessageKind, Signal, SignalError, SignalKind, UrnUuid,
+};
 use store::{Destination, Direction, Kind, NewMessage, Route};
 use time::OffsetDateTime;
 
@@ -11,6 +13,24 @@ use crate::micros;
 /// A UUID derived from the parts, so a repeated answer carries the same identifiers.
 pub(crate) fn derived_id(parts: &[&str]) -> UrnUuid {
     UrnUuid::derived(parts)
+}
+
+/// The RCV from `gate` that answers `header`, the same bytes every time it is asked for: its
+/// SignalId and MessageID derive from the message, this node's `segment` and `tag` (which
+/// answer it is), its time is the message's acceptance.
+pub(crate) fn rcv(
+    gate: &Address,
+    segment: &str,
+    header: &Header,
+    accept_time: OffsetDateTime,
+    tag: &str,
+) -> Result<Envelope, EnvelopeError> {
+    let id = header.message_id.to_string();
+    let mut signal = Signal::new(SignalKind::Rcv, accept_time);
+    signal.signal_id = derived_id(&[&format!("{tag}-signal"), segment, &id]);
+    let mut rcv = Envelope::signal_for(header, gate.clone(), signal)?;
+    rcv.header.message_id = derived_id(&[tag, segment, &id]);
+    Ok(rcv)
 }
 
 /// The store record of an envelope, as it will be forwarded (`bytes`). A message for another

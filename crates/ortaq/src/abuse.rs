@@ -33,25 +33,9 @@ pub async fn run(parallel: usize, rounds: usize, flood_secs: u64) -> anyhow::Res
         time::OffsetDateTime::now_utc(),
     )?;
     let cfg = node::config::NodeConfig {
-        segment: "EEC".into(),
-        listen: ([127, 0, 0, 1], host::process::free_port()?).into(),
-        data_dir: "data".into(),
-        store: Default::default(),
-        participants: vec![node::config::ParticipantConfig {
-            address: SENDER.replace("KZ", "EEC"),
-            name: String::new(),
-        }],
-        limits: Default::default(),
-        checkpoint_every: 1000,
-        federation: None,
-        delivery: Default::default(),
         nsi: Some(Default::default()),
-        processes: None,
         ttp: Some(space.ttp.clone()),
-        tsa: None,
-        tls: None,
-        signal_namespace: None,
-        journal: None,
+        ..host::process::config("EEC", &SENDER.replace("KZ", "EEC"))?
     };
     let dir = root.path().join("node");
     let mut node = NodeProcess::with_config(&std::env::current_exe()?, &dir, &cfg)?;
@@ -277,13 +261,7 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(fs: impl Iterator
 }
 
 fn report(what: &str, o: &Outcome, idle_rss: f64) {
-    let ms = |p: f64| {
-        if o.health.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((o.health.len() - 1) as f64 * p).round() as usize;
-        o.health[i].as_secs_f64() * 1e3
-    };
+    let ms = |p: f64| crate::measure::percentile(&o.health, p);
     println!("  {what}");
     if !o.answers.is_empty() {
         let answers: Vec<String> = o

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use adapter::Submission;
 use anyhow::Context as _;
 use host::process::{NodeProcess, RECIPIENT, SENDER, cpu_seconds_of};
+
+use crate::measure::percentile;
 use rand::SeedableRng as _;
 use rand::seq::SliceRandom as _;
 
@@ -232,14 +234,6 @@ async fn burst(
     Ok(all)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(name))
@@ -340,7 +334,7 @@ const REMOTE: &str = "EAEU://RU/CP/P.TS.01/P.TS.01.ACT.002";
 /// Two node processes, KZ and RU, peers of each other over mutual TLS.
 fn exchange_pair(root: &std::path::Path) -> anyhow::Result<(NodeProcess, NodeProcess)> {
     use envelope::Segment;
-    use node::config::{FederationSection, NodeConfig, ParticipantConfig};
+    use node::config::{FederationSection, NodeConfig};
     let seg = |s: &str| Segment::parse(s).map_err(anyhow::Error::msg);
     let (kz, ru) = (seg("KZ")?, seg("RU")?);
     let pki = root.join("pki");
@@ -351,26 +345,9 @@ fn exchange_pair(root: &std::path::Path) -> anyhow::Result<(NodeProcess, NodePro
         .collect::<anyhow::Result<std::collections::BTreeMap<_, std::net::SocketAddr>>>()?;
     let make = |me: Segment, participant: &str| -> anyhow::Result<NodeProcess> {
         let cfg = NodeConfig {
-            segment: me.as_str().into(),
-            listen: ([127, 0, 0, 1], host::process::free_port()?).into(),
-            data_dir: "data".into(),
-            store: Default::default(),
-            participants: vec![ParticipantConfig {
-                address: participant.into(),
-                name: String::new(),
-            }],
-            limits: Default::default(),
-            checkpoint_every: 1000,
             // Two nodes, each the other's only peer: a direct link.
             federation: FederationSection::star(&pki, me, ru, &addrs),
-            delivery: Default::default(),
-            nsi: None,
-            processes: None,
-            ttp: None,
-            tsa: None,
-            tls: None,
-            signal_namespace: None,
-            journal: None,
+            ..host::process::config(me.as_str(), participant)?
         };
         NodeProcess::with_config(&std::env::current_exe()?, &root.join(me.as_str()), &cfg)
     };

@@ -5,6 +5,7 @@ mod abuse;
 mod bench;
 mod conformance;
 mod demo;
+mod measure;
 mod nsi;
 mod processes;
 mod sync_bench;

@@ -13,7 +13,9 @@ use adapter::Adapter as _;
 use adapter::http::HttpAdapter;
 use envelope::Segment;
 use host::process::NodeProcess;
-use node::config::{FederationSection, NodeConfig, ParticipantConfig};
+
+use crate::measure::percentile;
+use node::config::{FederationSection, NodeConfig};
 
 const ASKER: &str = "EAEU://KZ/CP/P.ZZ.01/P.ZZ.01.ACT.001";
 const ANSWERER: &str = "EAEU://RU/CP/P.ZZ.01/P.ZZ.01.ACT.002";
@@ -36,14 +38,6 @@ fn message(to: &str, code: &str, relates_to: Option<String>, i: usize) -> adapte
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
-}
-
 pub async fn run(rate: usize, seconds: usize) -> anyhow::Result<ExitCode> {
     let root = tempfile::Builder::new().prefix("ortaq-sync-").tempdir()?;
     let segs: Vec<Segment> = ["EEC", "KZ", "RU"]
@@ -59,25 +53,8 @@ pub async fn run(rate: usize, seconds: usize) -> anyhow::Result<ExitCode> {
     let mut nodes = Vec::new();
     for (seg, participant) in segs.iter().zip(["EAEU://EEC/CA/none", ASKER, ANSWERER]) {
         let cfg = NodeConfig {
-            segment: seg.as_str().into(),
-            listen: ([127, 0, 0, 1], host::process::free_port()?).into(),
-            data_dir: "data".into(),
-            store: Default::default(),
-            participants: vec![ParticipantConfig {
-                address: participant.into(),
-                name: String::new(),
-            }],
-            limits: Default::default(),
-            checkpoint_every: 1000,
             federation: FederationSection::star(&pki, *seg, segs[0], &addrs),
-            delivery: Default::default(),
-            nsi: None,
-            processes: None,
-            ttp: None,
-            tsa: None,
-            tls: None,
-            signal_namespace: None,
-            journal: None,
+            ..host::process::config(seg.as_str(), participant)?
         };
         let dir = root.path().join(seg.as_str());
         nodes.push((

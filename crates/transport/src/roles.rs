@@ -99,8 +99,19 @@ pub fn check_signing_role(der: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-fn refused(e: CertificateError) -> rustls::Error {
-    rustls::Error::InvalidCertificate(e)
+/// What both verifiers add to the WebPKI chain check: the certificate's role for `side`, and
+/// that the trust list has not revoked it.
+fn role_and_revocation(
+    end_entity: &CertificateDer<'_>,
+    side: TlsSide,
+    revoked: &Revoked,
+) -> Result<(), rustls::Error> {
+    check_tls_role(end_entity, side)
+        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::InvalidPurpose))?;
+    if revoked.contains(end_entity) {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
+    }
+    Ok(())
 }
 
 /// The server's check of a peer's client certificate: the federation chain (WebPKI), then role
@@ -133,11 +144,7 @@ impl ClientCertVerifier for PeerClientVerifier {
         let ok = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        check_tls_role(end_entity, TlsSide::Client)
-            .map_err(|_| refused(CertificateError::InvalidPurpose))?;
-        if self.revoked.contains(end_entity) {
-            return Err(refused(CertificateError::Revoked));
-        }
+        role_and_revocation(end_entity, TlsSide::Client, &self.revoked)?;
         Ok(ok)
     }
 
@@ -188,11 +195,7 @@ impl ServerCertVerifier for PeerServerVerifier {
             ocsp_response,
             now,
         )?;
-        check_tls_role(end_entity, TlsSide::Server)
-            .map_err(|_| refused(CertificateError::InvalidPurpose))?;
-        if self.revoked.contains(end_entity) {
-            return Err(refused(CertificateError::Revoked));
-        }
+        role_and_revocation(end_entity, TlsSide::Server, &self.revoked)?;
         Ok(ok)
     }
 
