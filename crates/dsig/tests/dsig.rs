@@ -105,7 +105,7 @@ fn signed_documents_verify_with_each_algorithm() {
         let signed = sign_enveloped(&sample(), &signer).unwrap();
         // The document's own bytes are untouched; only the signature was added.
         assert!(
-            signed.starts_with(&sample()[..sample().find("  <tr:StartDate>").unwrap()]),
+            signed.starts_with(&sample()[..sample().find("  <trcdo:DocStatusDetails>").unwrap()]),
             "{name}"
         );
         let v = verify_enveloped(&signed, &verifiers).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -255,9 +255,9 @@ fn xmlsec1_verifies_ours_and_we_verify_xmlsec1s() {
         // The other way: xmlsec1 fills in a signature template; we verify it.
         let alg = signer_uri(name);
         let tmpl = sample().replacen(
-            "</tr:ConformityDocDetails>",
+            "</doc:ConformityDocsRegistryDetails>",
             &format!(
-                "<ds:Signature xmlns:ds=\"{ds}\"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{c}\"/><ds:SignatureMethod Algorithm=\"{alg}\"/><ds:Reference URI=\"\"><ds:Transforms><ds:Transform Algorithm=\"{env}\"/><ds:Transform Algorithm=\"{c}\"/></ds:Transforms><ds:DigestMethod Algorithm=\"{sha}\"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo></ds:Signature></tr:ConformityDocDetails>",
+                "<ds:Signature xmlns:ds=\"{ds}\"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{c}\"/><ds:SignatureMethod Algorithm=\"{alg}\"/><ds:Reference URI=\"\"><ds:Transforms><ds:Transform Algorithm=\"{env}\"/><ds:Transform Algorithm=\"{c}\"/></ds:Transforms><ds:DigestMethod Algorithm=\"{sha}\"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo></ds:Signature></doc:ConformityDocsRegistryDetails>",
                 ds = dsig::DS,
                 c = dsig::EXC_C14N,
                 env = dsig::ENVELOPED,

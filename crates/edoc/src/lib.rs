@@ -424,6 +424,19 @@ impl Validator {
             );
             return report;
         }
+        // An enveloped XMLDSig signature (the root's last child) signs the document; it is not
+        // part of the structure, whose official schemas leave no room for it. The schema
+        // judges the document without it; the signature is judged by the node and the TTP.
+        let unsigned;
+        let mut text = text;
+        if let Some(sig) = doc.root_element().last_element_child()
+            && sig.tag_name().name() == "Signature"
+            && sig.tag_name().namespace() == Some("http://www.w3.org/2000/09/xmldsig#")
+        {
+            let r = sig.range();
+            unsigned = format!("{}{}", &text[..r.start], &text[r.end..]);
+            text = &unsigned;
+        }
         for e in self.schemas[s.schema].validate(text) {
             d.push(Diagnostic {
                 rule: "XSD".into(),

@@ -1,7 +1,7 @@
 //! EDocHeader checks and filling rules, evaluated over a read-only DOM: absolute element paths
 //! with the package's prefixes, an optional final `@attribute`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use process::package::{Condition, Rule, RuleCheck};
 use roxmltree::{Document, Node};
@@ -92,32 +92,110 @@ impl Path {
     }
 }
 
+/// A relative path below an element: element steps only (`each-has` children).
+#[derive(Debug, Clone)]
+struct Relative(Vec<(String, String)>);
+
+impl Relative {
+    fn parse(text: &str, ns: &BTreeMap<String, String>) -> Result<Relative, String> {
+        let full = Path::parse(&format!("/{text}"), ns)?;
+        if full.attribute.is_some() {
+            return Err(format!("child path {text:?} may not name an attribute"));
+        }
+        Ok(Relative(full.steps))
+    }
+
+    fn exists(&self, n: &Node) -> bool {
+        let mut cur = vec![*n];
+        for step in &self.0 {
+            cur = cur
+                .iter()
+                .flat_map(|n| n.children().filter(|c| Path::matches(c, step)))
+                .collect();
+            if cur.is_empty() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A second path of a rule (a condition, a date, another date), read in the same record as the
+/// element checked: both paths are absolute, and the element they share (the deepest step
+/// their paths have in common, e.g. one `trcdo:ConformityDocDetails` of a registry message
+/// with many) is the scope. A message with one record behaves as if the paths were global.
+#[derive(Debug, Clone)]
+struct Scoped {
+    path: Path,
+    /// Steps the two paths share.
+    shared: usize,
+}
+
+impl Scoped {
+    fn new(path: Path, main: &Path) -> Scoped {
+        let shared = path
+            .steps
+            .iter()
+            .zip(&main.steps)
+            .take_while(|(a, b)| a == b)
+            .count();
+        Scoped { path, shared }
+    }
+
+    /// The scope element of a node found at `p` (a path sharing `shared` steps with this one).
+    fn scope_of<'a, 'i>(shared: usize, p: &Path, n: Node<'a, 'i>) -> Option<roxmltree::NodeId> {
+        let up = p.steps.len().checked_sub(shared.max(1))?;
+        n.ancestors().nth(up).map(|a| a.id())
+    }
+
+    /// The values of this path by scope element.
+    fn values<'a>(&self, doc: &'a Document) -> HashMap<roxmltree::NodeId, Vec<&'a str>> {
+        let mut out: HashMap<_, Vec<&str>> = HashMap::new();
+        for n in self.path.select(doc) {
+            if let Some(s) = Scoped::scope_of(self.shared, &self.path, n) {
+                out.entry(s).or_default().push(self.path.value(&n));
+            }
+        }
+        out
+    }
+}
+
 /// A filling rule with its paths resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct Compiled {
     rule: Rule,
     path: Path,
-    when_present: Option<Path>,
-    when: Option<(Path, String)>,
-    other: Option<Path>,
+    when_present: Option<Scoped>,
+    when: Option<(Scoped, String)>,
+    other: Option<Scoped>,
+    children: Vec<Relative>,
 }
 
 impl Compiled {
     pub(crate) fn new(rule: &Rule, ns: &BTreeMap<String, String>) -> Result<Compiled, String> {
         let p = |t: &str| Path::parse(t, ns).map_err(|e| format!("rule {}: {e}", rule.id));
+        let path = p(&rule.path)?;
+        let scoped = |t: &str| p(t).map(|o| Scoped::new(o, &path));
         Ok(Compiled {
-            path: p(&rule.path)?,
-            when_present: rule.when_present.as_deref().map(p).transpose()?,
+            when_present: rule.when_present.as_deref().map(scoped).transpose()?,
             when: rule
                 .when
                 .as_ref()
-                .map(|Condition { path, equals }| Ok::<_, String>((p(path)?, equals.clone())))
+                .map(|Condition { path, equals }| Ok::<_, String>((scoped(path)?, equals.clone())))
                 .transpose()?,
             other: match &rule.check {
-                RuleCheck::InResource { date_path, .. } => Some(p(date_path)?),
-                RuleCheck::NotBefore { other } => Some(p(other)?),
+                RuleCheck::InResource { date_path, .. } => Some(scoped(date_path)?),
+                RuleCheck::NotBefore { other } => Some(scoped(other)?),
                 _ => None,
             },
+            children: match &rule.check {
+                RuleCheck::EachHas { children } => children
+                    .iter()
+                    .map(|c| Relative::parse(c, ns).map_err(|e| format!("rule {}: {e}", rule.id)))
+                    .collect::<Result<_, _>>()?,
+                _ => Vec::new(),
+            },
+            path,
             rule: rule.clone(),
         })
     }
@@ -126,19 +204,30 @@ impl Compiled {
         &self.rule.id
     }
 
+    /// The scope element of `n` with respect to a second path.
+    fn scope(&self, other: &Scoped, n: Node) -> Option<roxmltree::NodeId> {
+        Scoped::scope_of(other.shared, &self.path, n)
+    }
+
     /// Every diagnostic this rule finds in `doc`.
     pub(crate) fn check(&self, doc: &Document, ctx: &Context, out: &mut Vec<Diagnostic>) {
-        if let Some(w) = &self.when_present
-            && w.select(doc).is_empty()
-        {
-            return;
-        }
-        if let Some((w, eq)) = &self.when
-            && !w.select(doc).iter().any(|n| w.value(n) == eq)
-        {
-            return;
-        }
-        let nodes = self.path.select(doc);
+        // Conditions hold per record: an element is checked when its own record meets them.
+        let present = self.when_present.as_ref().map(|w| w.values(doc));
+        let equal = self.when.as_ref().map(|(w, eq)| {
+            let mut v = w.values(doc);
+            v.retain(|_, vals| vals.iter().any(|x| x == eq));
+            v
+        });
+        let applies = |n: &Node| {
+            present.as_ref().is_none_or(|m| {
+                let w = self.when_present.as_ref().expect("set with present");
+                self.scope(w, *n).is_some_and(|s| m.contains_key(&s))
+            }) && equal.as_ref().is_none_or(|m| {
+                let (w, _) = self.when.as_ref().expect("set with equal");
+                self.scope(w, *n).is_some_and(|s| m.contains_key(&s))
+            })
+        };
+        let nodes: Vec<Node> = self.path.select(doc).into_iter().filter(applies).collect();
         let diag = |node: Option<&Node>, ru: String, en: String| Diagnostic {
             rule: self.rule.id.clone(),
             xpath: match node {
@@ -158,9 +247,22 @@ impl Compiled {
                 .cloned()
                 .unwrap_or_default()
         };
+        // The value of the second path in the record of `n`, else the first one anywhere.
+        let other_by_scope = self.other.as_ref().map(|o| o.values(doc));
+        let other_value = |n: &Node| -> Option<String> {
+            let o = self.other.as_ref()?;
+            let by_scope = other_by_scope.as_ref()?;
+            self.scope(o, *n)
+                .and_then(|s| by_scope.get(&s))
+                .and_then(|v| v.first())
+                .map(|v| (*v).to_owned())
+        };
         match &self.rule.check {
             RuleCheck::Present => {
-                if nodes.is_empty() {
+                // Presence is of the document: the conditions hold if any record meets them.
+                let cond = present.as_ref().is_none_or(|m| !m.is_empty())
+                    && equal.as_ref().is_none_or(|m| !m.is_empty());
+                if cond && self.path.select(doc).is_empty() {
                     out.push(diag(None, text("ru"), text("en")));
                 }
             }
@@ -181,6 +283,50 @@ impl Compiled {
                     }
                 }
             }
+            RuleCheck::OneOf { values } => {
+                for n in &nodes {
+                    let v = self.path.value(n);
+                    if !values.iter().any(|x| x == v) {
+                        out.push(diag(
+                            Some(n),
+                            format!("{} (указано «{v}»)", text("ru")),
+                            format!("{} (found {v:?})", text("en")),
+                        ));
+                    }
+                }
+            }
+            RuleCheck::StartsWith { prefix } => {
+                for n in &nodes {
+                    let v = self.path.value(n);
+                    if !v.starts_with(prefix.as_str()) {
+                        out.push(diag(
+                            Some(n),
+                            format!("{} (указано «{v}»)", text("ru")),
+                            format!("{} (found {v:?})", text("en")),
+                        ));
+                    }
+                }
+            }
+            RuleCheck::Unique => {
+                let mut seen = std::collections::HashSet::new();
+                for n in &nodes {
+                    let v = self.path.value(n);
+                    if !seen.insert(v) {
+                        out.push(diag(
+                            Some(n),
+                            format!("{} («{v}» повторяется)", text("ru")),
+                            format!("{} ({v:?} is repeated)", text("en")),
+                        ));
+                    }
+                }
+            }
+            RuleCheck::EachHas { .. } => {
+                for n in &nodes {
+                    if !self.children.iter().any(|c| c.exists(n)) {
+                        out.push(diag(Some(n), text("ru"), text("en")));
+                    }
+                }
+            }
             RuleCheck::CodeListId { resource } => {
                 for n in &nodes {
                     let v = n.attribute("codeListId").unwrap_or("");
@@ -193,21 +339,34 @@ impl Compiled {
                     }
                 }
             }
-            RuleCheck::InResource { resource, .. } => {
-                let on = self
-                    .other
-                    .as_ref()
-                    .and_then(|o| o.select(doc).first().map(|n| o.value(n).to_owned()))
-                    .and_then(|d| parse_date(&d))
-                    .unwrap_or(ctx.now.date());
+            RuleCheck::InResource {
+                resource,
+                first_chars,
+                ..
+            } => {
                 for n in &nodes {
-                    let code = self.path.value(n);
+                    let on = other_value(n)
+                        .and_then(|d| parse_date(&d))
+                        .unwrap_or(ctx.now.date());
+                    let full = self.path.value(n);
+                    let code = match first_chars {
+                        Some(k) => full
+                            .char_indices()
+                            .nth(*k)
+                            .map_or(full, |(i, _)| &full[..i]),
+                        None => full,
+                    };
+                    let shown = if code == full {
+                        format!("«{code}»")
+                    } else {
+                        format!("«{code}» (из «{full}»)")
+                    };
                     match ctx.nsi.is_valid(resource, code, on.to_julian_day()) {
                         Some(true) => {}
                         Some(false) => out.push(diag(
                             Some(n),
                             format!(
-                                "{}: код «{code}» не действует в {resource} на {on}",
+                                "{}: код {shown} не действует в {resource} на {on}",
                                 text("ru")
                             ),
                             format!(
@@ -218,7 +377,7 @@ impl Compiled {
                         None => out.push(diag(
                             Some(n),
                             format!(
-                                "{}: справочник {resource} недоступен на этом узле, код «{code}» не проверен",
+                                "{}: справочник {resource} недоступен на этом узле, код {shown} не проверен",
                                 text("ru")
                             ),
                             format!(
@@ -230,11 +389,10 @@ impl Compiled {
                 }
             }
             RuleCheck::NotBefore { .. } => {
-                let Some(o) = &self.other else { return };
-                let Some(other) = o.select(doc).first().and_then(|n| parse_date(o.value(n))) else {
-                    return;
-                };
                 for n in &nodes {
+                    let Some(other) = other_value(n).and_then(|d| parse_date(&d)) else {
+                        continue;
+                    };
                     if let Some(d) = parse_date(self.path.value(n))
                         && d < other
                     {

@@ -107,7 +107,13 @@ fn check(edits: &[(&str, &str)], expect: &[(&str, &str)]) -> Report {
     r
 }
 
-const ROOT: &str = "/tr:ConformityDocDetails";
+/// The one record of the sample, in the Commission's R.TR.TS.01.001.
+const ROOT: &str = "/doc:ConformityDocsRegistryDetails/trcdo:ConformityDocDetails";
+const HEADER: &str = "/doc:ConformityDocsRegistryDetails/ccdo:EDocHeader";
+
+fn at(rest: &str) -> String {
+    format!("{ROOT}{rest}")
+}
 
 #[test]
 fn the_sample_is_valid() {
@@ -121,92 +127,209 @@ fn the_sample_is_valid() {
 
 #[test]
 fn schema_violations_come_with_the_element_and_line() {
+    let kind = at("/trsdo:ConformityDocKindCode");
     let r = check(
-        &[("<tr:DocKindCode>certificate<", "<tr:DocKindCode>licence<")],
-        &[("XSD", "/tr:ConformityDocDetails/tr:DocKindCode")],
+        &[(
+            "<trsdo:ConformityDocKindCode>01<",
+            "<trsdo:ConformityDocKindCode>certificate<",
+        )],
+        &[("XSD", kind.as_str())],
     );
     let d = &r.diagnostics[0];
-    assert_eq!(d.line, Some(7));
-    assert!(
-        d.en.contains("'licence'") && d.en.contains("certificate"),
-        "{}",
-        d.en
-    );
+    assert_eq!(d.line, Some(84));
+    assert!(d.en.contains("'certificate'"), "{}", d.en);
     assert!(
         d.ru.starts_with("Нарушена схема XSD R.TR.TS.01.001"),
         "{}",
         d.ru
     );
-    // A missing mandatory element, and an element out of place.
+    // An element the schema does not know, where a mandatory one belongs.
     check(
-        &[(
-            "<tr:ProductName>Электродвигатели асинхронные трёхфазные серии АИР, мощность 0,75 кВт</tr:ProductName>",
-            "",
-        )],
-        &[(
-            "XSD",
-            "/tr:ConformityDocDetails/tr:ProductDetails[1]/tr:CommodityCode",
-        )],
+        &[
+            ("<trcdo:ApplicantDetails>", "<trcdo:ApplicantDetailsX>"),
+            ("</trcdo:ApplicantDetails>", "</trcdo:ApplicantDetailsX>"),
+        ],
+        &[("XSD", at("/trcdo:ApplicantDetailsX").as_str())],
     );
 }
 
+/// The filling rules of the format and logical checks (ФЛК) of R.TR.TS.01.001, each on the
+/// element it is about.
 #[test]
 fn every_problem_is_reported_not_only_the_first() {
+    let applicant_addr =
+        at("/trcdo:ApplicantDetails/ccdo:SubjectAddressDetails/csdo:AddressKindCode");
+    let channel = at(
+        "/trcdo:ConformityAuthorityV2Details/ccdo:CommunicationDetails/csdo:CommunicationChannelCode",
+    );
+    let name = at(
+        "/trcdo:ConformityAuthorityV2Details/ccdo:CommunicationDetails/csdo:CommunicationChannelName",
+    );
+    let status = at("/trcdo:DocStatusDetails/trsdo:DocStatusCode");
+    let end = at("/ccdo:ResourceItemStatusDetails/ccdo:ValidityPeriodDetails/csdo:EndDateTime");
+    let (country, docid, validity) = (
+        at("/csdo:UnifiedCountryCode"),
+        at("/csdo:DocId"),
+        at("/csdo:DocValidityDate"),
+    );
     check(
         &[
-            ("<tr:DocKindCode>certificate<", "<tr:DocKindCode>licence<"),
             (
                 ">KZ</csdo:UnifiedCountryCode>",
                 ">XX</csdo:UnifiedCountryCode>",
             ),
-            ("WCO.HS.2022\">850152", "HS\">850152"),
-            ("<tr:EndDate>2031-11-22", "<tr:EndDate>2020-01-01"),
+            ("<csdo:DocId>ЕАЭС KZ", "<csdo:DocId>KZ"),
+            (
+                "<csdo:DocValidityDate>2031-11-22",
+                "<csdo:DocValidityDate>2020-01-01",
+            ),
+            (
+                "<csdo:AddressKindCode>1</csdo:AddressKindCode>\n        <csdo:UnifiedCountryCode codeListId=\"P.CLS.019\">KZ</csdo:UnifiedCountryCode>\n        <csdo:CityName>Алматы</csdo:CityName>\n        <csdo:StreetName>пр.",
+                "<csdo:AddressKindCode>3</csdo:AddressKindCode>\n        <csdo:UnifiedCountryCode codeListId=\"P.CLS.019\">KZ</csdo:UnifiedCountryCode>\n        <csdo:CityName>Алматы</csdo:CityName>\n        <csdo:StreetName>пр.",
+            ),
+            (
+                "<csdo:CommunicationChannelCode>EM</csdo:CommunicationChannelCode>",
+                "<csdo:CommunicationChannelCode>WWW</csdo:CommunicationChannelCode><csdo:CommunicationChannelName>почта</csdo:CommunicationChannelName>",
+            ),
+            ("<trsdo:DocStatusCode>01<", "<trsdo:DocStatusCode>07<"),
+            (
+                "<csdo:StartDateTime>2026-11-23T00:00:00+05:00</csdo:StartDateTime>",
+                "<csdo:StartDateTime>2026-11-23T00:00:00+05:00</csdo:StartDateTime><csdo:EndDateTime>2031-11-22T00:00:00+05:00</csdo:EndDateTime>",
+            ),
         ],
         &[
-            ("XSD", "/tr:ConformityDocDetails/tr:DocKindCode"),
-            (
-                "P.TS.01.MSG.001.R03",
-                "/tr:ConformityDocDetails/csdo:UnifiedCountryCode",
-            ),
-            (
-                "P.TS.01.MSG.001.R04",
-                "/tr:ConformityDocDetails/tr:ProductDetails[1]/tr:CommodityCode",
-            ),
-            ("P.TS.01.MSG.001.R07", "/tr:ConformityDocDetails/tr:EndDate"),
+            ("P.TS.01.MSG.001.R02", docid.as_str()),
+            ("P.TS.01.MSG.001.R07", country.as_str()),
+            ("P.TS.01.MSG.001.R08", validity.as_str()),
+            ("P.TS.01.MSG.001.R10", status.as_str()),
+            ("P.TS.01.MSG.001.R11", end.as_str()),
+            ("P.TS.01.MSG.001.R16", applicant_addr.as_str()),
+            ("P.TS.01.MSG.001.R24", channel.as_str()),
+            ("P.TS.01.MSG.001.R25", name.as_str()),
         ],
+    );
+    // Missing parts the schema leaves optional and the rules require; a DocCreationDate out of
+    // the schema's order is reported by the schema and by its rule.
+    check(
+        &[
+            (
+                "<trsdo:ConformityDocKindCode>01</trsdo:ConformityDocKindCode>",
+                "",
+            ),
+            (
+                "<trsdo:ConformityDocKindName>Сертификат соответствия</trsdo:ConformityDocKindName>",
+                "",
+            ),
+            ("<trsdo:DocStatusCode>01</trsdo:DocStatusCode>", ""),
+            (
+                "<trsdo:ConformityAuthorityId>KZ.О.00.0001</trsdo:ConformityAuthorityId>",
+                "",
+            ),
+            (
+                "<csdo:DocValidityDate>2031-11-22</csdo:DocValidityDate>",
+                "<csdo:DocValidityDate>2031-11-22</csdo:DocValidityDate><csdo:DocCreationDate>2026-11-20</csdo:DocCreationDate>",
+            ),
+        ],
+        &[
+            ("XSD", at("/csdo:DocCreationDate").as_str()),
+            ("P.TS.01.MSG.001.R03", ROOT),
+            ("P.TS.01.MSG.001.R04", ROOT),
+            ("P.TS.01.MSG.001.R05", at("/csdo:DocCreationDate").as_str()),
+            (
+                "P.TS.01.MSG.001.R09",
+                at("/trcdo:DocStatusDetails").as_str(),
+            ),
+            (
+                "P.TS.01.MSG.001.R21",
+                at("/trcdo:ConformityAuthorityV2Details").as_str(),
+            ),
+        ],
+    );
+}
+
+/// Records are judged each on its own: dates and conditions are read in the same record, and a
+/// DocId may not repeat within the message.
+#[test]
+fn rules_apply_per_record() {
+    let s = sample();
+    let (open, rest) = s.split_once("<trcdo:ConformityDocDetails>").unwrap();
+    let record = format!(
+        "<trcdo:ConformityDocDetails>{}",
+        rest.rsplit_once("</doc:").unwrap().0
+    );
+    let two = |second: &str| format!("{open}{record}{second}</doc:ConformityDocsRegistryDetails>");
+    // The second record ends before it starts; the first is fine.
+    let r = validate(
+        "P.TS.01.MSG.001",
+        two(&record.replace("KZ.01.АА.0001", "KZ.01.АА.0002").replace(
+            "<csdo:DocStartDate>2026-11-23",
+            "<csdo:DocStartDate>2031-12-01",
+        ))
+        .as_bytes(),
+        None,
+        None,
+    );
+    let d = "/doc:ConformityDocsRegistryDetails/trcdo:ConformityDocDetails";
+    assert_eq!(
+        found(&r),
+        [(
+            "P.TS.01.MSG.001.R08".to_string(),
+            format!("{d}[2]/csdo:DocValidityDate")
+        )]
+    );
+    // The same number twice.
+    let r = validate("P.TS.01.MSG.001", two(&record).as_bytes(), None, None);
+    assert_eq!(
+        found(&r),
+        [(
+            "P.TS.01.MSG.001.R01".to_string(),
+            format!("{d}[2]/csdo:DocId")
+        )]
+    );
+    // Commodity codes: the second record's object has none, in no product and no instance.
+    let mut bare = record.replace("KZ.01.АА.0001", "KZ.01.АА.0002");
+    while let Some(a) = bare.find("<csdo:CommodityCode>") {
+        let b =
+            bare[a..].find("</csdo:CommodityCode>").unwrap() + a + "</csdo:CommodityCode>".len();
+        bare.replace_range(a..b, "");
+    }
+    let r = validate("P.TS.01.MSG.001", two(&bare).as_bytes(), None, None);
+    assert_eq!(
+        found(&r),
+        [(
+            "P.TS.01.MSG.001.R12".to_string(),
+            format!("{d}[2]/trcdo:TechnicalRegulationObjectDetails")
+        )]
     );
 }
 
 #[test]
 fn header_checks() {
-    // EDocCode names another structure: the header check and the package's fixed rule.
+    // EDocCode names another structure.
+    let code = format!("{HEADER}/csdo:EDocCode");
     check(
         &[(
             "<csdo:EDocCode>R.TR.TS.01.001<",
             "<csdo:EDocCode>R.TR.TS.01.002<",
         )],
-        &[
-            ("HDR.002", "/tr:ConformityDocDetails/csdo:EDocCode"),
-            (
-                "P.TS.01.MSG.001.R01",
-                "/tr:ConformityDocDetails/csdo:EDocCode",
-            ),
-        ],
+        &[("HDR.002", code.as_str())],
     );
+    let env = format!("{HEADER}/csdo:InfEnvelopeCode");
     check(
         &[(
             "<csdo:InfEnvelopeCode>P.TS.01.MSG.001<",
             "<csdo:InfEnvelopeCode>P.TS.01.MSG.002<",
         )],
-        &[("HDR.003", "/tr:ConformityDocDetails/csdo:InfEnvelopeCode")],
+        &[("HDR.003", env.as_str())],
     );
     // Made a day after "now" (the clock of the test).
+    let when = format!("{HEADER}/csdo:EDocDateTime");
     check(
         &[(
             "<csdo:EDocDateTime>2026-11-20T14:00:00+05:00<",
             "<csdo:EDocDateTime>2026-11-24T12:00:00Z<",
         )],
-        &[("HDR.005", "/tr:ConformityDocDetails/csdo:EDocDateTime")],
+        &[("HDR.005", when.as_str())],
     );
     // Within the five minutes of clock skew.
     check(
@@ -220,11 +343,12 @@ fn header_checks() {
 
 #[test]
 fn the_root_element_must_be_the_messages_structure() {
-    let query = r#"<q:ConformityDocQuery xmlns:q="urn:EEC:R:TR:TS:01:ConformityDocQuery:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.003</csdo:EDocCode></q:ConformityDocQuery>"#;
+    let query =
+        std::fs::read_to_string(root().join("processes/P.TS.01/samples/MSG.003.xml")).unwrap();
     let r = validate("P.TS.01.MSG.001", query.as_bytes(), None, None);
     assert_eq!(found(&r), [("HDR.001".to_string(), "/".to_string())]);
     assert!(
-        r.diagnostics[0].en.contains("(R.TR.TS.01.003 1.0.1)"),
+        r.diagnostics[0].en.contains("(R.XO.TS.01.002 1.0.0)"),
         "{}",
         r.diagnostics[0].en
     );
@@ -234,40 +358,48 @@ fn the_root_element_must_be_the_messages_structure() {
 
 #[test]
 fn a_response_refers_to_the_document_it_answers() {
-    let doc = |refid: &str| {
-        format!(
-            r#"<pr:ProcessingResultDetails xmlns:pr="urn:EEC:R:ProcessingResultDetails:v0.4.12" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12">
-  <csdo:EDocCode>R.006</csdo:EDocCode>
-  <csdo:EDocId>0f0e0d0c-0b0a-4908-8706-050403020100</csdo:EDocId>
-  <csdo:EDocDateTime>2026-11-23T10:00:00+06:00</csdo:EDocDateTime>
-  <csdo:EDocRefId>{refid}</csdo:EDocRefId>
-  <pr:ProcessingResultCode>accepted</pr:ProcessingResultCode>
-</pr:ProcessingResultDetails>"#
-        )
-    };
+    let sample =
+        std::fs::read_to_string(root().join("processes/P.TS.01/samples/MSG.004.xml")).unwrap();
     let asked = "5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b";
-    let r = validate("P.TS.01.MSG.004", doc(asked).as_bytes(), Some(asked), None);
+    let r = validate("P.TS.01.MSG.004", sample.as_bytes(), Some(asked), None);
     assert_eq!(found(&r), []);
     let other = "5b0c1d0e-7e5a-4a3b-9f3e-000000000000";
-    let r = validate("P.TS.01.MSG.004", doc(other).as_bytes(), Some(asked), None);
+    let r = validate(
+        "P.TS.01.MSG.004",
+        sample.replace(asked, other).as_bytes(),
+        Some(asked),
+        None,
+    );
     assert_eq!(
         found(&r),
         [(
             "HDR.004".to_string(),
-            "/pr:ProcessingResultDetails/csdo:EDocRefId".to_string()
+            "/pr:ProcessingResultDetails/ccdo:EDocHeader/csdo:EDocRefId".to_string()
         )]
     );
 }
 
 #[test]
 fn code_lists_are_checked_as_of_the_documents_date() {
-    // 850153 is an HS 2022 subheading; 123456 is not a code at all.
+    // 850153 is an HS 2022 subheading; 123456 is not a code at all. A ten-digit code of the
+    // Union's nomenclature is judged by its first six digits.
+    let hs = |i: u32| {
+        at(&format!(
+            "/trcdo:TechnicalRegulationObjectDetails/trcdo:ProductDetails[{i}]/csdo:CommodityCode"
+        ))
+    };
     check(
-        &[("WCO.HS.2022\">850153", "WCO.HS.2022\">123456")],
-        &[(
-            "P.TS.01.MSG.001.R05",
-            "/tr:ConformityDocDetails/tr:ProductDetails[4]/tr:CommodityCode",
-        )],
+        &[
+            ("<csdo:CommodityCode>850153<", "<csdo:CommodityCode>123456<"),
+            (
+                "<csdo:CommodityCode>8501520001<",
+                "<csdo:CommodityCode>1234560001<",
+            ),
+        ],
+        &[
+            ("P.TS.01.MSG.001.R13", hs(1).as_str()),
+            ("P.TS.01.MSG.001.R13", hs(2).as_str()),
+        ],
     );
     // As of the document's start date: an index where 850152 took effect in 2027 and the
     // applicant's country code was withdrawn in 2025.
@@ -280,7 +412,7 @@ fn code_lists_are_checked_as_of_the_documents_date() {
     for json in [
         res(
             "WCO.HS.2022",
-            r#"{"code": "850152", "names": {"en": "m"}, "valid_from": "2027-01-01"}, {"code": "850153", "names": {"en": "m"}}, {"code": "850140", "names": {"en": "m"}}, {"code": "850211", "names": {"en": "m"}}, {"code": "850422", "names": {"en": "m"}}"#,
+            r#"{"code": "850152", "names": {"en": "m"}, "valid_from": "2027-01-01"}, {"code": "850153", "names": {"en": "m"}}, {"code": "850140", "names": {"en": "m"}}, {"code": "850422", "names": {"en": "m"}}"#,
         ),
         res(
             "P.CLS.019",
@@ -307,90 +439,31 @@ fn code_lists_are_checked_as_of_the_documents_date() {
         );
         found(&r)
     };
-    let hs = |i: u32| {
-        (
-            "P.TS.01.MSG.001.R05".to_string(),
-            format!("{ROOT}/tr:ProductDetails[{i}]/tr:CommodityCode"),
-        )
-    };
-    assert_eq!(run(&sample()), [hs(1), hs(2), hs(3)]);
-    let later = sample().replacen("<tr:StartDate>2026-11-23", "<tr:StartDate>2027-03-01", 1);
+    assert_eq!(run(&sample()), [("P.TS.01.MSG.001.R13".to_string(), hs(1))]);
+    let later = sample().replacen(
+        "<csdo:DocStartDate>2026-11-23",
+        "<csdo:DocStartDate>2027-03-01",
+        1,
+    );
     assert_eq!(run(&later), []);
-    let su = sample().replacen("<tr:Applicant>\n    <tr:SubjectName>ТОО «Алматинский электромеханический завод»</tr:SubjectName>\n    <csdo:UnifiedCountryCode codeListId=\"P.CLS.019\">KZ<", "<tr:Applicant>\n    <tr:SubjectName>ТОО «Алматинский электромеханический завод»</tr:SubjectName>\n    <csdo:UnifiedCountryCode codeListId=\"P.CLS.019\">SU<", 1).replacen("<tr:StartDate>2026-11-23", "<tr:StartDate>2027-03-01", 1);
-    let r = run(&su);
+    let applicant = "<csdo:UnifiedCountryCode codeListId=\"P.CLS.019\">KZ</csdo:UnifiedCountryCode>\n      <csdo:BusinessEntityName>ТОО «Пример Электро» (вымышленное)</csdo:BusinessEntityName>\n      <ccdo:SubjectAddressDetails>";
+    let su = later.replacen(applicant, &applicant.replacen(">KZ<", ">SU<", 1), 1);
     assert_eq!(
-        r,
+        run(&su),
         [(
-            "P.TS.01.MSG.001.R08".to_string(),
-            format!("{ROOT}/tr:Applicant/csdo:UnifiedCountryCode")
+            "P.TS.01.MSG.001.R32".to_string(),
+            at("/trcdo:ApplicantDetails/csdo:UnifiedCountryCode")
         )]
     );
-    // The applicant's and the manufacturer's countries, each its own rule.
-    check(
-        &[
-            (
-                "<tr:TaxpayerId>990140004321</tr:TaxpayerId>",
-                "<tr:TaxpayerId>990140004321</tr:TaxpayerId><!-- --> ",
-            ),
-            (
-                "<tr:Applicant>\n    <tr:SubjectName>ТОО «Алматинский электромеханический завод»</tr:SubjectName>\n    <csdo:UnifiedCountryCode codeListId=\"P.CLS.019\">KZ<",
-                "<tr:Applicant>\n    <tr:SubjectName>ТОО «Алматинский электромеханический завод»</tr:SubjectName>\n    <csdo:UnifiedCountryCode codeListId=\"P.CLS.019\">SU<",
-            ),
-        ],
-        &[(
-            "P.TS.01.MSG.001.R08",
-            "/tr:ConformityDocDetails/tr:Applicant/csdo:UnifiedCountryCode",
-        )],
-    );
-}
-
-#[test]
-fn conditional_rules_apply_only_when_their_condition_holds() {
-    let body = |s: &str| {
-        let a = s.find("<tr:CertificationBody>").unwrap();
-        let b = s.find("</tr:CertificationBody>").unwrap() + "</tr:CertificationBody>".len();
-        s[a..b].to_owned()
-    };
-    let cb = body(&sample());
-    check(
-        &[(cb.as_str(), "")],
-        &[(
-            "P.TS.01.MSG.001.R06",
-            "/tr:ConformityDocDetails/tr:CertificationBody",
-        )],
-    );
-    // A declaration needs no certification body.
-    check(
-        &[
-            (cb.as_str(), ""),
-            (
-                "<tr:DocKindCode>certificate<",
-                "<tr:DocKindCode>declaration<",
-            ),
-        ],
-        &[],
-    );
-    // Products without a commodity code: the code rules have nothing to check.
-    let mut xml = sample();
-    while let Some(a) = xml.find("<tr:CommodityCode") {
-        let b = xml[a..].find("</tr:CommodityCode>").unwrap() + a + "</tr:CommodityCode>".len();
-        xml.replace_range(a..b, "");
-    }
-    let r = validate("P.TS.01.MSG.001", xml.as_bytes(), None, None);
-    assert_eq!(found(&r), []);
 }
 
 #[test]
 fn registered_rules_need_the_keepers_registry() {
-    let doc = r#"<st:ConformityDocStatusDetails xmlns:st="urn:EEC:R:TR:TS:01:ConformityDocStatusDetails:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12">
-  <csdo:EDocCode>R.TR.TS.01.002</csdo:EDocCode>
-  <csdo:EDocId>11111111-2222-4333-8444-555555555555</csdo:EDocId>
-  <csdo:EDocDateTime>2026-11-23T10:00:00Z</csdo:EDocDateTime>
-  <csdo:UnifiedCountryCode codeListId="P.CLS.019">BY</csdo:UnifiedCountryCode>
-  <st:DocId>ЕАЭС BY-0042/2026</st:DocId>
-  <st:StatusCode>suspended</st:StatusCode>
-  <st:StatusDate>2026-11-23</st:StatusDate>
-</st:ConformityDocStatusDetails>"#;
+    let doc = std::fs::read_to_string(root().join("processes/P.TS.01/samples/MSG.002.xml"))
+        .unwrap()
+        .replace(">KZ<", ">BY<")
+        .replace("ЕАЭС KZ.01.АА.0001/2026", "ЕАЭС BY-0042/2026")
+        .replace("2026-11-20T15:00:00+05:00", "2026-11-23T10:00:00Z");
     let msg = "P.TS.01.MSG.002";
     // A node without the registry leaves the rule to the keeper.
     assert_eq!(found(&validate(msg, doc.as_bytes(), None, None)), []);
@@ -400,7 +473,7 @@ fn registered_rules_need_the_keepers_registry() {
         found(&r),
         [(
             "P.TS.01.MSG.002.R01".to_string(),
-            "/st:ConformityDocStatusDetails/st:DocId".to_string()
+            "/st:ConformityDocStatusDetails/csdo:DocId".to_string()
         )]
     );
     assert!(
@@ -431,8 +504,8 @@ fn unreadable_documents_are_refused_before_libxml2_sees_them() {
     };
     let s = sample();
     let with_dtd = s.replacen(
-        "<tr:ConformityDocDetails",
-        "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>\n<tr:ConformityDocDetails",
+        "<doc:ConformityDocsRegistryDetails",
+        "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>\n<doc:ConformityDocsRegistryDetails",
         1,
     );
     bad(with_dtd.as_bytes(), "XML.003");
@@ -470,16 +543,31 @@ fn xmllint_agrees() {
     if testkit::need(testkit::Judge::Xmllint, testkit::program("xmllint", &[])).is_none() {
         return;
     }
-    let xsd = root().join("processes/P.TS.01/xsd/ConformityDocDetails.xsd");
+    let xsd = root().join(
+        "processes/P.TS.01/xsd/official/EEC_R_TR_TS_01_ConformityDocsRegistryDetails_v1.0.1.xsd",
+    );
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&str, &str)] = &[
         ("", ""),
-        ("<tr:DocKindCode>certificate<", "<tr:DocKindCode>licence<"),
-        ("<tr:TaxpayerId>990140004321<", "<tr:TaxpayerId>99-01<"),
-        ("<tr:StartDate>2026-11-23<", "<tr:StartDate>23.11.2026<"),
+        (
+            "<trsdo:ConformityDocKindCode>01<",
+            "<trsdo:ConformityDocKindCode>1<",
+        ),
+        (
+            "<trsdo:TechnicalRegulationId>ТР ТС 004/2011<",
+            "<trsdo:TechnicalRegulationId>TR CU 004/2011<",
+        ),
+        (
+            "<csdo:DocStartDate>2026-11-23<",
+            "<csdo:DocStartDate>23.11.2026<",
+        ),
         ("<csdo:EDocId>5b0c1d0e", "<csdo:EDocId>not-a-uuid-5b0c1d0e"),
-        ("<tr:DocId>ЕАЭС KZ.01.АА.0001/2026</tr:DocId>", ""),
-        ("codeListId=\"WCO.HS.2022\">850152<", ">850152<"),
+        ("<csdo:DocId>ЕАЭС KZ.01.АА.0001/2026</csdo:DocId>", ""),
+        (" codeListId=\"P.CLS.019\">KZ<", ">KZ<"),
+        (
+            "<csdo:CommodityCode>850153<",
+            "<csdo:CommodityCode>8501530<",
+        ),
     ];
     for (i, (from, to)) in cases.iter().enumerate() {
         let xml = sample().replacen(from, to, 1);

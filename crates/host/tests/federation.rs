@@ -935,8 +935,8 @@ async fn a_document_breaking_its_rules_comes_back_as_data_error_and_never_reache
             1,
         )
         .replacen(
-            "<tr:DocKindCode>certificate<",
-            "<tr:DocKindCode>licence<",
+            "<trsdo:ConformityDocKindCode>01<",
+            "<trsdo:ConformityDocKindCode>certificate<",
             1,
         );
     let bad = kz.submit(&sender("KZ"), bad).await.unwrap();
@@ -981,12 +981,16 @@ async fn a_document_breaking_its_rules_comes_back_as_data_error_and_never_reache
             (
                 "Common:DataError",
                 "XSD".to_owned(),
-                Some("/tr:ConformityDocDetails/tr:DocKindCode")
+                Some(
+                    "/doc:ConformityDocsRegistryDetails/trcdo:ConformityDocDetails/trsdo:ConformityDocKindCode"
+                )
             ),
             (
                 "Common:DataError",
-                "P.TS.01.MSG.001.R03".to_owned(),
-                Some("/tr:ConformityDocDetails/csdo:UnifiedCountryCode")
+                "P.TS.01.MSG.001.R07".to_owned(),
+                Some(
+                    "/doc:ConformityDocsRegistryDetails/trcdo:ConformityDocDetails/csdo:UnifiedCountryCode"
+                )
             ),
         ]
     );
@@ -1116,50 +1120,72 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
     );
     let wait = Duration::from_secs(20);
 
-    // A certificate: PRS, then an R.006 «accepted» that answers its EDocId; now in the registry.
+    // The shipped sample, in the Commission's R.TR.TS.01.001 (checked against the official
+    // XSD, unchanged), with a second record: PRS, then an R.006 code 3 «Сведения добавлены»
+    // that answers its EDocId; both records are now in the registry.
     let sample = String::from_utf8(shipped("processes/P.TS.01/samples/MSG.001.xml")).unwrap();
     let sample = sample.split_once("?>").unwrap().1.trim().to_owned();
+    let (open, rest) = sample.split_once("<trcdo:ConformityDocDetails>").unwrap();
+    let record = format!(
+        "<trcdo:ConformityDocDetails>{}",
+        rest.rsplit_once("</doc:").unwrap().0
+    );
+    let two = format!(
+        "{open}{record}{}</doc:ConformityDocsRegistryDetails>",
+        record.replace("KZ.01.АА.0001/2026", "KZ.01.АА.0002/2026")
+    );
     let r = kz_sub
-        .submit("P.TS.01.MSG.001", sample.clone(), wait)
+        .submit("P.TS.01.MSG.001", two.clone(), wait)
         .await
         .unwrap();
     assert_eq!(r.outcome, process::Outcome::Completed, "{r:?}");
     assert!(r.processing);
     let (code, diags) = read_processing_result(r.response.as_deref().unwrap()).unwrap();
-    assert_eq!((code.as_str(), diags.len()), ("accepted", 0));
+    assert_eq!((code.as_str(), diags.len()), (conformity::RESULT_ADDED, 0));
     assert!(
         r.response
             .unwrap()
             .contains("<csdo:EDocRefId>5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b<")
     );
-    let (rec, _) = db.get("ЕАЭС KZ.01.АА.0001/2026").await.unwrap().unwrap();
-    assert_eq!((rec.country.as_str(), rec.status.as_str()), ("KZ", "valid"));
+    for n in ["0001", "0002"] {
+        let (rec, xml) = db
+            .get(&format!("ЕАЭС KZ.01.АА.{n}/2026"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((rec.country.as_str(), rec.status.as_str()), ("KZ", "01"));
+        assert_eq!(rec.kind, "Сертификат соответствия");
+        // Each record is kept as a message of its own: the header and that record only.
+        assert_eq!(xml.matches("<trcdo:ConformityDocDetails>").count(), 1);
+        assert!(xml.contains(&format!("KZ.01.АА.{n}/2026")));
+    }
 
-    // A status change for a document nobody registered: the keeper answers R.006 «rejected»
-    // (the process says so for this transaction) naming the rule.
-    let status = |doc: &str| {
-        format!(
-            r#"<st:ConformityDocStatusDetails xmlns:st="urn:EEC:R:TR:TS:01:ConformityDocStatusDetails:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.002</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>2026-11-20T10:00:00Z</csdo:EDocDateTime><csdo:UnifiedCountryCode codeListId="P.CLS.019">KZ</csdo:UnifiedCountryCode><st:DocId>{doc}</st:DocId><st:StatusCode>suspended</st:StatusCode><st:StatusDate>2026-11-20</st:StatusDate></st:ConformityDocStatusDetails>"#,
-            UrnUuid::new_v4()
-                .to_string()
-                .trim_start_matches("urn:uuid:")
-        )
-    };
+    // A status change for a document nobody registered: the keeper answers R.006 code 2
+    // (received, not added; the process says so for this transaction) naming the rule.
+    let now = time::OffsetDateTime::now_utc();
     let r = kz_sub
-        .submit("P.TS.01.MSG.002", status("ЕАЭС KZ-9999/2026"), wait)
+        .submit(
+            "P.TS.01.MSG.002",
+            conformity::sample::status_change("KZ", "ЕАЭС KZ-9999/2026", "02", now),
+            wait,
+        )
         .await
         .unwrap();
     assert_eq!(r.outcome, process::Outcome::Completed, "{r:?}");
     let (code, diags) = read_processing_result(r.response.as_deref().unwrap()).unwrap();
-    assert_eq!(code, "rejected");
+    assert_eq!(code, conformity::RESULT_RECEIVED);
     assert_eq!(diags[0].0, "P.TS.01.MSG.002.R01");
     assert!(diags[0].1.contains("not in the registry"), "{diags:?}");
     let r = kz_sub
-        .submit("P.TS.01.MSG.002", status("ЕАЭС KZ.01.АА.0001/2026"), wait)
+        .submit(
+            "P.TS.01.MSG.002",
+            conformity::sample::status_change("KZ", "ЕАЭС KZ.01.АА.0001/2026", "02", now),
+            wait,
+        )
         .await
         .unwrap();
     let (code, _) = read_processing_result(r.response.as_deref().unwrap()).unwrap();
-    assert_eq!(code, "accepted");
+    assert_eq!(code, conformity::RESULT_ADDED);
     assert_eq!(
         db.get("ЕАЭС KZ.01.АА.0001/2026")
             .await
@@ -1167,7 +1193,7 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
             .unwrap()
             .0
             .status,
-        "suspended"
+        "02"
     );
 
     // Russia's querying authority asks for Kazakhstan's certificate.
@@ -1177,21 +1203,17 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
         &querier("RU"),
         node::system_clock(),
     );
-    let query = format!(
-        r#"<q:ConformityDocQuery xmlns:q="urn:EEC:R:TR:TS:01:ConformityDocQuery:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.003</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>2026-11-20T10:00:00Z</csdo:EDocDateTime><csdo:UnifiedCountryCode codeListId="P.CLS.019">KZ</csdo:UnifiedCountryCode><q:DocId>ЕАЭС KZ.01.АА.0001/2026</q:DocId></q:ConformityDocQuery>"#,
-        UrnUuid::new_v4()
-            .to_string()
-            .trim_start_matches("urn:uuid:")
-    );
+    let query = conformity::sample::query("KZ", "ЕАЭС KZ.01.АА.0001/2026", now);
     let r = ru_q.submit("P.TS.01.MSG.003", query, wait).await.unwrap();
     assert_eq!(r.outcome, process::Outcome::Completed, "{r:?}");
     let answer = r.response.unwrap();
-    assert!(
-        answer.contains("<q:Found>true</q:Found><q:StatusCode>suspended</q:StatusCode>"),
-        "{answer}"
-    );
-    assert!(
-        answer.contains("Алматинский электромеханический завод"),
+    assert_eq!(
+        conformity::read_query_result(&answer),
+        Some(conformity::QueryAnswer {
+            found: true,
+            status: Some("02".into()),
+            applicant: Some("ТОО «Пример Электро» (вымышленное)".into()),
+        }),
         "{answer}"
     );
     // A querying authority may not submit documents: its own submitter says so before sending.
@@ -1201,22 +1223,39 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
             .is_err()
     );
 
-    // A broken document: the EEC node refuses it with ERR; the transaction fails.
+    // A document valid against the official XSD that breaks filling rules in both records:
+    // the EEC node refuses it with ERR naming every problem; nothing is registered.
+    let broken = two
+        .replacen(">8501520001<", ">1234560001<", 1)
+        .replace("<trsdo:DocStatusCode>01<", "<trsdo:DocStatusCode>07<")
+        .replacen("ЕАЭС KZ.01.АА.0002/2026", "ЕАЭС KZ.01.АА.0001/2026", 1);
     let r = kz_sub
-        .submit(
-            "P.TS.01.MSG.001",
-            sample.replacen(">850152<", ">123456<", 1),
-            wait,
-        )
+        .submit("P.TS.01.MSG.001", broken, wait)
         .await
         .unwrap();
     assert!(matches!(r.outcome, process::Outcome::Failed(_)), "{r:?}");
-    assert_eq!(r.errors[0].code.as_str(), "Common:DataError");
-    assert_eq!(
-        at(&r.errors[0]),
-        Some("/tr:ConformityDocDetails/tr:ProductDetails[1]/tr:CommodityCode")
-    );
-    assert_eq!(db.len().await.unwrap(), 1);
+    let found: Vec<(String, Option<&str>)> = r
+        .errors
+        .iter()
+        .map(|e| (e.code.as_str().to_owned(), at(e)))
+        .collect();
+    let d = "/doc:ConformityDocsRegistryDetails/trcdo:ConformityDocDetails";
+    for want in [
+        format!(
+            "{d}[1]/trcdo:TechnicalRegulationObjectDetails/trcdo:ProductDetails[1]/csdo:CommodityCode"
+        ),
+        format!("{d}[1]/trcdo:DocStatusDetails/trsdo:DocStatusCode"),
+        format!("{d}[2]/trcdo:DocStatusDetails/trsdo:DocStatusCode"),
+        format!("{d}[2]/csdo:DocId"),
+    ] {
+        assert!(
+            found
+                .iter()
+                .any(|(c, a)| c == "Common:DataError" && *a == Some(want.as_str())),
+            "{want} not reported: {found:?}"
+        );
+    }
+    assert_eq!(db.len().await.unwrap(), 2);
 
     fed.running["EEC"].begin_stop();
     keeper.await.unwrap();

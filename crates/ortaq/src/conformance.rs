@@ -332,7 +332,12 @@ fn cp_initiating(trn: &str) -> &'static str {
 async fn answer_wrongly(client: &HttpAdapter, env: &Envelope) -> anyhow::Result<()> {
     let cp = env.header.cp_action().context("no action")?;
     let wrong_ref = "00000000-0000-4000-8000-000000000000";
-    let body = conformity::processing_result(Some(wrong_ref), &[], time::OffsetDateTime::now_utc());
+    let body = conformity::processing_result(
+        Some(wrong_ref),
+        &[],
+        time::OffsetDateTime::now_utc(),
+        "Сведения добавлены",
+    );
     let out = Submission {
         to: env.sender().context("no sender")?.to_string(),
         process: cp.process.to_string(),

@@ -614,11 +614,11 @@ async fn p_ts_01(
             .as_deref()
             .and_then(read_processing_result)
             .with_context(|| format!("{}: no processing result: {:?}", m.seg, r.outcome))?;
-        if r.outcome != process::Outcome::Completed || code != "accepted" {
+        if r.outcome != process::Outcome::Completed || code != conformity::RESULT_ADDED {
             bail!("{}: {:?}, result {code}", m.seg, r.outcome);
         }
         println!(
-            "  {:<2} -> EEC  MSG.001 certificate {}: validated at EEC (XSD, header, rules, code lists), keeper: {}; PRS and R.006 «{code}» back in {}",
+            "  {:<2} -> EEC  MSG.001 certificate {} (R.TR.TS.01.001, the Commission's schema): validated at EEC (XSD, header, rules, code lists), keeper: {}; PRS and R.006 code {code} «Сведения добавлены» back in {}",
             m.seg,
             doc_id(m.seg, 1),
             h.summary,
@@ -628,17 +628,12 @@ async fn p_ts_01(
 
     // Status changes: on the registry's own data, answered with R.006 either way.
     for (seg, doc, expect) in [
-        ("BY", doc_id("BY", 1), "accepted"),
-        ("AM", doc_id("AM", 99), "rejected"),
+        ("BY", doc_id("BY", 1), conformity::RESULT_ADDED),
+        ("AM", doc_id("AM", 99), conformity::RESULT_RECEIVED),
     ] {
         let m = by_seg(seg)?;
-        let body = format!(
-            r#"<st:ConformityDocStatusDetails xmlns:st="urn:EEC:R:TR:TS:01:ConformityDocStatusDetails:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.002</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>{}</csdo:EDocDateTime><csdo:UnifiedCountryCode codeListId="P.CLS.019">{seg}</csdo:UnifiedCountryCode><st:DocId>{doc}</st:DocId><st:StatusCode>suspended</st:StatusCode><st:StatusDate>{}</st:StatusDate></st:ConformityDocStatusDetails>"#,
-            uuid::Uuid::new_v4(),
-            time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)?,
-            time::OffsetDateTime::now_utc().date()
-        );
+        let body =
+            conformity::sample::status_change(seg, &doc, "02", time::OffsetDateTime::now_utc());
         let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry, clock.clone());
         let t = Instant::now();
         let r = sub.submit("P.TS.01.MSG.002", body, wait).await?;
@@ -653,7 +648,7 @@ async fn p_ts_01(
             bail!("{seg} status change: R.006 {code}, expected {expect}");
         }
         println!(
-            "  {seg} -> EEC  MSG.002 suspend {doc}: keeper: {}; R.006 «{code}» in {}",
+            "  {seg} -> EEC  MSG.002 suspend {doc} (status 02): keeper: {}; R.006 code {code} in {}",
             h.summary,
             ms(t.elapsed())
         );
@@ -670,28 +665,24 @@ async fn p_ts_01(
         &querier("RU"),
         clock.clone(),
     );
-    let body = format!(
-        r#"<q:ConformityDocQuery xmlns:q="urn:EEC:R:TR:TS:01:ConformityDocQuery:v1.0.1" xmlns:csdo="urn:EEC:M:SimpleDataObjects:v0.4.12"><csdo:EDocCode>R.TR.TS.01.003</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>{}</csdo:EDocDateTime><csdo:UnifiedCountryCode codeListId="P.CLS.019">KZ</csdo:UnifiedCountryCode><q:DocId>{}</q:DocId></q:ConformityDocQuery>"#,
-        uuid::Uuid::new_v4(),
-        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?,
-        doc_id("KZ", 1)
-    );
+    let body = conformity::sample::query("KZ", &doc_id("KZ", 1), time::OffsetDateTime::now_utc());
     let t = Instant::now();
     let r = q.submit("P.TS.01.MSG.003", body, wait).await?;
     record(tally, &r, "RU query", true);
     next_handled(handled, tally).await?;
     let answer = r.response.clone().unwrap_or_default();
-    let found = answer.contains("<q:Found>true</q:Found>");
-    let applicant = answer
-        .split("<tr:SubjectName>")
-        .nth(2)
-        .and_then(|s| s.split('<').next())
-        .unwrap_or("?");
-    if !found {
+    let Some(conformity::QueryAnswer {
+        found: true,
+        status,
+        applicant,
+    }) = conformity::read_query_result(&answer)
+    else {
         bail!("RU's query found nothing: {answer}");
-    }
+    };
+    let applicant = applicant.unwrap_or_else(|| "?".into());
+    let status = status.unwrap_or_else(|| "?".into());
     println!(
-        "  RU -> EEC  MSG.003 query for {}: found, applicant {applicant}; answer MSG.005 in {}",
+        "  RU -> EEC  MSG.003 query for {}: found, status {status}, applicant {applicant}; answer MSG.005 in {}",
         doc_id("KZ", 1),
         ms(t.elapsed())
     );
@@ -699,8 +690,12 @@ async fn p_ts_01(
     // A document breaking filling rules: refused by the EEC node before the keeper sees it.
     let kg = by_seg("KG")?;
     let broken = certificate("KG", 2)
-        .replacen(">850152<", ">123456<", 1)
-        .replacen("<tr:EndDate>2031-11-22", "<tr:EndDate>2020-01-01", 1);
+        .replacen(">8501520001<", ">1234560001<", 1)
+        .replacen(
+            "<csdo:DocValidityDate>2031-11-22",
+            "<csdo:DocValidityDate>2020-01-01",
+            1,
+        );
     let sub = Submitter::new(kg.ir.clone(), package.clone(), &kg.registry, clock.clone());
     let t = Instant::now();
     let r = sub.submit("P.TS.01.MSG.001", broken, wait).await?;
@@ -777,8 +772,8 @@ async fn signed_documents(
         )?)?),
     };
     for (seg, signer, expect) in [
-        ("KZ", &trust.signers["KZ"], "accepted"),
-        ("BY", &trust.revoked, "rejected"),
+        ("KZ", &trust.signers["KZ"], conformity::RESULT_ADDED),
+        ("BY", &trust.revoked, conformity::RESULT_RECEIVED),
     ] {
         let m = members.iter().find(|m| m.seg == seg).context("node")?;
         let doc = dsig::sign_enveloped(&signed_variant(seg), signer)?;
@@ -798,7 +793,7 @@ async fn signed_documents(
             bail!("{seg}'s signed document: R.006 {code}, expected {expect}: {diags:?}");
         }
         println!(
-            "  {seg} -> EEC  MSG.006 signed: keeper: {}; R.006 «{code}» in {}",
+            "  {seg} -> EEC  MSG.006 signed: keeper: {}; R.006 code {code} in {}",
             h.summary,
             ms(t.elapsed())
         );
@@ -819,7 +814,7 @@ async fn signed_documents(
             .map(|c| c.name)
             .collect();
         // The revoked signer's evidence must fail exactly at the receipt's verdict.
-        let expected_failures: &[&str] = if expect == "accepted" {
+        let expected_failures: &[&str] = if expect == conformity::RESULT_ADDED {
             &[]
         } else {
             &["TTP receipt"]

@@ -182,8 +182,24 @@ pub enum RuleCheck {
     /// The element's `codeListId` attribute must be this resource.
     CodeListId { resource: String },
     /// The element's text must be a code of this NSI resource valid on the document date
-    /// (the date is read at `date_path`).
-    InResource { resource: String, date_path: String },
+    /// (the date is read at `date_path`, in the same record: see `edoc`'s rule scoping). With
+    /// `first_chars`, only that many leading characters are looked up: the first six digits of
+    /// a code of the Union's commodity nomenclature are its Harmonized System subheading.
+    InResource {
+        resource: String,
+        date_path: String,
+        #[serde(default)]
+        first_chars: Option<usize>,
+    },
+    /// The element's text must be one of these values (a filling rule that lists them).
+    OneOf { values: Vec<String> },
+    /// The element's text must begin with this prefix.
+    StartsWith { prefix: String },
+    /// No two elements at the path may have the same text (e.g. DocId within one message).
+    Unique,
+    /// Every element at the path must contain at least one of these relative paths (e.g. each
+    /// address has its kind; each object has a commodity code in a product or an instance).
+    EachHas { children: Vec<String> },
     /// The element's date must not be before the date at `other` (e.g. an end date).
     NotBefore { other: String },
     /// The element's text must be a key of this business entity in the common resource the
@@ -456,6 +472,29 @@ impl Package {
                 RuleCheck::NotBefore { other } => Some(other),
                 _ => None,
             };
+            if let RuleCheck::EachHas { children } = &r.check {
+                if children.is_empty() {
+                    out.push(format!("rule {}: each-has names no children", r.id));
+                }
+                for c in children {
+                    if c.starts_with('/') || c.contains('@') || c.split('/').any(str::is_empty) {
+                        out.push(format!(
+                            "rule {}: child path {c} must be relative element steps",
+                            r.id
+                        ));
+                    }
+                    for step in c.split('/') {
+                        if let Some((prefix, _)) = step.split_once(':')
+                            && !self.namespaces.contains_key(prefix)
+                        {
+                            out.push(format!(
+                                "rule {}: prefix {prefix} of {c} is not declared in [namespaces]",
+                                r.id
+                            ));
+                        }
+                    }
+                }
+            }
             for path in std::iter::once(&r.path)
                 .chain(&r.when_present)
                 .chain(r.when.as_ref().map(|c| &c.path))

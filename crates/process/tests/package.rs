@@ -29,7 +29,7 @@ fn the_shipped_packages_load() {
     assert_eq!(t.code, "P.TS.01.TRN.001");
     assert_eq!(
         ts.structure("R.TR.TS.01.001", "1.0.1").unwrap().root,
-        "ConformityDocDetails"
+        "ConformityDocsRegistryDetails"
     );
 }
 
@@ -70,7 +70,7 @@ code = "R.001"
 version = "1.0.0"
 namespace = "urn:t"
 root = "T"
-xsd = "xsd/ConformityDocDetails.xsd"
+xsd = "xsd/ConformityDocStatusDetails.xsd"
 [[messages]]
 code = "P.TS.01.MSG.001"
 names = { en = "M1" }
@@ -120,7 +120,7 @@ fn broken_packages_say_everything_that_is_wrong() {
         ],
     );
     check(
-        &HEAD.replace("xsd/ConformityDocDetails.xsd", "xsd/missing.xsd"),
+        &HEAD.replace("xsd/ConformityDocStatusDetails.xsd", "xsd/missing.xsd"),
         &["missing.xsd is missing"],
     );
     // Structure codes have the data model's form; one of our own (a user-assigned area) does

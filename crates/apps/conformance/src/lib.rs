@@ -582,16 +582,16 @@ impl<A: Adapter> Run<'_, A> {
             let rejected = d
                 .response
                 .as_ref()
-                .is_some_and(|(_, doc, _)| doc.contains(">rejected<"));
+                .is_some_and(|(_, doc, _)| not_added(doc));
             let r = match def.on_invalid {
                 OnInvalid::ErrorSignal if data_err => Ok(()),
                 OnInvalid::ProcessingResult if rejected || data_err => Ok(()),
                 OnInvalid::ErrorSignal => {
                     Err(Some(format!("no ERR Common:DataError; got {:?}", d.err)))
                 }
-                OnInvalid::ProcessingResult => {
-                    Err(Some("no processing result «rejected» and no ERR".into()))
-                }
+                OnInvalid::ProcessingResult => Err(Some(
+                    "no processing result refusing it (R.006 code other than 3) and no ERR".into(),
+                )),
             };
             self.check(
                 def,
@@ -606,4 +606,11 @@ impl<A: Adapter> Run<'_, A> {
             }
         }
     }
+}
+
+/// Does an R.006 processing result say the document was not taken: a result code other than 3
+/// («сведения добавлены»), or problems listed?
+fn not_added(doc: &str) -> bool {
+    conformity::read_processing_result(doc)
+        .is_some_and(|(code, problems)| code != conformity::RESULT_ADDED || !problems.is_empty())
 }

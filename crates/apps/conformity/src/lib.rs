@@ -25,8 +25,16 @@ use time::format_description::well_known::Rfc3339;
 pub use registry::{Registry, RegistryRecord};
 
 pub const KEEPER: &str = "EAEU://EEC/CP/P.TS.01/P.ACT.001";
-const NS_TR: &str = "urn:EEC:R:TR:TS:01:ConformityDocDetails:v1.0.1";
-const NS_CSDO: &str = "urn:EEC:M:SimpleDataObjects:v0.4.12";
+/// The Commission's R.TR.TS.01.001 and the common objects it is made of.
+const NS_DOC: &str = "urn:EEC:R:TR:TS:01:ConformityDocsRegistryDetails:v1.0.1";
+const NS_CCDO: &str = "urn:EEC:M:ComplexDataObjects:v0.4.5";
+const NS_CSDO: &str = "urn:EEC:M:SimpleDataObjects:v0.4.5";
+const NS_TRCDO: &str = "urn:EEC:M:TR:ComplexDataObjects:v1.0.3";
+const NS_TRSDO: &str = "urn:EEC:M:TR:SimpleDataObjects:v1.0.3";
+/// R.006 v1.0.7 (reconstructed: see the package's `xsd/ProcessingResult.xsd`).
+const NS_PR: &str = "urn:EEC:R:ProcessingResultDetails:v1.0.7";
+/// Our own query structures of P.TS.01 (code area XO).
+const NS_Q: &str = "urn:ortaq:R:XO:TS:01:ConformityDocQuery:v1.0.0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConformityError {
@@ -68,36 +76,128 @@ fn bare_uuid(u: &UrnUuid) -> String {
     u.to_string().trim_start_matches("urn:uuid:").to_owned()
 }
 
-/// An R.006 processing result answering the document `ref_id`.
+/// At most `n` characters of `s` (the Union's text types are bounded in characters).
+fn chars(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+}
+
+/// The Union's `ccdo:EDocHeader` of a document this keeper writes.
+fn edoc_header(
+    message: &str,
+    structure: &str,
+    ref_id: Option<&str>,
+    now: OffsetDateTime,
+) -> String {
+    format!(
+        "<ccdo:EDocHeader><csdo:InfEnvelopeCode>{message}</csdo:InfEnvelopeCode><csdo:EDocCode>{structure}</csdo:EDocCode>\
+<csdo:EDocId>{}</csdo:EDocId>{}<csdo:EDocDateTime>{}</csdo:EDocDateTime><csdo:LanguageCode>ru</csdo:LanguageCode></ccdo:EDocHeader>",
+        bare_uuid(&UrnUuid::new_v4()),
+        ref_id.map_or(String::new(), |r| format!(
+            "<csdo:EDocRefId>{}</csdo:EDocRefId>",
+            esc(r)
+        )),
+        stamp(now),
+    )
+}
+
+/// R.006 result codes as public code uses them: 1 сведения отсутствуют, 2 сведения получены,
+/// 3 сведения добавлены.
+pub const RESULT_ADDED: &str = "3";
+pub const RESULT_RECEIVED: &str = "2";
+
+/// An R.006 processing result (P.TS.01.MSG.004) answering the document `ref_id`: code 3 with
+/// `done` when there are no problems, else code 2 («received, not added») with one
+/// `ccdo:EDocErrorDetails` per problem (the rule, its Russian text, the English text as the
+/// detailed text, the element's path).
 pub fn processing_result(
     ref_id: Option<&str>,
     diagnostics: &[edoc::Diagnostic],
     now: OffsetDateTime,
+    done: &str,
 ) -> String {
+    let (code, text) = if diagnostics.is_empty() {
+        (RESULT_ADDED, done.to_owned())
+    } else {
+        (
+            RESULT_RECEIVED,
+            format!(
+                "Сведения получены, но не приняты: замечаний {}",
+                diagnostics.len()
+            ),
+        )
+    };
     let mut out = format!(
-        "<pr:ProcessingResultDetails xmlns:pr=\"urn:EEC:R:ProcessingResultDetails:v0.4.12\" xmlns:csdo=\"{NS_CSDO}\">\
-<csdo:EDocCode>R.006</csdo:EDocCode><csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>{}</csdo:EDocDateTime>\
-<csdo:EDocRefId>{}</csdo:EDocRefId><pr:ProcessingResultCode>{}</pr:ProcessingResultCode>",
-        bare_uuid(&UrnUuid::new_v4()),
+        "<pr:ProcessingResultDetails xmlns:pr=\"{NS_PR}\" xmlns:ccdo=\"{NS_CCDO}\" xmlns:csdo=\"{NS_CSDO}\">{}\
+<csdo:EventDateTime>{}</csdo:EventDateTime><csdo:ProcessingResultV2Code>{code}</csdo:ProcessingResultV2Code>\
+<csdo:DescriptionText>{}</csdo:DescriptionText>",
+        edoc_header("P.TS.01.MSG.004", "R.006", ref_id, now),
         stamp(now),
-        esc(ref_id.unwrap_or("00000000-0000-0000-0000-000000000000")),
-        if diagnostics.is_empty() {
-            "accepted"
-        } else {
-            "rejected"
-        },
+        esc(chars(&text, 4000)),
     );
     for d in diagnostics {
         out.push_str(&format!(
-            "<pr:Diagnostic><pr:RuleId>{}</pr:RuleId><pr:Path>{}</pr:Path><pr:Text lang=\"ru\">{}</pr:Text><pr:Text lang=\"en\">{}</pr:Text></pr:Diagnostic>",
-            esc(&d.rule),
-            esc(&d.xpath),
-            esc(&d.ru),
-            esc(&d.en)
+            "<ccdo:EDocErrorDetails><csdo:EDocErrorCode>{}</csdo:EDocErrorCode><csdo:EDocErrorText>{}</csdo:EDocErrorText>\
+<csdo:EDocDetailedErrorText>{}</csdo:EDocDetailedErrorText><csdo:EDocElementText>{}</csdo:EDocElementText></ccdo:EDocErrorDetails>",
+            esc(chars(&d.rule, 30)),
+            esc(chars(&d.ru, 1000)),
+            esc(chars(&d.en, 4000)),
+            esc(chars(&d.xpath, 1000)),
         ));
     }
     out.push_str("</pr:ProcessingResultDetails>");
     out
+}
+
+/// One record of an R.TR.TS.01.001 message: its registry entry and the record as a message of
+/// its own (the message's start tag with its namespace declarations, its header, this record
+/// and the end tag, cut from the text as it came, so nothing is re-serialised).
+pub fn records(xml: &str) -> Vec<(RegistryRecord, String)> {
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return Vec::new();
+    };
+    let root = doc.root_element();
+    let is = |n: &roxmltree::Node, ns: &str, local: &str| {
+        n.is_element() && n.tag_name().name() == local && n.tag_name().namespace() == Some(ns)
+    };
+    let child = |n: &roxmltree::Node<'_, '_>, ns: &str, local: &str| -> String {
+        n.children()
+            .find(|c| is(c, ns, local))
+            .and_then(|c| c.text())
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let Some(header) = root.children().find(|c| is(c, NS_CCDO, "EDocHeader")) else {
+        return Vec::new();
+    };
+    let last = root.last_element_child();
+    let (Some(last), true) = (last, is(&root, NS_DOC, "ConformityDocsRegistryDetails")) else {
+        return Vec::new();
+    };
+    let start = &xml[root.range().start..header.range().start];
+    let end = &xml[last.range().end..root.range().end];
+    let head = &xml[header.range()];
+    root.children()
+        .filter(|c| is(c, NS_TRCDO, "ConformityDocDetails"))
+        .map(|r| {
+            let status = r
+                .children()
+                .find(|c| is(c, NS_TRCDO, "DocStatusDetails"))
+                .map(|s| child(&s, NS_TRSDO, "DocStatusCode"))
+                .unwrap_or_default();
+            (
+                RegistryRecord {
+                    doc_id: child(&r, NS_CSDO, "DocId"),
+                    country: child(&r, NS_CSDO, "UnifiedCountryCode"),
+                    kind: child(&r, NS_TRSDO, "ConformityDocKindName"),
+                    status,
+                    submitted_by: String::new(),
+                    updated_at: String::new(),
+                },
+                format!("{start}{head}{}{end}", &xml[r.range()]),
+            )
+        })
+        .collect()
 }
 
 /// What the keeper did with one message, for logs and the demo's transcript.
@@ -316,35 +416,41 @@ impl<A: Adapter + Ttp> RegistryKeeper<A> {
                 ));
                 (
                     "P.TS.01.MSG.004",
-                    processing_result(report.edoc_id.as_deref(), &report.diagnostics, now),
+                    processing_result(report.edoc_id.as_deref(), &report.diagnostics, now, ""),
                 )
             }
             "P.TS.01.MSG.001" | "P.TS.01.MSG.006" => {
-                let rec = RegistryRecord {
-                    doc_id: field(doc, NS_TR, "DocId").unwrap_or_default(),
-                    country: field(doc, NS_CSDO, "UnifiedCountryCode").unwrap_or_default(),
-                    kind: field(doc, NS_TR, "DocKindCode").unwrap_or_default(),
-                    status: "valid".into(),
-                    submitted_by: from.to_owned(),
-                    updated_at: ts.clone(),
-                };
-                self.registry
-                    .put(&rec, report.edoc_id.as_deref(), doc)
-                    .await?;
-                handled.summary.push_str(&format!(
-                    "registered {} ({}, {})",
-                    rec.doc_id, rec.kind, rec.country
-                ));
+                // Every record of the message, in one write: all of them or none.
+                let recs: Vec<(RegistryRecord, String)> = records(doc)
+                    .into_iter()
+                    .map(|(mut r, xml)| {
+                        r.submitted_by = from.to_owned();
+                        r.updated_at = ts.clone();
+                        (r, xml)
+                    })
+                    .collect();
+                self.registry.put(&recs, report.edoc_id.as_deref()).await?;
+                let names: Vec<String> = recs
+                    .iter()
+                    .map(|(r, _)| {
+                        format!(
+                            "{} ({}, {}, status {})",
+                            r.doc_id, r.kind, r.country, r.status
+                        )
+                    })
+                    .collect();
+                handled
+                    .summary
+                    .push_str(&format!("registered {}", names.join("; ")));
                 (
                     "P.TS.01.MSG.004",
-                    processing_result(report.edoc_id.as_deref(), &[], now),
+                    processing_result(report.edoc_id.as_deref(), &[], now, "Сведения добавлены"),
                 )
             }
             "P.TS.01.MSG.002" => {
                 if report.is_valid() {
-                    let st = "urn:EEC:R:TR:TS:01:ConformityDocStatusDetails:v1.0.1";
-                    let id = field(doc, st, "DocId").unwrap_or_default();
-                    let status = field(doc, st, "StatusCode").unwrap_or_default();
+                    let id = field(doc, NS_CSDO, "DocId").unwrap_or_default();
+                    let status = field(doc, NS_TRSDO, "DocStatusCode").unwrap_or_default();
                     self.registry.set_status(&id, &status, &ts).await?;
                     handled.summary = format!("status of {id} is now {status}");
                 } else {
@@ -355,30 +461,34 @@ impl<A: Adapter + Ttp> RegistryKeeper<A> {
                 }
                 (
                     "P.TS.01.MSG.004",
-                    processing_result(report.edoc_id.as_deref(), &report.diagnostics, now),
+                    processing_result(
+                        report.edoc_id.as_deref(),
+                        &report.diagnostics,
+                        now,
+                        "Статус документа изменён",
+                    ),
                 )
             }
             "P.TS.01.MSG.003" => {
-                let q = "urn:EEC:R:TR:TS:01:ConformityDocQuery:v1.0.1";
-                let id = field(doc, q, "DocId").unwrap_or_default();
+                let id = field(doc, NS_CSDO, "DocId").unwrap_or_default();
                 let found = self.registry.get(&id).await?;
                 handled.summary = match &found {
                     Some((r, _)) => format!("query for {id}: found, {}", r.status),
                     None => format!("query for {id}: not found"),
                 };
                 let mut body = format!(
-                    "<q:ConformityDocQueryResult xmlns:q=\"{q}\" xmlns:csdo=\"{NS_CSDO}\"><csdo:EDocCode>R.TR.TS.01.004</csdo:EDocCode>\
-<csdo:EDocId>{}</csdo:EDocId><csdo:EDocDateTime>{ts}</csdo:EDocDateTime><csdo:EDocRefId>{}</csdo:EDocRefId><q:Found>{}</q:Found>",
-                    bare_uuid(&UrnUuid::new_v4()),
-                    esc(report
-                        .edoc_id
-                        .as_deref()
-                        .unwrap_or("00000000-0000-0000-0000-000000000000")),
+                    "<q:ConformityDocQueryResult xmlns:q=\"{NS_Q}\" xmlns:ccdo=\"{NS_CCDO}\" xmlns:csdo=\"{NS_CSDO}\" xmlns:trsdo=\"{NS_TRSDO}\">{}<q:Found>{}</q:Found>",
+                    edoc_header(
+                        "P.TS.01.MSG.005",
+                        "R.XO.TS.01.003",
+                        report.edoc_id.as_deref(),
+                        now
+                    ),
                     found.is_some()
                 );
                 if let Some((r, xml)) = &found {
                     body.push_str(&format!(
-                        "<q:StatusCode>{}</q:StatusCode>{xml}",
+                        "<trsdo:DocStatusCode>{}</trsdo:DocStatusCode>{xml}",
                         esc(&r.status)
                     ));
                 }
@@ -669,33 +779,63 @@ pub async fn follow<A: Adapter>(
     Ok(f)
 }
 
-/// The result code and diagnostics of an R.006 document.
-pub fn read_processing_result(xml: &str) -> Option<(String, Vec<(String, String)>)> {
+/// What a query result (P.TS.01.MSG.005) says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryAnswer {
+    pub found: bool,
+    /// The document's DocStatusCode in the registry.
+    pub status: Option<String>,
+    /// The applicant's name, from the registered document.
+    pub applicant: Option<String>,
+}
+
+/// Reads a query result (R.XO.TS.01.003).
+pub fn read_query_result(xml: &str) -> Option<QueryAnswer> {
     let doc = roxmltree::Document::parse(xml).ok()?;
-    let ns = "urn:EEC:R:ProcessingResultDetails:v0.4.12";
-    let code = doc
+    let root = doc.root_element();
+    if root.tag_name().namespace() != Some(NS_Q) {
+        return None;
+    }
+    let found = field(xml, NS_Q, "Found")? == "true";
+    let applicant = doc
         .descendants()
         .find(|n| {
-            n.tag_name().name() == "ProcessingResultCode" && n.tag_name().namespace() == Some(ns)
-        })?
-        .text()?
-        .to_owned();
-    let diags = doc
-        .descendants()
-        .filter(|n| n.tag_name().name() == "Diagnostic")
-        .map(|d| {
-            let get = |name: &str, lang: Option<&str>| {
-                d.children()
-                    .find(|c| {
-                        c.tag_name().name() == name
-                            && (lang.is_none() || c.attribute("lang") == lang)
-                    })
-                    .and_then(|c| c.text())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            (get("RuleId", None), get("Text", Some("en")))
+            n.tag_name().name() == "ApplicantDetails" && n.tag_name().namespace() == Some(NS_TRCDO)
         })
+        .and_then(|a| {
+            a.children()
+                .find(|c| c.tag_name().name() == "BusinessEntityName")
+                .and_then(|c| c.text())
+                .map(str::to_owned)
+        });
+    Some(QueryAnswer {
+        found,
+        status: field(xml, NS_TRSDO, "DocStatusCode"),
+        applicant,
+    })
+}
+
+/// The result code (1, 2 or 3) and the problems (rule, English text) of an R.006 document.
+pub fn read_processing_result(xml: &str) -> Option<(String, Vec<(String, String)>)> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    if doc.root_element().tag_name().namespace() != Some(NS_PR) {
+        return None;
+    }
+    let text = |n: &roxmltree::Node, local: &str| {
+        n.children()
+            .find(|c| c.tag_name().name() == local && c.tag_name().namespace() == Some(NS_CSDO))
+            .and_then(|c| c.text())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let root = doc.root_element();
+    let code = text(&root, "ProcessingResultV2Code");
+    let diags = root
+        .children()
+        .filter(|n| {
+            n.tag_name().name() == "EDocErrorDetails" && n.tag_name().namespace() == Some(NS_CCDO)
+        })
+        .map(|d| (text(&d, "EDocErrorCode"), text(&d, "EDocDetailedErrorText")))
         .collect();
     Some((code, diags))
 }

@@ -82,32 +82,39 @@ impl Registry {
         Ok(self.len().await? == 0)
     }
 
-    /// Registers a document, or replaces what is registered under its number.
+    /// Registers the records of one message, or replaces what is registered under their
+    /// numbers: in one transaction, so a message is registered whole or not at all.
     pub async fn put(
         &self,
-        rec: &RegistryRecord,
+        records: &[(RegistryRecord, String)],
         edoc_id: Option<&str>,
-        xml: &str,
     ) -> Result<(), DbError> {
-        let params: Vec<Value> = vec![
-            rec.doc_id.clone().into(),
-            rec.country.clone().into(),
-            rec.kind.clone().into(),
-            rec.status.clone().into(),
-            edoc_id.map(str::to_owned).into(),
-            xml.to_owned().into(),
-            rec.submitted_by.clone().into(),
-            rec.updated_at.clone().into(),
-        ];
+        let rows: Vec<Vec<Value>> = records
+            .iter()
+            .map(|(rec, xml)| {
+                vec![
+                    rec.doc_id.clone().into(),
+                    rec.country.clone().into(),
+                    rec.kind.clone().into(),
+                    rec.status.clone().into(),
+                    edoc_id.map(str::to_owned).into(),
+                    xml.clone().into(),
+                    rec.submitted_by.clone().into(),
+                    rec.updated_at.clone().into(),
+                ]
+            })
+            .collect();
         self.db
             .write(move |tx| {
-                tx.conn.execute(
-                    "INSERT INTO conformity_documents (doc_id, country, kind, status, edoc_id, xml, submitted_by, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (doc_id) DO UPDATE SET \
-                     country = excluded.country, kind = excluded.kind, edoc_id = excluded.edoc_id, xml = excluded.xml, \
-                     submitted_by = excluded.submitted_by, updated_at = excluded.updated_at",
-                    &params,
-                )?;
+                for params in &rows {
+                    tx.conn.execute(
+                        "INSERT INTO conformity_documents (doc_id, country, kind, status, edoc_id, xml, submitted_by, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (doc_id) DO UPDATE SET \
+                         country = excluded.country, kind = excluded.kind, status = excluded.status, edoc_id = excluded.edoc_id, xml = excluded.xml, \
+                         submitted_by = excluded.submitted_by, updated_at = excluded.updated_at",
+                        params,
+                    )?;
+                }
                 Ok(())
             })
             .await

@@ -21,28 +21,29 @@ fn record(doc_id: &str, status: &str) -> RegistryRecord {
 async fn keeps_documents_and_answers_the_rules(engine: Engine) {
     let r = Registry::open(engine.clone()).unwrap();
     assert!(r.is_empty().await.unwrap());
-    let xml = "<tr:ConformityDocDetails>ЕАЭС KZ.01.АА.0001/2026</tr:ConformityDocDetails>";
-    r.put(&record("ЕАЭС KZ.01.АА.0001/2026", "valid"), Some("e1"), xml)
-        .await
-        .unwrap();
+    let xml = "<trcdo:ConformityDocDetails>ЕАЭС KZ.01.АА.0001/2026</trcdo:ConformityDocDetails>";
+    let one = |status: &str| (record("ЕАЭС KZ.01.АА.0001/2026", status), xml.to_owned());
+    r.put(
+        &[
+            one("01"),
+            (record("ЕАЭС KZ.01.АА.0002/2026", "01"), xml.to_owned()),
+        ],
+        Some("e1"),
+    )
+    .await
+    .unwrap();
     // The same number again replaces the entry; it does not add one.
-    r.put(&record("ЕАЭС KZ.01.АА.0001/2026", "valid"), Some("e2"), xml)
-        .await
-        .unwrap();
-    assert_eq!(r.len().await.unwrap(), 1);
+    r.put(&[one("01")], Some("e2")).await.unwrap();
+    assert_eq!(r.len().await.unwrap(), 2);
     let (rec, stored) = r.get("ЕАЭС KZ.01.АА.0001/2026").await.unwrap().unwrap();
     assert_eq!((rec.country.as_str(), stored.as_str()), ("KZ", xml));
     assert!(
-        r.set_status(
-            "ЕАЭС KZ.01.АА.0001/2026",
-            "suspended",
-            "2026-11-21T00:00:00Z"
-        )
-        .await
-        .unwrap()
+        r.set_status("ЕАЭС KZ.01.АА.0001/2026", "02", "2026-11-21T00:00:00Z")
+            .await
+            .unwrap()
     );
     assert!(
-        !r.set_status("ЕАЭС KZ-9999/2026", "suspended", "2026-11-21T00:00:00Z")
+        !r.set_status("ЕАЭС KZ-9999/2026", "02", "2026-11-21T00:00:00Z")
             .await
             .unwrap(),
         "a document nobody registered has no status to change"
@@ -68,7 +69,7 @@ async fn keeps_documents_and_answers_the_rules(engine: Engine) {
 
     let again = Registry::open(engine).unwrap();
     let (rec, _) = again.get("ЕАЭС KZ.01.АА.0001/2026").await.unwrap().unwrap();
-    assert_eq!(rec.status, "suspended");
+    assert_eq!(rec.status, "02");
     again.close().await.unwrap();
 }
 
@@ -101,4 +102,46 @@ async fn postgres_schema_matches_sqlite() {
     assert_eq!(sa, sb);
     a.close().await.unwrap();
     b.close().await.unwrap();
+}
+
+/// A registry message with several records is kept record by record, each as a message of its
+/// own that the official schema accepts: the header and that one record, cut from the text.
+#[test]
+fn records_of_a_message_are_kept_one_by_one() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../processes");
+    let first = conformity::sample::certificate(&dir, "KZ", 1).unwrap();
+    let (open, rest) = first.split_once("<trcdo:ConformityDocDetails>").unwrap();
+    let rec = format!(
+        "<trcdo:ConformityDocDetails>{}",
+        rest.rsplit_once("</doc:").unwrap().0
+    );
+    let two = format!(
+        "{open}{rec}{}</doc:ConformityDocsRegistryDetails>",
+        rec.replace("KZ.01.АА.0001/2026", "KZ.01.АА.0002/2026")
+            .replace("<trsdo:DocStatusCode>01<", "<trsdo:DocStatusCode>02<")
+    );
+    let got = conformity::records(&two);
+    let ids: Vec<(&str, &str, &str)> = got
+        .iter()
+        .map(|(r, _)| (r.doc_id.as_str(), r.status.as_str(), r.country.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("ЕАЭС KZ.01.АА.0001/2026", "01", "KZ"),
+            ("ЕАЭС KZ.01.АА.0002/2026", "02", "KZ")
+        ]
+    );
+    for (r, xml) in &got {
+        let doc = roxmltree::Document::parse(xml).unwrap();
+        let records = doc
+            .descendants()
+            .filter(|n| n.tag_name().name() == "ConformityDocDetails")
+            .count();
+        assert_eq!(records, 1);
+        assert!(xml.contains(&r.doc_id) && xml.contains("<ccdo:EDocHeader>"));
+    }
+    // Not a registry message: nothing to register.
+    assert!(conformity::records("<x/>").is_empty());
+    assert!(conformity::records("not xml").is_empty());
 }
