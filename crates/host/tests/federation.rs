@@ -1494,11 +1494,11 @@ async fn the_trust_list_is_distributed_and_only_a_newer_verified_one_is_taken() 
     for body in [forged, stale] {
         let s = Submission {
             to: "EAEU://KZ/SR/trust".into(),
-            process: "P.CC.10".into(),
+            process: "P.XO.03".into(),
             version: "1.0.0".into(),
-            procedure: "P.CC.10.PRC.001".into(),
-            transaction: "P.CC.10.TRN.005".into(),
-            message: "P.CC.10.MSG.010".into(),
+            procedure: "P.XO.03.PRC.001".into(),
+            transaction: "P.XO.03.TRN.003".into(),
+            message: "P.XO.03.MSG.004".into(),
             body,
             ..Default::default()
         };

@@ -18,9 +18,11 @@ fn the_shipped_packages_load() {
     let codes: Vec<&str> = all.iter().map(|p| p.process.code.as_str()).collect();
     assert_eq!(
         codes,
-        ["P.CC.10", "P.TS.01", "P.XO.01", "P.XO.02", "P.ZZ.01"]
+        [
+            "P.CC.10", "P.TS.01", "P.XO.01", "P.XO.02", "P.XO.03", "P.ZZ.01"
+        ]
     );
-    let zz = &all[4];
+    let zz = &all[5];
     let mut patterns: Vec<Pattern> = zz.transactions.iter().map(|t| t.pattern).collect();
     patterns.dedup();
     assert_eq!(patterns.len(), 6, "the test process has every pattern");

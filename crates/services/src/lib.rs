@@ -1,6 +1,6 @@
 //! The node's built-in services, each an information system on the one adapter boundary
 //! (`adapter::Adapter`) like any other: the reference-data distribution and the trust-list
-//! distribution (P.CC.10), and the trusted third party as a participant (P.XO.02). They read
+//! distribution (P.CC.10 and P.XO.03), and the trusted third party as a participant (P.XO.02). They read
 //! nothing of a node's store or internals; what a node holds reaches them through the narrow
 //! ports of the `adapter` crate.
 
@@ -14,11 +14,17 @@ use std::time::Duration;
 use adapter::{Adapter, InboxMessage, Submission};
 use tokio::sync::watch;
 
-/// The common process the distributions are modeled on: P.CC.10 «получение сведений,
-/// содержащихся в классификаторе». Codes of procedure, transactions and messages are ours.
-const PROCESS: &str = "P.CC.10";
+/// A transaction a distribution runs: fetching reference data is modeled on P.CC.10 «получение
+/// сведений, содержащихся в классификаторе» (TRN.002); the notices and the trust list are
+/// ortaq's own P.XO.03.
+struct Trn {
+    process: &'static str,
+    procedure: &'static str,
+    code: &'static str,
+}
+
+/// Both processes are at version 1.0.0.
 const PROCESS_VERSION: &str = "1.0.0";
-const PROCEDURE: &str = "P.CC.10.PRC.001";
 
 /// What a distribution service does: publish (the EEC node) or subscribe (a national node).
 #[derive(Debug, Clone)]
@@ -33,20 +39,20 @@ pub struct Config {
     pub refresh: Duration,
 }
 
-/// A P.CC.10 message from a built-in service (reference data, trust list).
+/// A message of transaction `trn` from a built-in service (reference data, trust list).
 fn submission(
     to: &str,
-    transaction: &str,
+    trn: &Trn,
     message: &str,
     body: String,
     answers: Option<&InboxMessage>,
 ) -> Submission {
     Submission {
         to: to.into(),
-        process: PROCESS.into(),
+        process: trn.process.into(),
         version: PROCESS_VERSION.into(),
-        procedure: PROCEDURE.into(),
-        transaction: transaction.into(),
+        procedure: trn.procedure.into(),
+        transaction: trn.code.into(),
         message: message.into(),
         body,
         relates_to: answers.map(|a| a.message_id.clone()),

@@ -1,4 +1,4 @@
-//! Reference-data distribution (P.CC.10): the Commission's node tells its subscribers of every
+//! Reference-data distribution (P.CC.10, notices by P.XO.03): the Commission's node tells its subscribers of every
 //! new version and answers their requests; a national node fetches what is newer, checks each
 //! version's SHA-256 against the announcement, and has its node serve it. Only its configured
 //! publisher is listened to.
@@ -10,16 +10,24 @@ use adapter::{Adapter, InboxMessage, ReferenceHoldings, StoredVersion, SyncNote}
 use nsi::model::Content;
 use tokio::sync::watch;
 
-use crate::{Config, submission};
+use crate::{Config, Trn, submission};
 
-const TRN_REQUEST: &str = "P.CC.10.TRN.002";
+const TRN_REQUEST: Trn = Trn {
+    process: "P.CC.10",
+    procedure: "P.CC.10.PRC.001",
+    code: "P.CC.10.TRN.002",
+};
 const MSG_REQUEST: &str = "P.CC.10.MSG.003";
 const MSG_RESPONSE: &str = "P.CC.10.MSG.004";
 /// The catalogue and "not found" answers of the same transaction, each its own structure.
 const MSG_CATALOGUE: &str = "P.CC.10.MSG.006";
 const MSG_NOT_FOUND: &str = "P.CC.10.MSG.007";
-const TRN_NOTICE: &str = "P.CC.10.TRN.003";
-const MSG_NOTICE: &str = "P.CC.10.MSG.005";
+const TRN_NOTICE: Trn = Trn {
+    process: "P.XO.03",
+    procedure: "P.XO.03.PRC.001",
+    code: "P.XO.03.TRN.001",
+};
+const MSG_NOTICE: &str = "P.XO.03.MSG.001";
 const NS: &str = nsi::format::XML_NS;
 
 fn attr(s: &str) -> String {
@@ -71,7 +79,7 @@ pub async fn run<A: Adapter, H: ReferenceHoldings>(
             && now >= next_refresh
         {
             next_refresh = now + cfg.refresh;
-            let s = submission(p, TRN_REQUEST, MSG_REQUEST, request("*", None), None);
+            let s = submission(p, &TRN_REQUEST, MSG_REQUEST, request("*", None), None);
             if let Err(e) = adapter.send(&s).await {
                 holdings.note(SyncNote::Error(format!(
                     "asking {p} for its catalogue: {e}"
@@ -133,7 +141,7 @@ async fn publish_news<A: Adapter, H: ReferenceHoldings>(
         );
         for s in subscribers {
             if let Err(e) = adapter
-                .send(&submission(s, TRN_NOTICE, MSG_NOTICE, body.clone(), None))
+                .send(&submission(s, &TRN_NOTICE, MSG_NOTICE, body.clone(), None))
                 .await
             {
                 tracing::warn!(subscriber = %s, error = %e, "version notice not sent");
@@ -229,7 +237,7 @@ async fn handle<A: Adapter, H: ReferenceHoldings>(
                 }
             };
             if let Err(e) = adapter
-                .send(&submission(&it.from, TRN_REQUEST, answer, body, Some(it)))
+                .send(&submission(&it.from, &TRN_REQUEST, answer, body, Some(it)))
                 .await
             {
                 tracing::warn!(to = %it.from, error = %e, "reference data answer not sent");
@@ -266,7 +274,7 @@ async fn handle<A: Adapter, H: ReferenceHoldings>(
                 );
                 let s = submission(
                     &it.from,
-                    TRN_REQUEST,
+                    &TRN_REQUEST,
                     MSG_REQUEST,
                     request(code, Some(version)),
                     None,

@@ -1,4 +1,4 @@
-//! Trust-list distribution (P.CC.10.TRN.004/005): the publisher (the EEC node) sends each new
+//! Trust-list distribution (P.XO.03.TRN.002/003): the publisher (the EEC node) sends each new
 //! signed list to its subscribers and answers their requests; a subscriber asks when it holds
 //! no valid list or its list runs out within 14 days, and has its node install what verifies
 //! against the pinned signer (never an older or a forged list).
@@ -6,13 +6,21 @@
 use adapter::{Adapter, Clock, InboxMessage, TrustListHoldings};
 use tokio::sync::watch;
 
-use crate::{Config, submission};
+use crate::{Config, Trn, submission};
 
-const TRN_REQUEST: &str = "P.CC.10.TRN.004";
-const MSG_REQUEST: &str = "P.CC.10.MSG.009";
-const MSG_LIST: &str = "P.CC.10.MSG.008";
-const TRN_NOTICE: &str = "P.CC.10.TRN.005";
-const MSG_NOTICE: &str = "P.CC.10.MSG.010";
+const TRN_REQUEST: Trn = Trn {
+    process: "P.XO.03",
+    procedure: "P.XO.03.PRC.001",
+    code: "P.XO.03.TRN.002",
+};
+const MSG_REQUEST: &str = "P.XO.03.MSG.002";
+const MSG_LIST: &str = "P.XO.03.MSG.003";
+const TRN_NOTICE: Trn = Trn {
+    process: "P.XO.03",
+    procedure: "P.XO.03.PRC.001",
+    code: "P.XO.03.TRN.003",
+};
+const MSG_NOTICE: &str = "P.XO.03.MSG.004";
 
 /// Within this many days of its end a list is replaced, and the operator warned daily.
 const RENEW_DAYS: i64 = 14;
@@ -49,7 +57,7 @@ pub async fn run<A: Adapter, H: TrustListHoldings>(
         {
             let mut all = true;
             for s in &cfg.subscribers {
-                let sub = submission(s, TRN_NOTICE, MSG_NOTICE, xml.clone(), None);
+                let sub = submission(s, &TRN_NOTICE, MSG_NOTICE, xml.clone(), None);
                 if let Err(e) = adapter.send(&sub).await {
                     tracing::warn!(subscriber = %s, error = %e, "trust list not sent");
                     all = false;
@@ -71,7 +79,7 @@ pub async fn run<A: Adapter, H: TrustListHoldings>(
             if have.is_none() {
                 let body = format!("<tl:TrustListRequest xmlns:tl=\"{}\"/>", ttp::TL_NS);
                 if let Err(e) = adapter
-                    .send(&submission(p, TRN_REQUEST, MSG_REQUEST, body, None))
+                    .send(&submission(p, &TRN_REQUEST, MSG_REQUEST, body, None))
                     .await
                 {
                     tracing::warn!(publisher = %p, error = %e, "trust list not requested");
@@ -118,7 +126,7 @@ async fn handle<A: Adapter, H: TrustListHoldings>(
                 tracing::warn!(from = %it.from, "asked for the trust list, but none here verifies");
                 return;
             };
-            let answer = submission(&it.from, TRN_REQUEST, MSG_LIST, xml, Some(it));
+            let answer = submission(&it.from, &TRN_REQUEST, MSG_LIST, xml, Some(it));
             if let Err(e) = adapter.send(&answer).await {
                 tracing::warn!(to = %it.from, error = %e, "trust list not sent");
             }
