@@ -1929,3 +1929,75 @@ async fn every_gateway_reports_its_journal_and_the_eec_node_keeps_them() {
     );
     fed.stop_all().await;
 }
+
+/// The transaction's RCV says the recipient's IS has the message; the node accepting it is
+/// not that. KZ's authority registers a certificate with the Commission (P.TS.01.TRN.001 has a
+/// receipt time): nothing comes back while the keeper has not taken it; when it does, one
+/// DeliveryReceipt from the keeper's address, relating to the message, reaches KZ's IS, and
+/// taking the message again sends no second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transactions_rcv_comes_when_the_recipients_is_takes_the_message() {
+    let mut fed = Federation::new();
+    fed.enforcing = vec!["EEC", "KZ"];
+    fed.start_all().await;
+    let (kz, eec) = (fed.node("KZ"), fed.node("EEC"));
+    for n in [&eec, &kz] {
+        for f in ["data/nsi/countries.json", "data/nsi/hs.json"] {
+            publish(n, &shipped(f), nsi::format::Format::Json, None).await;
+        }
+        n.reload_reference().await.unwrap();
+    }
+    let sample = String::from_utf8(shipped("processes/P.TS.01/samples/MSG.001.xml")).unwrap();
+    let body = sample.split_once("?>").unwrap().1.trim().to_owned();
+    let sent = kz
+        .submit(
+            &registry("KZ"),
+            conformity::sample::registration(&registry("EEC"), body),
+        )
+        .await
+        .unwrap();
+    let id = sent.message_id.to_string();
+    // Accepted by KZ's node and delivered to EEC's inbox: still no transaction RCV.
+    let mut delivered = false;
+    for _ in 0..100 {
+        if let Ok((rec, _)) = eec.status(&registry("EEC"), &id).await
+            && rec.state == store::State::InInbox
+        {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "the certificate reached EEC's inbox");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = kz
+        .inbox(&registry("KZ"), 0, 100, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(before.is_empty(), "no RCV before the keeper took it");
+
+    // The keeper takes it: one RCV comes back.
+    assert_eq!(inbox(&eec, &registry("EEC"), 1).await.len(), 1);
+    let back = inbox(&kz, &registry("KZ"), 1).await;
+    let rcv = envelope::parse(&back[0].envelope, &ParseOptions::new(Origin::Platform)).unwrap();
+    assert_eq!(rcv.header.kind(), MessageKind::Signal(SignalKind::Rcv));
+    assert_eq!(rcv.header.relates_to.as_ref().unwrap().id.to_string(), id);
+    assert_eq!(
+        rcv.header.reply_to.as_ref().map(|a| a.as_str().to_owned()),
+        Some(registry("EEC"))
+    );
+    assert!(rcv.header.action.to_string().ends_with("/P.MSG.RCV"));
+    assert_eq!(rcv.header.conversation_id, sent.conversation_id);
+
+    // Taken again (not acknowledged yet): no second RCV.
+    eec.inbox(&registry("EEC"), 0, 100, Duration::ZERO)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = kz
+        .inbox(&registry("KZ"), 0, 100, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1);
+    fed.stop_all().await;
+}

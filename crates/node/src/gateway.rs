@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use envelope::{
     Address, ApplicationMessage, CpAction, Envelope, EnvelopeError, Fault, MessageKind, Origin,
-    ParseOptions, Segment, Subcode, UrnUuid,
+    ParseOptions, Segment, Signal, SignalKind, Subcode, UrnUuid,
 };
 use sha2::{Digest, Sha256};
 use store::{
@@ -819,6 +819,11 @@ impl Node {
                     .filter(|i| i.first_delivery)
                     .map(|i| (i.seq, i.message_id.clone()))
                     .collect();
+                // The transaction's RCV goes out before the delivery is recorded: a crash in
+                // between hands the message over again, and the repeated RCV is a duplicate.
+                for i in items.iter().filter(|i| i.first_delivery) {
+                    self.confirm_receipt(participant, i).await;
+                }
                 if !fresh.is_empty() {
                     self.store.mark_delivered(fresh, micros(self.now())).await?;
                 }
@@ -869,6 +874,7 @@ impl Node {
             notified.as_mut().enable();
             if let Some(item) = self.store.inbox_answer(participant, &request).await? {
                 if item.first_delivery {
+                    self.confirm_receipt(participant, &item).await;
                     self.store
                         .mark_delivered(
                             vec![(item.seq, item.message_id.clone())],
@@ -881,6 +887,63 @@ impl Node {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Ok((receipt, None));
             }
+        }
+    }
+
+    /// The transaction's RCV for a message handed to `participant` for the first time, when
+    /// its transaction asks for one (`TransactionDef::receipt_confirmed`): a DeliveryReceipt
+    /// from the participant to the sender, relating to the message. It is distinct from this
+    /// node's acceptance of the message (the hop's RCV, or the 202 of the API): it says the
+    /// recipient's IS has it. Its identifiers derive from the message, so a repeat is a
+    /// duplicate. A failure is logged; the message is handed over all the same.
+    async fn confirm_receipt(&self, participant: &str, item: &store::InboxItem) {
+        let Ok(env) = envelope::parse(&item.envelope, &ParseOptions::new(Origin::Any)) else {
+            return;
+        };
+        let Some(cp) = env.header.cp_action() else {
+            return;
+        };
+        if env.header.kind() != MessageKind::Application {
+            return;
+        }
+        let wanted = self
+            .screen
+            .packages
+            .iter()
+            .find(|p| p.process.code == cp.process.as_str() && p.process.version == cp.version)
+            .and_then(|p| p.transaction(&cp.transaction))
+            .zip(cp.message_code())
+            .is_some_and(|(t, m)| t.receipt_confirmed(m));
+        if !wanted {
+            return;
+        }
+        let Ok(me) = Address::parse(participant) else {
+            return;
+        };
+        let mut signal = Signal::new(SignalKind::Rcv, self.now());
+        signal.signal_id =
+            crate::record::derived_id(&["txn-rcv-signal", participant, &item.message_id]);
+        let mut rcv = match Envelope::signal_for(&env.header, me, signal) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(message = %item.message_id, error = %e, "no RCV for the transaction");
+                return;
+            }
+        };
+        rcv.header.message_id =
+            crate::record::derived_id(&["txn-rcv", participant, &item.message_id]);
+        let Some(to) = rcv.header.to.clone() else {
+            return;
+        };
+        let sent = match self.route(&to) {
+            Ok(route) => self
+                .accept(rcv, route, Source::Is { received: None })
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(message = %item.message_id, error = %e, "the transaction's RCV could not be sent");
         }
     }
 

@@ -450,11 +450,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     for m in &members {
         for c in [&m.ib, &m.ir] {
-            let left = c.inbox(0, 10, 0).await?.messages.len();
-            if left > 0 {
-                tally
-                    .problems
-                    .push(format!("{}: {left} messages never taken", m.seg));
+            let left = c.inbox(0, 10, 0).await?.messages;
+            if !left.is_empty() {
+                let what: Vec<String> = left
+                    .iter()
+                    .map(|i| format!("{} from {}", i.action, i.from))
+                    .collect();
+                tally.problems.push(format!(
+                    "{}: {} messages never taken: {}",
+                    m.seg,
+                    left.len(),
+                    what.join("; ")
+                ));
             }
         }
     }
@@ -908,6 +915,21 @@ async fn across_the_relay(
         ms(t.elapsed()),
         hop.algorithm.name()
     );
+    // RU's IS has taken it: RU's node confirms receipt for it (the transaction's RCV, not
+    // the nodes' acceptance, which KZ's IS had at once).
+    let rcv = receive(&kz.ir, &kz.registry, tally).await?;
+    tally.sent(&rcv.message_id, "RU's RCV to KZ registry".into());
+    if !rcv.action.ends_with("/P.MSG.RCV") || rcv.from != ru.body {
+        bail!(
+            "KZ expected the RCV of RU's conformity body, got {} from {}",
+            rcv.action,
+            rcv.from
+        );
+    }
+    println!(
+        "  when RU's IS took it, RU's node sent the transaction's RCV from {}; KZ's IS has it",
+        rcv.from
+    );
     let env = envelope::parse(
         got.envelope.as_bytes(),
         &ParseOptions::new(Origin::Platform),
@@ -988,7 +1010,7 @@ async fn reference_data(
     base_port: u16,
 ) -> anyhow::Result<()> {
     println!(
-        "[EEC -> all] reference data (P.CC.10): the Commission's node publishes, national nodes fetch and verify"
+        "[EEC -> all] reference data (notices by P.XO.03, fetching by P.CC.10): the Commission's node publishes, national nodes fetch and verify"
     );
     let t = Instant::now();
     let eec = members.first().context("no EEC node")?.node.reference();

@@ -101,6 +101,23 @@ impl TransactionDef {
             retries: self.retries,
         }
     }
+
+    /// Does the receiving side confirm receipt (RCV) of message `code` of this transaction,
+    /// as the engine's sides do: the initiating message of a notification or of a transaction
+    /// with a receipt time, and the response of mutual obligations or of a request/confirmation
+    /// with a receipt time.
+    pub fn receipt_confirmed(&self, code: &str) -> bool {
+        use crate::engine::Pattern;
+        if code == self.message {
+            self.pattern == Pattern::Notification
+                || (self.receipt_secs.is_some() && self.pattern != Pattern::InformationDistribution)
+        } else if self.responses.iter().any(|r| r == code) {
+            self.pattern == Pattern::MutualObligations
+                || (self.pattern == Pattern::RequestConfirmation && self.receipt_secs.is_some())
+        } else {
+            false
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -685,9 +685,10 @@ pub struct Followed {
 }
 
 /// Follows the transaction started by message `id` (sent by `client` as the initiator of
-/// `def`) through the engine: the node's confirmation of receipt is the RCV, and the signals
-/// and the response that relate to `id` are taken from the inbox and acknowledged, until the
-/// engine ends the transaction or `wait` passes.
+/// `def`) through the engine: the signals (the RCV the recipient's node sends when its IS takes
+/// the message, PRS, ERR) and the response that relate to `id` are taken from the inbox and
+/// acknowledged, until the engine ends the transaction or `wait` passes. The node's own
+/// acceptance of the message is not the transaction's RCV.
 pub async fn follow<A: Adapter>(
     client: &A,
     def: &process::package::TransactionDef,
@@ -710,23 +711,8 @@ pub async fn follow<A: Adapter>(
         received: Vec::new(),
     };
     let start = tokio::time::Instant::now();
-    let mut rcv = false;
     while t.outcome() == &Outcome::Pending && start.elapsed() < wait {
         let now = clock();
-        // The recipient's node confirmed receipt (or the message reached a local inbox):
-        // that is the transaction's RCV.
-        if !rcv
-            && let Ok(st) = client.status(id).await
-            && st.history.iter().any(|h| {
-                matches!(
-                    h.state.as_str(),
-                    "received_by_peer" | "in_inbox" | "delivered"
-                )
-            })
-        {
-            rcv = true;
-            t.on(Event::Signal(SignalKind::Rcv), now);
-        }
         let page = client.inbox(0, 100, 1).await?;
         for m in page.messages {
             let Ok(env) =
