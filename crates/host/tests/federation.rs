@@ -2001,3 +2001,173 @@ async fn the_transactions_rcv_comes_when_the_recipients_is_takes_the_message() {
     assert_eq!(after.len(), 1);
     fed.stop_all().await;
 }
+
+/// The gateway keeps the initiator's side of a transaction: KZ's authority registers a
+/// certificate (P.TS.01.TRN.001: RCV within 60 s, PRS within 300 s, 3 retries) and nobody at
+/// the Commission takes it. When the receipt time passes on KZ's clock, KZ's node sends the
+/// request again with a new MessageID and the same ConversationID; the RCV for the retry moves
+/// the transaction on; when the retries are spent, KZ's IS gets an ERR saying the transaction
+/// failed, and no further retry goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_retries_a_request_and_tells_its_is_when_the_transaction_fails() {
+    let mut fed = Federation::new();
+    fed.enforcing = vec!["EEC", "KZ"];
+    fed.expire_after_secs = 100_000;
+    let (clock, offset) = movable_clock();
+    let kz = fed.start_with("KZ", clock).await;
+    let eec = fed.start("EEC").await;
+    for n in [&eec, &kz] {
+        for f in ["data/nsi/countries.json", "data/nsi/hs.json"] {
+            publish(n, &shipped(f), nsi::format::Format::Json, None).await;
+        }
+        n.reload_reference().await.unwrap();
+    }
+    let sample = String::from_utf8(shipped("processes/P.TS.01/samples/MSG.001.xml")).unwrap();
+    let body = sample.split_once("?>").unwrap().1.trim().to_owned();
+    let sent = kz
+        .submit(
+            &registry("KZ"),
+            conformity::sample::registration(&registry("EEC"), body),
+        )
+        .await
+        .unwrap();
+    let id = sent.message_id.to_string();
+    let kept = kz.store().txn_of(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.state.as_str(), kept.outcome.as_str(), kept.attempts),
+        ("await-rcv", "pending", 0)
+    );
+
+    // Nothing within the receipt time: the request again, new MessageID, same conversation.
+    offset.store(61, Ordering::Relaxed);
+    let mut attempts = 0;
+    for _ in 0..100 {
+        attempts = kz.store().txn_of(&id).await.unwrap().unwrap().attempts;
+        if attempts == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(attempts, 1, "the request went out again");
+    let got = inbox(&eec, &registry("EEC"), 2).await;
+    let ids: Vec<&str> = got.iter().map(|i| i.message_id.as_str()).collect();
+    assert!(ids.contains(&id.as_str()));
+    let retry = got.iter().find(|i| i.message_id != id).unwrap();
+    assert_eq!(
+        retry.conversation_id,
+        sent.conversation_id.map(|c| c.to_string())
+    );
+    // EEC's IS has taken both: their RCVs reach KZ and move the transaction on to the PRS.
+    let mut state = String::new();
+    for _ in 0..100 {
+        let k = kz.store().txn_of(&retry.message_id).await.unwrap().unwrap();
+        state = k.state.clone();
+        if state == "await-prs" {
+            assert_eq!(k.attempts, 1);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "await-prs");
+
+    // No PRS, ever: retries until they are spent, then an ERR to KZ's IS from KZ's gate.
+    let mut failed = None;
+    for step in 1..=12 {
+        offset.store(61 + step * 301, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let k = kz.store().txn_of(&id).await.unwrap().unwrap();
+        if k.outcome == "failed" {
+            failed = Some(k);
+            break;
+        }
+    }
+    let k = failed.expect("the transaction failed");
+    assert_eq!(k.attempts, 3);
+    assert!(
+        k.why
+            .as_deref()
+            .unwrap()
+            .contains("in time after 4 attempts"),
+        "{k:?}"
+    );
+    let items = kz
+        .inbox(&registry("KZ"), 0, 100, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let err = items
+        .iter()
+        .map(|i| envelope::parse(&i.envelope, &ParseOptions::new(Origin::Platform)).unwrap())
+        .find(|e| e.header.kind() == MessageKind::Signal(SignalKind::Err))
+        .expect("an ERR for the failed transaction");
+    assert_eq!(err.header.relates_to.as_ref().unwrap().id.to_string(), id);
+    let envelope::Body::Signal(sig) = &err.body else {
+        panic!()
+    };
+    assert!(
+        sig.errors[0].description.contains("P.TS.01.TRN.001")
+            && sig.errors[0].description.contains("не завершена"),
+        "{:?}",
+        sig.errors
+    );
+    // Four requests in all reached the Commission; none after the failure.
+    let before = eec
+        .inbox(&registry("EEC"), 0, 100, Duration::ZERO)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(before, 4);
+    offset.store(100_000, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = eec
+        .inbox(&registry("EEC"), 0, 100, Duration::ZERO)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(after, 4);
+
+    // The Commission answers after all: KZ's node refuses the late response (TRN.007), the
+    // keeper hears so with an ERR, and KZ's IS, already told, never sees it.
+    let late = Submission {
+        relates_to: Some(id.clone()),
+        conversation_id: sent.conversation_id.map(|c| c.to_string()),
+        message: "P.TS.01.MSG.004".into(),
+        ..conformity::sample::registration(
+            &registry("KZ"),
+            conformity::processing_result(
+                Some("5b0c1d0e-7e5a-4a3b-9f3e-1c2d3e4f5a6b"),
+                &[],
+                time::OffsetDateTime::now_utc(),
+                "Сведения добавлены",
+            ),
+        )
+    };
+    let answered = eec.submit(&registry("EEC"), late).await.unwrap();
+    let back = inbox(&eec, &registry("EEC"), 5).await;
+    let refusal = back
+        .iter()
+        .map(|i| envelope::parse(&i.envelope, &ParseOptions::new(Origin::Platform)).unwrap())
+        .find(|e| {
+            e.header.relates_to.as_ref().map(|r| r.id) == Some(answered.message_id)
+                && e.header.kind() == MessageKind::Signal(SignalKind::Err)
+        })
+        .expect("ERR for the late response");
+    let envelope::Body::Signal(sig) = &refusal.body else {
+        panic!()
+    };
+    assert_eq!(sig.errors[0].code.as_str(), "Common:UnexpectedMessage");
+    assert!(
+        sig.errors[0].description.contains("TRN.007"),
+        "{:?}",
+        sig.errors
+    );
+    let kz_items = kz
+        .inbox(&registry("KZ"), 0, 100, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        kz_items
+            .iter()
+            .all(|i| i.message_id != answered.message_id.to_string())
+    );
+    fed.stop_all().await;
+}

@@ -81,6 +81,23 @@ async fn deliver_local(node: &Node, local: Vec<store::OutboxItem>) {
 }
 
 /// Signs a log checkpoint every few seconds when something was logged.
+/// Ticks the transactions this node keeps for its ISs (`conversations`) once a second: their
+/// time limits are in the node's clock, so a test that moves the clock sees them at once.
+pub async fn run_transactions(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+    if node.screen.packages.is_empty() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = node.tick_transactions().await {
+            tracing::error!(error = %e, "transaction timer failed");
+        }
+    }
+}
+
 pub async fn run_checkpoints(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {

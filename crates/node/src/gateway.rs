@@ -680,6 +680,7 @@ impl Node {
                     self.metrics.accepted.increment(1);
                 }
                 self.wake(&route);
+                self.observe_transaction(&env, from_is, &route).await;
             }
             Accepted::Duplicate { .. } => self.metrics.duplicates.increment(1),
         }

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config;
+mod conversations;
 mod delivery;
 pub mod evidence;
 pub mod federation;
@@ -121,6 +122,7 @@ pub async fn serve(
     let mut workers = vec![
         tokio::spawn(delivery::run_delivery(node.clone(), stop_rx.clone())),
         tokio::spawn(delivery::run_checkpoints(node.clone(), stop_rx.clone())),
+        tokio::spawn(delivery::run_transactions(node.clone(), stop_rx.clone())),
     ];
     if let Some(f) = &node.fed {
         let peer_listener = tokio::net::TcpListener::bind(f.listen)

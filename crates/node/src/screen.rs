@@ -63,6 +63,11 @@ impl Screen {
         {
             return Some((envelope::ErrorCode::UnexpectedMessage, why));
         }
+        if let Some(t) = trn
+            && let Some(why) = after_the_end(env, t, msg, store).await
+        {
+            return Some((envelope::ErrorCode::UnexpectedMessage, why));
+        }
         // The responding IS answers with a processing result instead (it has the process's
         // common resource, which some rules need).
         if trn.is_some_and(|t| t.on_invalid == OnInvalid::ProcessingResult) {
@@ -210,6 +215,40 @@ async fn out_of_conversation(
             ),
         )
     })
+}
+
+/// A response to a request whose transaction this node keeps (`conversations`) and which has
+/// ended: completed by an earlier response, or failed when its time ran out. The initiator's IS
+/// has been told how it ended; a late or second response would contradict that.
+async fn after_the_end(
+    env: &Envelope,
+    t: &process::package::TransactionDef,
+    msg: &str,
+    store: &Store,
+) -> Option<edoc::Report> {
+    if msg == t.message {
+        return None;
+    }
+    let rel = env.header.relates_to.as_ref()?;
+    let kept = store.txn_of(&rel.id.to_string()).await.ok()??;
+    if kept.outcome == "pending" {
+        return None;
+    }
+    let how = match &kept.why {
+        Some(w) => format!("{}: {w}", kept.outcome),
+        None => kept.outcome.clone(),
+    };
+    Some(why(
+        "TRN.007",
+        format!(
+            "Ответ {msg} пришёл после окончания транзакции {} ({how})",
+            t.code
+        ),
+        format!(
+            "Response {msg} came after transaction {} ended ({how})",
+            t.code
+        ),
+    ))
 }
 
 fn unexpected(

@@ -173,6 +173,18 @@ enum State {
     Done,
 }
 
+/// What a store keeps of the initiator's side of a transaction (`Transaction::snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub state: String,
+    pub deadline: Option<OffsetDateTime>,
+    pub attempts: u32,
+    /// pending, completed, failed or cancelled.
+    pub outcome: String,
+    /// Why it failed or was cancelled.
+    pub why: Option<String>,
+}
+
 /// One side of one transaction instance.
 #[derive(Debug, Clone)]
 pub struct Transaction {
@@ -492,6 +504,66 @@ impl Transaction {
             (_, Event::Message { .. }) => self.unexpected(),
             _ => Vec::new(),
         }
+    }
+
+    /// The initiator's side as words and numbers a store keeps (state, deadline, attempts,
+    /// outcome); None for a responder, whose side its IS keeps.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        if self.side != Side::Initiator {
+            return None;
+        }
+        let state = match self.state {
+            State::AwaitRcv => "await-rcv",
+            State::AwaitPrs => "await-prs",
+            State::AwaitResponse => "await-response",
+            State::ProcessingResponse => "processing-response",
+            State::Done => "done",
+            _ => return None,
+        };
+        let (outcome, why) = match &self.outcome {
+            Outcome::Pending => ("pending", None),
+            Outcome::Completed => ("completed", None),
+            Outcome::Failed(w) => ("failed", Some(w.clone())),
+            Outcome::Cancelled(w) => ("cancelled", Some(w.clone())),
+        };
+        Some(Snapshot {
+            state: state.to_owned(),
+            deadline: self.deadline,
+            attempts: self.attempts,
+            outcome: outcome.to_owned(),
+            why,
+        })
+    }
+
+    /// The initiator's side of a transaction of this shape, as `snapshot` left it; None when
+    /// the snapshot does not read.
+    pub fn restore(
+        pattern: Pattern,
+        timing: Timing,
+        shape: &Shape<'_>,
+        snap: &Snapshot,
+    ) -> Option<Transaction> {
+        let state = match snap.state.as_str() {
+            "await-rcv" => State::AwaitRcv,
+            "await-prs" => State::AwaitPrs,
+            "await-response" => State::AwaitResponse,
+            "processing-response" => State::ProcessingResponse,
+            "done" => State::Done,
+            _ => return None,
+        };
+        let why = || snap.why.clone().unwrap_or_default();
+        let outcome = match snap.outcome.as_str() {
+            "pending" => Outcome::Pending,
+            "completed" => Outcome::Completed,
+            "failed" => Outcome::Failed(why()),
+            "cancelled" => Outcome::Cancelled(why()),
+            _ => return None,
+        };
+        let mut t = Transaction::new(pattern, timing, shape, Side::Initiator, state);
+        t.deadline = snap.deadline;
+        t.attempts = snap.attempts;
+        t.outcome = outcome;
+        Some(t)
     }
 
     fn tick(&mut self, now: OffsetDateTime) -> Vec<Action> {

@@ -486,3 +486,69 @@ fn patterns_refuse_parameters_that_do_not_fit() {
     );
     assert!(r(Pattern::RequestResponse, guaranteed(3), true).is_ok());
 }
+
+/// The gateway keeps an initiator as a snapshot between events: whatever happened, a restored
+/// transaction answers every next event exactly as the original does.
+mod snapshots {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn event(k: u8) -> Event {
+        match k % 7 {
+            0 => sig(SignalKind::Rcv),
+            1 => sig(SignalKind::Prs),
+            2 => sig(SignalKind::Err),
+            3 => msg(RESP, RESPONDER),
+            4 => msg("P.XX.01.MSG.999", RESPONDER),
+            5 => Event::Processed {
+                accepted: k.is_multiple_of(2),
+            },
+            _ => Event::Tick,
+        }
+    }
+
+    const PATTERNS: [Pattern; 6] = [
+        Pattern::MutualObligations,
+        Pattern::QuestionResponse,
+        Pattern::RequestResponse,
+        Pattern::RequestConfirmation,
+        Pattern::Notification,
+        Pattern::InformationDistribution,
+    ];
+
+    proptest! {
+        #[test]
+        fn a_restored_initiator_behaves_as_the_original(
+            p in 0usize..6,
+            retries in 0u32..4,
+            steps in proptest::collection::vec((any::<u8>(), 0u64..400), 0..24),
+        ) {
+            let pattern = PATTERNS[p];
+            let responses = if matches!(pattern, Pattern::Notification | Pattern::InformationDistribution) {
+                vec![]
+            } else {
+                vec![RESP.to_owned()]
+            };
+            let timing = guaranteed(retries);
+            let mut original = Transaction::initiate(pattern, timing, &shape(&responses), t0());
+            let mut at = 0;
+            for (k, dt) in steps {
+                at += dt;
+                let snap = original.snapshot().expect("an initiator has a snapshot");
+                let mut restored = Transaction::restore(pattern, timing, &shape(&responses), &snap)
+                    .expect("a snapshot restores");
+                prop_assert_eq!(restored.snapshot(), Some(snap));
+                let now = t0() + Duration::from_secs(at);
+                let (a, b) = (original.on(event(k), now), restored.on(event(k), now));
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(original.snapshot(), restored.snapshot());
+            }
+        }
+    }
+
+    #[test]
+    fn a_responder_is_not_the_gateways_to_keep() {
+        let (t, _) = responder(Pattern::RequestResponse, guaranteed(1));
+        assert_eq!(t.snapshot(), None);
+    }
+}

@@ -11,6 +11,7 @@
 //! transaction leaves this crate, and no other crate writes to its tables.
 
 pub mod log;
+pub mod transactions;
 
 use std::sync::Arc;
 
@@ -71,6 +72,12 @@ static MIGRATIONS: db::Migrations = db::Migrations {
             name: "journal",
             sqlite: include_str!("../migrations/sqlite/0008_journal.sql"),
             postgres: include_str!("../migrations/postgres/0008_journal.sql"),
+        },
+        db::Migration {
+            version: 9,
+            name: "transactions",
+            sqlite: include_str!("../migrations/sqlite/0009_transactions.sql"),
+            postgres: include_str!("../migrations/postgres/0009_transactions.sql"),
         },
     ],
 };

@@ -817,6 +817,82 @@ async fn tokens_are_listed_revoked_and_expire(f: Fixture) {
     s.close().await.unwrap();
 }
 
+/// The initiator's side of transactions (node::conversations): kept once per request, found
+/// from any of its MessageIDs, moved on in place, and due when its deadline has come.
+async fn transactions_are_kept_found_and_due(f: Fixture) {
+    use store::transactions::KeptTransaction;
+    let s = f.open();
+    let k = KeptTransaction {
+        request_id: "urn:uuid:00000000-0000-4000-8000-000000000001".into(),
+        participant: KZ.into(),
+        conversation_id: Some("urn:uuid:00000000-0000-4000-8000-0000000000c1".into()),
+        process: "P.TS.01".into(),
+        version: "1.0.1".into(),
+        transaction: "P.TS.01.TRN.001".into(),
+        state: "await-rcv".into(),
+        attempts: 0,
+        outcome: "pending".into(),
+        why: None,
+        deadline: Some(1_000),
+        updated_at: 10,
+    };
+    assert!(s.txn_start(k.clone()).await.unwrap());
+    assert!(!s.txn_start(k.clone()).await.unwrap(), "kept once");
+    assert_eq!(s.txn_of(&k.request_id).await.unwrap(), Some(k.clone()));
+    let c = k.conversation_id.as_deref().unwrap();
+    assert_eq!(
+        s.txn_pending_in(KZ, c, "P.TS.01.TRN.001").await.unwrap(),
+        Some(k.clone())
+    );
+    assert_eq!(
+        s.txn_pending_in(KZ, c, "P.TS.01.TRN.002").await.unwrap(),
+        None
+    );
+    assert!(s.txn_due(999, 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.txn_due(1_000, 10).await.unwrap(),
+        std::slice::from_ref(&k)
+    );
+    // A retry went out: the state moves on and the retry's MessageID finds it too.
+    let retry = "urn:uuid:00000000-0000-4000-8000-000000000002";
+    let next = KeptTransaction {
+        attempts: 1,
+        deadline: Some(2_000),
+        updated_at: 1_000,
+        ..k.clone()
+    };
+    s.txn_update(&next, Some(retry)).await.unwrap();
+    assert_eq!(s.txn_of(retry).await.unwrap(), Some(next.clone()));
+    s.txn_add_message(
+        &k.request_id,
+        "urn:uuid:00000000-0000-4000-8000-000000000003",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.txn_of("urn:uuid:00000000-0000-4000-8000-000000000003")
+            .await
+            .unwrap()
+            .map(|t| t.attempts),
+        Some(1)
+    );
+    // Ended: no longer due, no longer pending in its conversation.
+    let done = KeptTransaction {
+        outcome: "failed".into(),
+        why: Some("no RCV in time after 2 attempts".into()),
+        deadline: None,
+        ..next
+    };
+    s.txn_update(&done, None).await.unwrap();
+    assert!(s.txn_due(i64::MAX, 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.txn_pending_in(KZ, c, "P.TS.01.TRN.001").await.unwrap(),
+        None
+    );
+    assert_eq!(s.txn_of(&k.request_id).await.unwrap(), Some(done));
+    s.close().await.unwrap();
+}
+
 macro_rules! conformance {
     ($engine:ident) => {
         mod $engine {
@@ -844,6 +920,7 @@ macro_rules! conformance {
             case!(reopening_keeps_data_and_migrations_are_idempotent);
             case!(evidence_and_log_proofs);
             case!(tokens_are_listed_revoked_and_expire);
+            case!(transactions_are_kept_found_and_due);
         }
     };
 }
