@@ -1262,11 +1262,11 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
     fed.stop_all().await;
 }
 
-/// A legally significant document (P.TS.01.MSG.006) from KZ to RU's conformity body (an address
-/// without a process role, so the transaction's roles do not apply) through the EEC relay: KZ's
-/// node refuses it unsigned or badly signed; signed, it passes; the EEC node's
-/// trusted third party receipt and time stamp travel with it; RU's evidence container checks
-/// out offline, and any change to it is caught by the check it breaks.
+/// A legally significant document (a signed P.TS.01.MSG.001) from KZ to RU's conformity body
+/// (an address without a process role, so the transaction's roles do not apply) through the
+/// EEC relay: KZ's node refuses it when its signature does not hold; signed, it passes; the EEC
+/// node's trusted third party receipt and time stamp travel with it; RU's evidence container
+/// checks out offline, and any change to it is caught by the check it breaks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient() {
     let (mut fed, space) = Federation::with_trust_space();
@@ -1277,32 +1277,25 @@ async fn legally_significant_documents_carry_a_stamped_receipt_to_the_recipient(
     let (kz, ru) = (fed.node("KZ"), fed.node("RU"));
     wait_for_trust_list(&ru, 1).await;
     wait_for_trust_list(&kz, 1).await;
+    with_shipped_codes(&ru).await;
     // KZ's own trust-list requests are handed over before the refusals below are counted.
     let deadline = Instant::now() + Duration::from_secs(20);
     while kz.store().queue_depth().await.unwrap().0 != 0 {
         assert!(Instant::now() < deadline, "KZ's outbox never drained");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let doc = certificate_doc("signed").replacen(
-        "P.TS.01.MSG.001</csdo:InfEnvelopeCode>",
-        "P.TS.01.MSG.006</csdo:InfEnvelopeCode>",
-        1,
-    );
+    let doc = official_certificate("0201");
     let legal = |body: String| Submission {
-        transaction: "P.TS.01.TRN.004".into(),
-        message: "P.TS.01.MSG.006".into(),
         body,
         ..submission(&sender("RU"), "x")
     };
-    // Unsigned, and signed but changed afterwards: refused by the sending node, nothing stored.
+    // Signed but changed afterwards: refused by the sending node, nothing stored. (Unsigned,
+    // the same message is an ordinary document.)
     let signed = dsig::sign_enveloped(&doc, &space.signers["KZ"]).unwrap();
-    for (body, why) in [
-        (doc.clone(), "no ds:Signature"),
-        (
-            signed.replacen("ЕАЭС signed", "ЕАЭС forged", 1),
-            "digest mismatch",
-        ),
-    ] {
+    for (body, why) in [(
+        signed.replacen("KZ.01.АА.0201/2026", "KZ.01.АА.0299/2026", 1),
+        "digest mismatch",
+    )] {
         match kz.submit(&registry("KZ"), legal(body)).await {
             Err(node::NodeError::Unsigned(m)) => assert!(m.contains(why), "{m}"),
             other => panic!("expected a refusal ({why}), got {other:?}"),
@@ -1603,8 +1596,8 @@ fn rewrite_zip(zip: &[u8], name: &str, f: &dyn Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8
     out.finish().unwrap().into_inner()
 }
 
-/// A legally significant envelope (P.TS.01.MSG.006) from `from` to `to` carrying `document`,
-/// stamped as a node would.
+/// A P.TS.01.MSG.001 envelope from `from` to `to` carrying `document` (legally significant
+/// when the document is signed), stamped as a node would.
 fn legal_envelope(from: &str, to: &str, document: String) -> (UrnUuid, Vec<u8>) {
     let id = UrnUuid::new_v4();
     let mut env = Envelope::application(
@@ -1615,8 +1608,8 @@ fn legal_envelope(from: &str, to: &str, document: String) -> (UrnUuid, Vec<u8>) 
                 "P.TS.01",
                 "1.0.1",
                 "P.TS.01.PRC.001",
-                "P.TS.01.TRN.004",
-                "P.TS.01.MSG.006",
+                "P.TS.01.TRN.001",
+                "P.TS.01.MSG.001",
             )
             .unwrap(),
             message_id: id,
@@ -1630,6 +1623,26 @@ fn legal_envelope(from: &str, to: &str, document: String) -> (UrnUuid, Vec<u8>) 
     .unwrap();
     env.stamp(UrnUuid::new_v4(), time::OffsetDateTime::now_utc());
     (id, env.to_xml().into_bytes())
+}
+
+/// The shipped official R.TR.TS.01.001 sample, registering document number `n` (four digits).
+fn official_certificate(n: &str) -> String {
+    let sample = String::from_utf8(shipped("processes/P.TS.01/samples/MSG.001.xml")).unwrap();
+    sample
+        .split_once("?>")
+        .unwrap()
+        .1
+        .trim()
+        .replace("KZ.01.АА.0001/2026", &format!("KZ.01.АА.{n}/2026"))
+}
+
+/// The shipped countries and HS codes, published and loaded on `node` (the P.TS.01 rules need
+/// them).
+async fn with_shipped_codes(node: &Node) {
+    for f in ["data/nsi/countries.json", "data/nsi/hs.json"] {
+        publish(node, &shipped(f), nsi::format::Format::Json, None).await;
+    }
+    node.reload_reference().await.unwrap();
 }
 
 /// HTTP headers as the hand client sends them.
@@ -1658,17 +1671,14 @@ async fn evidence_is_judged_by_the_trusted_third_party_and_never_taken_from_a_pe
     fed.start_all().await;
     let (eec, ru) = (fed.node("EEC"), fed.node("RU"));
     wait_for_trust_list(&ru, 1).await;
-    let doc = |n: &str| {
-        certificate_doc(n).replacen(
-            "P.TS.01.MSG.001</csdo:InfEnvelopeCode>",
-            "P.TS.01.MSG.006</csdo:InfEnvelopeCode>",
-            1,
-        )
-    };
+    for n in [&eec, &ru] {
+        with_shipped_codes(n).await;
+    }
+    let doc = official_certificate;
     // Signed, then changed: the signature no longer holds.
-    let broken = dsig::sign_enveloped(&doc("evidence-1"), &space.signers["KZ"])
+    let broken = dsig::sign_enveloped(&doc("0101"), &space.signers["KZ"])
         .unwrap()
-        .replacen("evidence-1", "evidence-X", 1);
+        .replacen("KZ.01.АА.0101/2026", "KZ.01.АА.0199/2026", 1);
     let forged_receipt = format!(
         "<rc:TtpReceipt xmlns:rc=\"{}\"><rc:Verdict>valid</rc:Verdict></rc:TtpReceipt>",
         ttp::RECEIPT_NS
@@ -1713,7 +1723,7 @@ async fn evidence_is_judged_by_the_trusted_third_party_and_never_taken_from_a_pe
     // Straight to RU over the EEC's own link (EEC relays for KZ; KZ's signature on the bytes):
     // each kind of bad evidence is refused with 422, and nothing is stored.
     let eec_link = HandClient::new(&fed.pki, "EEC", "RU", fed.addrs[&seg("RU")]);
-    let other_doc = dsig::sign_enveloped(&doc("evidence-2"), &space.signers["KZ"]).unwrap();
+    let other_doc = dsig::sign_enveloped(&doc("0102"), &space.signers["KZ"]).unwrap();
     let cases: [(&str, Headers, &str); 2] = [
         (
             "a receipt no trusted third party signed",

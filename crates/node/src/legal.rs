@@ -42,7 +42,8 @@ pub const TIMESTAMP_PROOF: &str = "ttp-timestamp-proof";
 /// The most evidence bytes of one kind a peer may send.
 pub const MAX_EVIDENCE: usize = 256 * 1024;
 
-/// Whether the message's package marks it legally significant (in the loaded edition).
+/// Whether the message is legally significant: its package marks it so (in the loaded
+/// edition), or marks it so when signed and its document carries an XMLDSig signature.
 pub(crate) fn legally_significant(packages: &[Package], env: &Envelope) -> bool {
     let Some(cp) = env.header.cp_action() else {
         return false;
@@ -50,11 +51,12 @@ pub(crate) fn legally_significant(packages: &[Package], env: &Envelope) -> bool 
     let Some(code) = cp.message_code() else {
         return false;
     };
+    let signed = || matches!(&env.body, Body::Document(d) if d.contains(dsig::DS));
     packages
         .iter()
         .filter(|p| p.process.code == cp.process.as_str() && p.process.version == cp.version)
         .filter_map(|p| p.message(code))
-        .any(|m| m.legally_significant)
+        .any(|m| m.legally_significant || (m.legally_significant_when_signed && signed()))
 }
 
 /// The sending node's duty: a legally significant document carries a signature that verifies

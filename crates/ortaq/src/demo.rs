@@ -725,11 +725,12 @@ async fn p_ts_01(
     Ok(())
 }
 
-/// Legally significant documents (P.TS.01.MSG.006): an unsigned one is refused by the sending
-/// node itself; Kazakhstan's authority signs one (XMLDSig, ECDSA P-256), the EEC node's trusted
-/// third party judges the signature, time-stamps its receipt and keeps both with the message,
-/// and the keeper registers the document; its evidence container verifies offline to the
-/// federation root. A Belarusian document signed with a revoked certificate is rejected.
+/// Legally significant documents: a signed P.TS.01.MSG.001. One changed after signing is
+/// refused by the sending node itself; Kazakhstan's authority signs one (XMLDSig, ECDSA
+/// P-256), the EEC node's trusted third party judges the signature, time-stamps its receipt and
+/// keeps both with the message, and the keeper registers the document; its evidence container
+/// verifies offline to the federation root. A Belarusian document signed with a revoked
+/// certificate is rejected.
 async fn signed_documents(
     members: &[Member],
     package: &process::Package,
@@ -741,24 +742,18 @@ async fn signed_documents(
     use conformity::{Submitter, read_processing_result};
     let clock = node::system_clock();
     println!(
-        "[trust] legally significant documents (P.TS.01.MSG.006): signed, judged by the EEC node's trusted third party, time-stamped"
+        "[trust] legally significant documents (a signed P.TS.01.MSG.001): judged by the EEC node's trusted third party, time-stamped"
     );
     let eec = &members[0];
-    let signed_variant = |seg: &str| {
-        certificate(seg, 3).replacen(
-            "P.TS.01.MSG.001</csdo:InfEnvelopeCode>",
-            "P.TS.01.MSG.006</csdo:InfEnvelopeCode>",
-            1,
-        )
-    };
     let kz = members.iter().find(|m| m.seg == "KZ").context("node")?;
     let sub = Submitter::new(kz.ir.clone(), package.clone(), &kz.registry, clock.clone());
+    let forged = dsig::sign_enveloped(&certificate("KZ", 3), &trust.signers["KZ"])?.replacen(
+        "KZ.01.АА.0003/2026",
+        "KZ.01.АА.0004/2026",
+        1,
+    );
     match sub
-        .submit(
-            "P.TS.01.MSG.006",
-            signed_variant("KZ"),
-            Duration::from_secs(30),
-        )
+        .submit("P.TS.01.MSG.001", forged, Duration::from_secs(30))
         .await
     {
         Err(conformity::ConformityError::Api(e))
@@ -766,9 +761,11 @@ async fn signed_documents(
                 .is_some_and(|p| p.kind_name() == "signature-required") =>
         {
             let detail = e.problem().map(|p| p.detail).unwrap_or_default();
-            println!("  KZ: an unsigned MSG.006 was refused by its own node: 422 {detail}")
+            println!(
+                "  KZ: a signed MSG.001 changed after signing was refused by its own node: 422 {detail}"
+            )
         }
-        other => bail!("an unsigned legally significant document was not refused: {other:?}"),
+        other => bail!("a document changed after signing was not refused: {other:?}"),
     }
     let anchors = node::evidence::Anchors {
         federation_root: trust::pki::pem_to_der(&std::fs::read_to_string(
@@ -783,11 +780,11 @@ async fn signed_documents(
         ("BY", &trust.revoked, conformity::RESULT_RECEIVED),
     ] {
         let m = members.iter().find(|m| m.seg == seg).context("node")?;
-        let doc = dsig::sign_enveloped(&signed_variant(seg), signer)?;
+        let doc = dsig::sign_enveloped(&certificate(seg, 3), signer)?;
         let sub = Submitter::new(m.ir.clone(), package.clone(), &m.registry, clock.clone());
         let t = Instant::now();
         let r = sub
-            .submit("P.TS.01.MSG.006", doc, Duration::from_secs(30))
+            .submit("P.TS.01.MSG.001", doc, Duration::from_secs(30))
             .await?;
         record(tally, &r, &format!("{seg} signed certificate"), true);
         let h = next_handled(handled, tally).await?;
@@ -800,7 +797,7 @@ async fn signed_documents(
             bail!("{seg}'s signed document: R.006 {code}, expected {expect}: {diags:?}");
         }
         println!(
-            "  {seg} -> EEC  MSG.006 signed: keeper: {}; R.006 code {code} in {}",
+            "  {seg} -> EEC  MSG.001 signed: keeper: {}; R.006 code {code} in {}",
             h.summary,
             ms(t.elapsed())
         );

@@ -132,6 +132,12 @@ pub struct Message {
     /// document signature, and a node running the trusted third party attaches its receipt.
     #[serde(default)]
     pub legally_significant: bool,
+    /// Legally significant when its document is signed: a document that carries an enveloped
+    /// signature is treated as `legally_significant` (the signature must verify, the trusted
+    /// third party attaches its receipt); an unsigned one is an ordinary document. So one
+    /// official message serves both, as the Union's documents may be signed or not.
+    #[serde(default)]
+    pub legally_significant_when_signed: bool,
     /// Checked by the filling rules of this other message, which carries the same structure
     /// (a signed variant of a message, say), instead of repeating them.
     #[serde(default)]

@@ -409,7 +409,7 @@ impl<A: Adapter + Ttp> RegistryKeeper<A> {
         }
         let ts = stamp(now);
         let (response, body) = match code.as_str() {
-            "P.TS.01.MSG.001" | "P.TS.01.MSG.006" if !report.is_valid() => {
+            "P.TS.01.MSG.001" if !report.is_valid() => {
                 handled.summary.push_str(&format!(
                     "rejected: {} problems (R.006)",
                     report.diagnostics.len()
@@ -419,7 +419,7 @@ impl<A: Adapter + Ttp> RegistryKeeper<A> {
                     processing_result(report.edoc_id.as_deref(), &report.diagnostics, now, ""),
                 )
             }
-            "P.TS.01.MSG.001" | "P.TS.01.MSG.006" => {
+            "P.TS.01.MSG.001" => {
                 // Every record of the message, in one write: all of them or none.
                 let recs: Vec<(RegistryRecord, String)> = records(doc)
                     .into_iter()
