@@ -2181,3 +2181,41 @@ async fn the_gateway_retries_a_request_and_tells_its_is_when_the_transaction_fai
     );
     fed.stop_all().await;
 }
+
+/// A request its node could not deliver before it expired ends the transaction the node keeps
+/// for it: the ERR that tells the IS is the transaction's end too, so no retry follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_request_ends_its_kept_transaction() {
+    let mut fed = Federation::new();
+    fed.enforcing = vec!["KZ"];
+    fed.expire_after_secs = 30;
+    let (clock, offset) = movable_clock();
+    let kz = fed.start_with("KZ", clock).await;
+    // No EEC node at all: every attempt fails, and the message expires before the receipt time
+    // (60 s) would have the request sent again.
+    let sent = kz
+        .submit(
+            &registry("KZ"),
+            conformity::sample::registration(&registry("EEC"), official_certificate("0301")),
+        )
+        .await
+        .unwrap();
+    let id = sent.message_id.to_string();
+    offset.store(31, Ordering::Relaxed);
+    wait_for_state(&kz, &registry("KZ"), &id, "expired").await;
+    let mut kept = None;
+    for _ in 0..100 {
+        let k = kz.store().txn_of(&id).await.unwrap().unwrap();
+        if k.outcome != "pending" {
+            kept = Some(k);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let k = kept.expect("the transaction ended");
+    assert_eq!(
+        (k.outcome.as_str(), k.why.as_deref(), k.attempts),
+        ("failed", Some("the responder answered ERR"), 0)
+    );
+    fed.stop_all().await;
+}

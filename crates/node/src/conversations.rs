@@ -24,6 +24,10 @@ use crate::{NodeError, from_micros, micros};
 /// How many due transactions one timer pass handles.
 const DUE_BATCH: i64 = 256;
 
+/// How long an ended transaction is kept: a late response to it is refused (TRN.007) while it
+/// is; after that, a response is judged only by the conversation rules.
+const KEEP_ENDED_SECS: i64 = 7 * 24 * 3600;
+
 fn definition<'a>(
     packages: &'a [Package],
     process: &str,
@@ -189,6 +193,12 @@ impl Node {
     /// One pass of the transaction timer: every kept transaction whose deadline has come is
     /// ticked; a retry goes out with a new MessageID, a transaction out of retries ends and its
     /// IS is told with an ERR. Returns how many were due.
+    /// Forgets the transactions that ended more than a week ago (on the node's clock).
+    pub async fn prune_transactions(&self) -> Result<u64, NodeError> {
+        let before = micros(self.now()) - KEEP_ENDED_SECS * 1_000_000;
+        Ok(self.store.txn_prune(before).await?)
+    }
+
     pub async fn tick_transactions(&self) -> Result<usize, NodeError> {
         let now = self.now();
         let due = self.store.txn_due(micros(now), DUE_BATCH).await?;

@@ -81,19 +81,26 @@ async fn deliver_local(node: &Node, local: Vec<store::OutboxItem>) {
 }
 
 /// Signs a log checkpoint every few seconds when something was logged.
-/// Ticks the transactions this node keeps for its ISs (`conversations`) once a second: their
-/// time limits are in the node's clock, so a test that moves the clock sees them at once.
+/// Ticks the transactions this node keeps for its ISs (`conversations`) once a second (their
+/// time limits are in the node's clock, so a test that moves the clock sees them at once), and
+/// once a minute forgets those that ended a week ago.
 pub async fn run_transactions(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
     if node.screen.packages.is_empty() {
         return;
     }
-    loop {
+    for pass in 0u64.. {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.changed() => return,
         }
         if let Err(e) = node.tick_transactions().await {
             tracing::error!(error = %e, "transaction timer failed");
+        }
+        // Ended transactions are forgotten once a minute, not on every pass.
+        if pass % 60 == 0
+            && let Err(e) = node.prune_transactions().await
+        {
+            tracing::error!(error = %e, "forgetting ended transactions failed");
         }
     }
 }

@@ -639,6 +639,9 @@ async fn give_up(
     };
     let notice = failure_notice(node, ob, why, condition);
     let route = notice.as_ref().map(|m| m.route.clone());
+    let told = notice
+        .as_ref()
+        .and_then(|m| envelope::parse(&m.envelope, &ParseOptions::new(Origin::Any)).ok());
     match node
         .store
         .fail_outbox(item_id, owner, state, why, notice, micros(node.now()))
@@ -647,6 +650,11 @@ async fn give_up(
         Ok(true) => {
             if let Some(r) = route {
                 node.wake(&r);
+                // The ERR ends the transaction this node keeps for the request, when it keeps
+                // one: the IS is told by this very notice.
+                if let Some(env) = &told {
+                    node.observe_transaction(env, false, &r).await;
+                }
             }
         }
         Ok(false) => {}

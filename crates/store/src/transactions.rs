@@ -177,6 +177,23 @@ impl Store {
         .await
     }
 
+    /// Forgets transactions that ended before `before`, with their MessageIDs. Returns how
+    /// many.
+    pub async fn txn_prune(&self, before: i64) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            tx.conn.execute(
+                "DELETE FROM transaction_messages WHERE request_id IN (SELECT request_id FROM \
+                 transactions WHERE outcome <> 'pending' AND updated_at < $1)",
+                &[Value::I64(before)],
+            )?;
+            tx.conn.execute(
+                "DELETE FROM transactions WHERE outcome <> 'pending' AND updated_at < $1",
+                &[Value::I64(before)],
+            )
+        })
+        .await
+    }
+
     /// Pending transactions whose deadline has come by `now`, earliest first, at most `limit`.
     pub async fn txn_due(&self, now: i64, limit: i64) -> Result<Vec<KeptTransaction>, StoreError> {
         self.read(move |c| {

@@ -890,6 +890,15 @@ async fn transactions_are_kept_found_and_due(f: Fixture) {
         None
     );
     assert_eq!(s.txn_of(&k.request_id).await.unwrap(), Some(done));
+    // Ended long enough ago: forgotten, with every MessageID that found it.
+    assert_eq!(
+        s.txn_prune(1_000).await.unwrap(),
+        0,
+        "ended at 1 000, not before"
+    );
+    assert_eq!(s.txn_prune(1_001).await.unwrap(), 1);
+    assert_eq!(s.txn_of(&k.request_id).await.unwrap(), None);
+    assert_eq!(s.txn_of(retry).await.unwrap(), None);
     s.close().await.unwrap();
 }
 
