@@ -212,21 +212,18 @@ impl Compiled {
     /// Every diagnostic this rule finds in `doc`.
     pub(crate) fn check(&self, doc: &Document, ctx: &Context, out: &mut Vec<Diagnostic>) {
         // Conditions hold per record: an element is checked when its own record meets them.
-        let present = self.when_present.as_ref().map(|w| w.values(doc));
+        // Each condition as its path and the records (scope elements) that meet it.
+        let present = self.when_present.as_ref().map(|w| (w, w.values(doc)));
         let equal = self.when.as_ref().map(|(w, eq)| {
             let mut v = w.values(doc);
             v.retain(|_, vals| vals.iter().any(|x| x == eq));
-            v
+            (w, v)
         });
-        let applies = |n: &Node| {
-            present.as_ref().is_none_or(|m| {
-                let w = self.when_present.as_ref().expect("set with present");
-                self.scope(w, *n).is_some_and(|s| m.contains_key(&s))
-            }) && equal.as_ref().is_none_or(|m| {
-                let (w, _) = self.when.as_ref().expect("set with equal");
-                self.scope(w, *n).is_some_and(|s| m.contains_key(&s))
-            })
+        let meets = |cond: &Option<(&Scoped, HashMap<roxmltree::NodeId, Vec<&str>>)>, n: &Node| {
+            cond.as_ref()
+                .is_none_or(|(w, m)| self.scope(w, *n).is_some_and(|s| m.contains_key(&s)))
         };
+        let applies = |n: &Node| meets(&present, n) && meets(&equal, n);
         let nodes: Vec<Node> = self.path.select(doc).into_iter().filter(applies).collect();
         let diag = |node: Option<&Node>, ru: String, en: String| Diagnostic {
             rule: self.rule.id.clone(),
@@ -260,8 +257,8 @@ impl Compiled {
         match &self.rule.check {
             RuleCheck::Present => {
                 // Presence is of the document: the conditions hold if any record meets them.
-                let cond = present.as_ref().is_none_or(|m| !m.is_empty())
-                    && equal.as_ref().is_none_or(|m| !m.is_empty());
+                let cond = present.as_ref().is_none_or(|(_, m)| !m.is_empty())
+                    && equal.as_ref().is_none_or(|(_, m)| !m.is_empty());
                 if cond && self.path.select(doc).is_empty() {
                     out.push(diag(None, text("ru"), text("en")));
                 }

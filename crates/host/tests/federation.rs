@@ -917,13 +917,9 @@ async fn a_document_breaking_its_rules_comes_back_as_data_error_and_never_reache
     fed.enforcing = vec!["EEC"];
     fed.start_all().await;
     let (kz, eec) = (fed.node("KZ"), fed.node("EEC"));
-    for f in ["data/nsi/countries.json", "data/nsi/hs.json"] {
-        publish(&eec, &shipped(f), nsi::format::Format::Json, None).await;
-    }
-    eec.reload_reference().await.unwrap();
+    with_shipped_codes(&eec).await;
 
-    let sample = String::from_utf8(shipped("processes/P.TS.01/samples/MSG.001.xml")).unwrap();
-    let sample = sample.split_once("?>").unwrap().1.trim().to_owned();
+    let sample = official_certificate("0001");
     let mut good = submission(&registry("EEC"), "valid");
     good.body = sample.clone();
     let good = kz.submit(&sender("KZ"), good).await.unwrap();
@@ -1090,10 +1086,7 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
     fed.start_all().await;
     let (kz, eec, ru) = (fed.node("KZ"), fed.node("EEC"), fed.node("RU"));
     for n in [&eec, &kz, &ru] {
-        for f in ["data/nsi/countries.json", "data/nsi/hs.json"] {
-            publish(n, &shipped(f), nsi::format::Format::Json, None).await;
-        }
-        n.reload_reference().await.unwrap();
+        with_shipped_codes(n).await;
     }
     let pkg = process::Package::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processes/P.TS.01"),
@@ -1123,8 +1116,7 @@ async fn p_ts_01_end_to_end_with_the_builtin_keeper_and_submitters() {
     // The shipped sample, in the Commission's R.TR.TS.01.001 (checked against the official
     // XSD, unchanged), with a second record: PRS, then an R.006 code 3 «Сведения добавлены»
     // that answers its EDocId; both records are now in the registry.
-    let sample = String::from_utf8(shipped("processes/P.TS.01/samples/MSG.001.xml")).unwrap();
-    let sample = sample.split_once("?>").unwrap().1.trim().to_owned();
+    let sample = official_certificate("0001");
     let (open, rest) = sample.split_once("<trcdo:ConformityDocDetails>").unwrap();
     let record = format!(
         "<trcdo:ConformityDocDetails>{}",
@@ -1952,13 +1944,9 @@ async fn the_transactions_rcv_comes_when_the_recipients_is_takes_the_message() {
     fed.start_all().await;
     let (kz, eec) = (fed.node("KZ"), fed.node("EEC"));
     for n in [&eec, &kz] {
-        for f in ["data/nsi/countries.json", "data/nsi/hs.json"] {
-            publish(n, &shipped(f), nsi::format::Format::Json, None).await;
-        }
-        n.reload_reference().await.unwrap();
+        with_shipped_codes(n).await;
     }
-    let sample = String::from_utf8(shipped("processes/P.TS.01/samples/MSG.001.xml")).unwrap();
-    let body = sample.split_once("?>").unwrap().1.trim().to_owned();
+    let body = official_certificate("0001");
     let sent = kz
         .submit(
             &registry("KZ"),
@@ -2027,13 +2015,9 @@ async fn the_gateway_retries_a_request_and_tells_its_is_when_the_transaction_fai
     let kz = fed.start_with("KZ", clock).await;
     let eec = fed.start("EEC").await;
     for n in [&eec, &kz] {
-        for f in ["data/nsi/countries.json", "data/nsi/hs.json"] {
-            publish(n, &shipped(f), nsi::format::Format::Json, None).await;
-        }
-        n.reload_reference().await.unwrap();
+        with_shipped_codes(n).await;
     }
-    let sample = String::from_utf8(shipped("processes/P.TS.01/samples/MSG.001.xml")).unwrap();
-    let body = sample.split_once("?>").unwrap().1.trim().to_owned();
+    let body = official_certificate("0001");
     let sent = kz
         .submit(
             &registry("KZ"),

@@ -12,7 +12,6 @@
 //! the responder answers again (a retry of the request gets the last answer).
 
 use envelope::{Envelope, MessageKind, Origin, ParseOptions, SignalError, UrnUuid};
-use process::Package;
 use process::engine::{Action, Event, Outcome, Shape, Snapshot, Transaction};
 use process::package::TransactionDef;
 use store::Route;
@@ -27,18 +26,6 @@ const DUE_BATCH: i64 = 256;
 /// How long an ended transaction is kept: a late response to it is refused (TRN.007) while it
 /// is; after that, a response is judged only by the conversation rules.
 const KEEP_ENDED_SECS: i64 = 7 * 24 * 3600;
-
-fn definition<'a>(
-    packages: &'a [Package],
-    process: &str,
-    version: &str,
-    transaction: &str,
-) -> Option<&'a TransactionDef> {
-    packages
-        .iter()
-        .find(|p| p.process.code == process && p.process.version == version)?
-        .transaction(transaction)
-}
 
 fn shape(t: &TransactionDef) -> Shape<'_> {
     Shape {
@@ -72,11 +59,6 @@ fn restore(def: &TransactionDef, k: &KeptTransaction) -> Option<Transaction> {
     Transaction::restore(def.pattern, def.timing(), &shape(def), &snap)
 }
 
-/// The role part of a common-process participant address (`EAEU://SEG/CP/P/ROLE`).
-fn role_of(address: &str) -> String {
-    address.rsplit('/').next().unwrap_or_default().to_owned()
-}
-
 impl Node {
     /// Feeds what the node has just accepted to the transaction it belongs to: an IS's
     /// request starts one; a signal or a response relating to a kept request moves it on.
@@ -87,8 +69,7 @@ impl Node {
     }
 
     async fn observe(&self, env: &Envelope, from_is: bool, route: &Route) -> Result<(), NodeError> {
-        let packages = &self.screen.packages;
-        if packages.is_empty() {
+        if self.screen.packages.is_empty() {
             return Ok(());
         }
         let Some(cp) = env.header.cp_action() else {
@@ -101,7 +82,8 @@ impl Node {
             && env.header.relates_to.is_none()
         {
             let (Some(def), Some(msg)) = (
-                definition(packages, cp.process.as_str(), &cp.version, &cp.transaction),
+                self.screen
+                    .transaction(cp.process.as_str(), &cp.version, &cp.transaction),
                 cp.message_code(),
             ) else {
                 return Ok(());
@@ -164,7 +146,10 @@ impl Node {
         let Some(k) = self.store.txn_of(&rel.id.to_string()).await? else {
             return Ok(());
         };
-        let Some(def) = definition(packages, &k.process, &k.version, &k.transaction) else {
+        let Some(def) = self
+            .screen
+            .transaction(&k.process, &k.version, &k.transaction)
+        else {
             return Ok(());
         };
         let Some(mut t) = restore(def, &k) else {
@@ -176,7 +161,7 @@ impl Node {
                 code: cp.message_code().unwrap_or_default().to_owned(),
                 role: env
                     .sender()
-                    .map(|a| role_of(a.as_str()))
+                    .and_then(|a| crate::screen::role_of(a.as_str()).map(str::to_owned))
                     .unwrap_or_default(),
             },
             (MessageKind::Fault, _) => return Ok(()),
@@ -190,25 +175,23 @@ impl Node {
         Ok(())
     }
 
-    /// One pass of the transaction timer: every kept transaction whose deadline has come is
-    /// ticked; a retry goes out with a new MessageID, a transaction out of retries ends and its
-    /// IS is told with an ERR. Returns how many were due.
     /// Forgets the transactions that ended more than a week ago (on the node's clock).
     pub async fn prune_transactions(&self) -> Result<u64, NodeError> {
         let before = micros(self.now()) - KEEP_ENDED_SECS * 1_000_000;
         Ok(self.store.txn_prune(before).await?)
     }
 
+    /// One pass of the transaction timer: every kept transaction whose deadline has come is
+    /// ticked; a retry goes out with a new MessageID, a transaction out of retries ends and its
+    /// IS is told with an ERR. Returns how many were due.
     pub async fn tick_transactions(&self) -> Result<usize, NodeError> {
         let now = self.now();
         let due = self.store.txn_due(micros(now), DUE_BATCH).await?;
         for k in &due {
-            let Some(def) = definition(
-                &self.screen.packages,
-                &k.process,
-                &k.version,
-                &k.transaction,
-            ) else {
+            let Some(def) = self
+                .screen
+                .transaction(&k.process, &k.version, &k.transaction)
+            else {
                 continue;
             };
             let Some(mut t) = restore(def, k) else {

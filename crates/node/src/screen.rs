@@ -22,6 +22,23 @@ impl Screen {
         Screen { packages, pool }
     }
 
+    /// The loaded edition of a process: only it is enforced; another version goes through.
+    pub(crate) fn package(&self, process: &str, version: &str) -> Option<&Package> {
+        self.packages
+            .iter()
+            .find(|p| p.process.code == process && p.process.version == version)
+    }
+
+    /// A transaction of the loaded edition of a process.
+    pub(crate) fn transaction(
+        &self,
+        process: &str,
+        version: &str,
+        transaction: &str,
+    ) -> Option<&process::package::TransactionDef> {
+        self.package(process, version)?.transaction(transaction)
+    }
+
     /// Why this node must refuse a document addressed to one of its participants (the ERR
     /// code and the diagnostics); None to deliver it.
     pub(crate) async fn check(
@@ -49,11 +66,7 @@ impl Screen {
         if !pool.knows(cp.process.as_str(), &cp.version, msg) {
             return None;
         }
-        // Only the loaded edition of a process is enforced; another version goes through.
-        let pkg = self
-            .packages
-            .iter()
-            .find(|p| p.process.code == cp.process.as_str() && p.process.version == cp.version)?;
+        let pkg = self.package(cp.process.as_str(), &cp.version)?;
         let trn = pkg.transaction(&cp.transaction);
         if let Some(why) = unexpected(env, &cp.procedure, &cp.transaction, msg, trn) {
             return Some((envelope::ErrorCode::UnexpectedMessage, why));
@@ -164,7 +177,7 @@ fn why(rule: &str, ru: String, en: String) -> edoc::Report {
 
 /// The role part of a common-process participant address (`EAEU://SEG/CP/P/ROLE`), if it is
 /// one.
-fn role_of(address: &str) -> Option<&str> {
+pub(crate) fn role_of(address: &str) -> Option<&str> {
     let parts: Vec<&str> = address.split('/').collect();
     (parts.get(3) == Some(&"CP")).then(|| parts.get(5).copied().unwrap_or_default())
 }

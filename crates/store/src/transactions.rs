@@ -5,7 +5,7 @@
 
 use db::Value;
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Tx};
 
 /// One kept transaction. Times are microseconds since the epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,16 @@ pub struct KeptTransaction {
 
 const COLUMNS: &str = "t.request_id, t.participant, t.conversation_id, t.process, t.version, \
      t.transaction_code, t.state, t.attempts, t.outcome, t.why, t.deadline, t.updated_at";
+
+/// Records that message `message_id` carries the request of transaction `request_id`.
+fn map_message(tx: &mut Tx<'_>, message_id: &str, request_id: &str) -> Result<(), StoreError> {
+    tx.conn.execute(
+        "INSERT INTO transaction_messages (message_id, request_id) VALUES ($1, $2) \
+         ON CONFLICT (message_id) DO NOTHING",
+        &[message_id.into(), request_id.into()],
+    )?;
+    Ok(())
+}
 
 fn row(r: &db::Row) -> Result<KeptTransaction, db::DbError> {
     Ok(KeptTransaction {
@@ -70,11 +80,7 @@ impl Store {
                 ],
             )?;
             if n == 1 {
-                tx.conn.execute(
-                    "INSERT INTO transaction_messages (message_id, request_id) VALUES ($1, $1) \
-                     ON CONFLICT (message_id) DO NOTHING",
-                    &[(&t.request_id).into()],
-                )?;
+                map_message(tx, &t.request_id, &t.request_id)?;
             }
             Ok(n == 1)
         })
@@ -122,11 +128,7 @@ impl Store {
                 ],
             )?;
             if let Some(id) = &retry {
-                tx.conn.execute(
-                    "INSERT INTO transaction_messages (message_id, request_id) VALUES ($1, $2) \
-                     ON CONFLICT (message_id) DO NOTHING",
-                    &[id.into(), (&t.request_id).into()],
-                )?;
+                map_message(tx, id, &t.request_id)?;
             }
             Ok(())
         })
@@ -150,7 +152,8 @@ impl Store {
         self.read(move |conn| {
             conn.query_one(
                 &format!(
-                    "SELECT {COLUMNS} FROM transactions t WHERE t.participant = $1                      AND t.conversation_id = $2 AND t.transaction_code = $3 AND t.outcome = 'pending'"
+                    "SELECT {COLUMNS} FROM transactions t WHERE t.participant = $1 \
+                     AND t.conversation_id = $2 AND t.transaction_code = $3 AND t.outcome = 'pending'"
                 ),
                 &[p.into(), c.into(), t.into()],
             )?
@@ -167,14 +170,7 @@ impl Store {
         message_id: &str,
     ) -> Result<(), StoreError> {
         let (r, m) = (request_id.to_owned(), message_id.to_owned());
-        self.write(move |tx| {
-            tx.conn.execute(
-                "INSERT INTO transaction_messages (message_id, request_id) VALUES ($1, $2)                  ON CONFLICT (message_id) DO NOTHING",
-                &[(&m).into(), (&r).into()],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| map_message(tx, &m, &r)).await
     }
 
     /// Forgets transactions that ended before `before`, with their MessageIDs. Returns how
