@@ -183,5 +183,27 @@ fn start_services(
             stop.clone(),
         )));
     }
+    if let Some(q) = &cfg.queue {
+        let mut served = Vec::new();
+        for p in &q.participants {
+            let a = LocalAdapter::new(node.clone(), &p.address)?;
+            let who = queue::QueueParticipant {
+                address: p.address.clone(),
+                user: p.user.clone(),
+            };
+            served.push((who, a));
+        }
+        let c = queue::Config {
+            url: q.url.clone(),
+            prefix: q.prefix.clone(),
+            prefetch: q.prefetch,
+        };
+        tasks.push(tokio::spawn(queue::run(
+            c,
+            cfg.limits.max_envelope_bytes,
+            served,
+            stop.clone(),
+        )));
+    }
     Ok(tasks)
 }

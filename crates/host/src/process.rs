@@ -48,6 +48,7 @@ pub fn config(segment: &str, participant: &str) -> anyhow::Result<node::NodeConf
         tls: None,
         signal_namespace: None,
         journal: None,
+        queue: None,
     })
 }
 

@@ -51,6 +51,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         tls: None,
         signal_namespace: None,
         journal: None,
+        queue: None,
     }
 }
 
@@ -205,9 +206,11 @@ async fn submissions_are_checked_before_anything_is_stored() {
         .await
         .unwrap();
     assert!(!first.duplicate && again.duplicate);
+    // The original receipt: its TrackID, AcceptTime and the conversation the first send
+    // opened (neither send named one).
     assert_eq!(
-        (first.track_id, first.accept_time),
-        (again.track_id, again.accept_time)
+        (first.track_id, first.accept_time, first.conversation_id),
+        (again.track_id, again.accept_time, again.conversation_id)
     );
     let stolen =
         t.c.send(&Submission {

@@ -123,6 +123,7 @@ impl Federation {
             tls: None,
             signal_namespace: None,
             journal: None,
+            queue: None,
         };
         cfg.delivery.retry_min_ms = 20;
         cfg.delivery.retry_max_ms = 200;

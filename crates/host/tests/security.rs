@@ -34,6 +34,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         tls: None,
         signal_namespace: None,
         journal: None,
+        queue: None,
     }
 }
 

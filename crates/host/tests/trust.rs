@@ -108,6 +108,7 @@ async fn start_with(
         tls: None,
         signal_namespace: None,
         journal: None,
+        queue: None,
     };
     let running = host::start_on(cfg, node::system_clock(), listener)
         .await

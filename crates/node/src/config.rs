@@ -56,6 +56,43 @@ pub struct NodeConfig {
     /// every `report_secs`; the node without a collector (the EEC) collects and keeps them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal: Option<JournalSection>,
+    /// The queue adapter: participants whose ISs talk to the node through AMQP 0-9-1
+    /// (RabbitMQ) instead of HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueSection>,
+}
+
+/// `[queue]`: the broker, and which participants' ISs use it (see the `queue` crate).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSection {
+    /// `amqp://user:password@host:port/vhost`, or `amqps://` (the system's roots).
+    pub url: String,
+    /// First part of every queue and exchange name.
+    #[serde(default = "default_queue_prefix")]
+    pub prefix: String,
+    /// Requests taken at once per participant (the AMQP prefetch).
+    #[serde(default = "default_queue_prefetch")]
+    pub prefetch: u16,
+    pub participants: Vec<QueueParticipantSection>,
+}
+
+/// A participant whose IS talks through the broker, and the broker user it publishes as.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueParticipantSection {
+    pub address: String,
+    /// Its requests must carry this AMQP `user_id`, which the broker checks against the
+    /// connection's user.
+    pub user: String,
+}
+
+fn default_queue_prefix() -> String {
+    "ortaq".into()
+}
+
+fn default_queue_prefetch() -> u16 {
+    64
 }
 
 /// `[journal]`: where this gateway reports its diagnostic journal, and how often.
@@ -552,6 +589,25 @@ impl NodeConfig {
         if let Some(n) = &self.nsi {
             for a in n.publisher.iter().chain(&n.subscribers) {
                 Address::parse(a).map_err(|e| format!("nsi: {e}"))?;
+            }
+        }
+        if let Some(q) = &self.queue {
+            if !q.url.starts_with("amqp://") && !q.url.starts_with("amqps://") {
+                return Err("queue.url must be an amqp:// or amqps:// URL".into());
+            }
+            if q.prefix.is_empty() || q.prefetch == 0 {
+                return Err("queue: prefix must not be empty and prefetch must be positive".into());
+            }
+            for p in &q.participants {
+                if !self.participants.iter().any(|h| h.address == p.address) {
+                    return Err(format!(
+                        "queue: {} is not a participant of this node",
+                        p.address
+                    ));
+                }
+                if p.user.is_empty() {
+                    return Err(format!("queue: {} needs the broker user it publishes as", p.address));
+                }
             }
         }
         let d = &self.delivery;

@@ -594,14 +594,19 @@ impl Node {
                 conversation_id,
                 duplicate: false,
             },
+            // What it was told then: the conversation the first submission opened, not one
+            // this repeat would have opened (a submission without one gets a new one each time).
             Accepted::Duplicate {
                 track_id,
                 accept_time,
+                conversation_id: first,
             } => Receipt {
                 message_id,
                 track_id,
                 accept_time: from_micros(accept_time),
-                conversation_id,
+                conversation_id: first
+                    .and_then(|c| UrnUuid::parse_for(&c, envelope::Rule::ConversationId).ok())
+                    .or(conversation_id),
                 duplicate: true,
             },
         })

@@ -215,6 +215,7 @@ async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<Ex
             tls: None,
             signal_namespace: None,
             journal: None,
+            queue: None,
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)

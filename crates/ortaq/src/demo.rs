@@ -282,6 +282,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 collector: (*seg != "EEC").then(|| "EAEU://EEC/SR/journal".to_owned()),
                 report_secs: 1,
             }),
+            queue: None,
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;

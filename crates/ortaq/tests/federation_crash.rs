@@ -78,6 +78,7 @@ fn configure(root: &Path) -> BTreeMap<&'static str, NodeProcess> {
             tls: None,
             signal_namespace: None,
             journal: None,
+            queue: None,
         };
         // Quick retries, so the test spends its time delivering rather than waiting.
         cfg.delivery.retry_min_ms = 50;

@@ -297,7 +297,11 @@ pub enum Accepted {
     /// Stored now.
     New,
     /// The same sender already delivered this MessageID: here is what it was told then.
-    Duplicate { track_id: String, accept_time: i64 },
+    Duplicate {
+        track_id: String,
+        accept_time: i64,
+        conversation_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1546,7 +1550,7 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
         let r = tx
             .conn
             .query_one(
-                "SELECT sender, track_id, accept_time FROM messages WHERE message_id = $1",
+                "SELECT sender, track_id, accept_time, conversation_id FROM messages WHERE message_id = $1",
                 &[(&m.message_id).into()],
             )?
             .ok_or_else(|| StoreError::Corrupt("duplicate message vanished".into()))?;
@@ -1560,6 +1564,7 @@ fn accept_op(tx: &mut Tx<'_>, m: &NewMessage) -> Result<Accepted, StoreError> {
         return Ok(Accepted::Duplicate {
             track_id: r.text(1)?,
             accept_time: r.i64(2)?,
+            conversation_id: r.opt_text(3)?,
         });
     };
     let msg = inserted.i64(0)?;

@@ -126,7 +126,8 @@ async fn accept_keeps_bytes_and_deduplicates(f: Fixture) {
         s.accept(again).await.unwrap(),
         Accepted::Duplicate {
             track_id: m.track_id.clone(),
-            accept_time: 1_000_000
+            accept_time: 1_000_000,
+            conversation_id: m.conversation_id.clone(),
         }
     );
     let mut thief = m.clone();

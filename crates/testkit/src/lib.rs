@@ -1,6 +1,7 @@
 //! Test support shared by every crate's tests, so each convention exists once.
 //!
-//! **Outside judges** (PostgreSQL, xmllint, xmlsec1, the OpenSSL gost engine, signxml): a test
+//! **Outside judges** (PostgreSQL, xmllint, xmlsec1, the OpenSSL gost engine, signxml, RabbitMQ
+//! with Python's pika): a test
 //! that needs one asks [`need`]. When it is missing the test is skipped with a `SKIPPED:` line,
 //! unless `ORTAQ_REQUIRE_<NAME>=1` is set (CI sets it for every judge it installs), in which
 //! case the test fails: a judge CI promised can never be skipped silently.
@@ -17,6 +18,8 @@ pub enum Judge {
     Xmlsec1,
     Gost,
     Signxml,
+    /// A RabbitMQ broker on 127.0.0.1:5672 and a Python with pika (`ORTAQ_PIKA_PYTHON`).
+    Rabbitmq,
 }
 
 impl Judge {
@@ -28,6 +31,7 @@ impl Judge {
             Judge::Xmlsec1 => "ORTAQ_REQUIRE_XMLSEC1",
             Judge::Gost => "ORTAQ_REQUIRE_GOST",
             Judge::Signxml => "ORTAQ_REQUIRE_SIGNXML",
+            Judge::Rabbitmq => "ORTAQ_REQUIRE_RABBITMQ",
         }
     }
 
@@ -69,6 +73,27 @@ pub fn program(program: &str, probe: &[&str]) -> Result<(), String> {
         Ok(_) => Ok(()),
         Err(e) => Err(format!("{program}: {e}")),
     }
+}
+
+/// The Python with pika that plays an IS on the queue adapter, when RabbitMQ listens on
+/// 127.0.0.1:5672 and `ORTAQ_PIKA_PYTHON` (else `python3`) imports pika.
+pub fn rabbitmq_and_pika() -> Option<String> {
+    let found = (|| {
+        std::net::TcpStream::connect(("127.0.0.1", 5672))
+            .map_err(|e| format!("RabbitMQ on 127.0.0.1:5672: {e}"))?;
+        let python = std::env::var("ORTAQ_PIKA_PYTHON").unwrap_or_else(|_| "python3".into());
+        let ok = std::process::Command::new(&python)
+            .args(["-c", "import pika"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            Ok(python)
+        } else {
+            Err(format!("{python} cannot import pika"))
+        }
+    })();
+    need(Judge::Rabbitmq, found)
 }
 
 /// The PostgreSQL server tests use: `ORTAQ_PG`, else the local one with trust auth.
