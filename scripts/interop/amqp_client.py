@@ -1,8 +1,9 @@
 """An information system on the queue adapter, written with pika (RabbitMQ's own Python client).
 
 publish FILE      publishes each JSON line of FILE ({"body", "content_type", "message_id",
-                  "user_id"?, "queue"}) as a persistent message with publisher confirms, a
-                  window of unconfirmed messages at a time; prints `confirmed=N`.
+                  "user_id"?, "queue"}) as a persistent message, each confirmed by the broker
+                  before the next; a message the broker did not confirm because it went away
+                  is published again when it is back. Prints `confirmed=N`.
 collect QUEUE N SECS
                   consumes QUEUE with manual acks until N distinct ids (message_id, else
                   correlation_id) have come or SECS pass; prints one JSON line per message
@@ -34,13 +35,18 @@ def connect():
 
 
 def publish(path):
-    conn = connect()
-    ch = conn.channel()
-    ch.confirm_delivery()
-    n = 0
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            m = json.loads(line)
+        messages = [json.loads(line) for line in f]
+    n = 0
+    conn = None
+    lost_at = None
+    while n < len(messages):
+        try:
+            if conn is None:
+                conn = connect()
+                ch = conn.channel()
+                ch.confirm_delivery()
+            m = messages[n]
             props = pika.BasicProperties(
                 content_type=m["content_type"],
                 message_id=m["message_id"],
@@ -51,7 +57,19 @@ def publish(path):
             # the message is then durably queued, whatever happens to the node.
             ch.basic_publish("", m["queue"], m["body"].encode("utf-8"), props, mandatory=True)
             n += 1
-    conn.close()
+            lost_at = None
+        except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError,
+                pika.exceptions.StreamLostError, ConnectionError) as e:
+            # The broker went away before confirming message n: publish it again once it is
+            # back (the same MessageID, so the node takes it once), as an IS must.
+            lost_at = lost_at or time.monotonic()
+            if time.monotonic() - lost_at > 90:
+                raise
+            print(f"lost the broker at message {n}: {e!r}", file=sys.stderr, flush=True)
+            conn = None
+            time.sleep(0.5)
+    if conn is not None:
+        conn.close()
     print(f"confirmed={n}", flush=True)
 
 

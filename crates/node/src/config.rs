@@ -606,7 +606,10 @@ impl NodeConfig {
                     ));
                 }
                 if p.user.is_empty() {
-                    return Err(format!("queue: {} needs the broker user it publishes as", p.address));
+                    return Err(format!(
+                        "queue: {} needs the broker user it publishes as",
+                        p.address
+                    ));
                 }
             }
         }

@@ -28,7 +28,10 @@ fn client() -> String {
 
 /// A KZ node with SENDER and RECIPIENT on the queue adapter, under queue names of its own.
 fn node_on_the_queue(dir: &Path) -> (NodeProcess, String) {
-    let prefix = format!("ortaq-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let prefix = format!(
+        "ortaq-test-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     let mut cfg = host::process::config("KZ", SENDER).unwrap();
     cfg.participants.push(node::config::ParticipantConfig {
         address: RECIPIENT.into(),
@@ -86,7 +89,13 @@ struct Got {
 
 fn collect(python: &str, queue: &str, want: usize, secs: u64) -> Vec<Got> {
     let out = std::process::Command::new(python)
-        .args([&client(), "collect", queue, &want.to_string(), &secs.to_string()])
+        .args([
+            &client(),
+            "collect",
+            queue,
+            &want.to_string(),
+            &secs.to_string(),
+        ])
         .output()
         .unwrap();
     assert!(
@@ -160,7 +169,10 @@ async fn kill_9_of_the_node_loses_no_confirmed_request_and_doubles_no_message() 
     let http = HttpAdapter::new(&node.base, &ts);
     let deadline = Instant::now() + Duration::from_secs(60);
     while http.status(&ids[0]).await.is_err() {
-        assert!(Instant::now() < deadline, "the node took no request from the queue");
+        assert!(
+            Instant::now() < deadline,
+            "the node took no request from the queue"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(rand::thread_rng().gen_range(50..400))).await;
@@ -179,7 +191,12 @@ async fn kill_9_of_the_node_loses_no_confirmed_request_and_doubles_no_message() 
     let mut repeated = 0;
     for r in &replies {
         let id = r.id.clone().expect("a reply names its request");
-        assert_eq!(r.status, Some(200), "request {id} was answered {:?}", r.status);
+        assert_eq!(
+            r.status,
+            Some(200),
+            "request {id} was answered {:?}",
+            r.status
+        );
         if let Some(first) = answer.insert(id.clone(), r.sha256.clone()) {
             assert_eq!(first, r.sha256, "the repeated answer to {id} differs");
             repeated += 1;
@@ -193,19 +210,36 @@ async fn kill_9_of_the_node_loses_no_confirmed_request_and_doubles_no_message() 
     let delivered = collect(&python, &recipient.inbox, TOTAL, 120);
     let mut seen = HashSet::new();
     for m in &delivered {
-        let id = m.id.clone().expect("an inbox message carries its MessageID");
+        let id =
+            m.id.clone()
+                .expect("an inbox message carries its MessageID");
         assert!(
-            m.kind.as_deref().is_some_and(|a| a.ends_with("/P.TS.01.MSG.001")),
+            m.kind
+                .as_deref()
+                .is_some_and(|a| a.ends_with("/P.TS.01.MSG.001")),
             "the AMQP type is the Action: {:?}",
             m.kind
         );
-        assert!(seen.insert(id.clone()), "{id} reached the recipient's queue twice");
+        assert!(
+            seen.insert(id.clone()),
+            "{id} reached the recipient's queue twice"
+        );
     }
     let delivered_ids: HashSet<&String> = seen.iter().collect();
-    assert_eq!(delivered_ids, want, "every message reaches the recipient's queue");
+    assert_eq!(
+        delivered_ids, want,
+        "every message reaches the recipient's queue"
+    );
     // Handed over is acknowledged: the node's own inbox for the recipient is empty.
-    let inbox = HttpAdapter::new(&node.base, &tr).inbox(0, 10, 0).await.unwrap();
-    assert!(inbox.messages.is_empty(), "{} left in the inbox", inbox.messages.len());
+    let inbox = HttpAdapter::new(&node.base, &tr)
+        .inbox(0, 10, 0)
+        .await
+        .unwrap();
+    assert!(
+        inbox.messages.is_empty(),
+        "{} left in the inbox",
+        inbox.messages.len()
+    );
     let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
     let settled: usize = log
         .lines()
@@ -262,16 +296,25 @@ async fn repeats_get_the_same_bytes_and_what_is_not_the_participants_is_answered
         .arg(&file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let replies: HashMap<String, Got> = collect(&python, &sender.replies, requests.len(), 60)
         .into_iter()
         .map(|g| (g.id.clone().unwrap_or_default(), g))
         .collect();
     let check = |id: &str, expect: (i64, &str)| {
-        let g = replies.get(id).unwrap_or_else(|| panic!("no reply to {id}"));
+        let g = replies
+            .get(id)
+            .unwrap_or_else(|| panic!("no reply to {id}"));
         assert_eq!(
-            (g.status.unwrap_or(0), g.content_type.as_deref().unwrap_or("")),
+            (
+                g.status.unwrap_or(0),
+                g.content_type.as_deref().unwrap_or("")
+            ),
             expect,
             "the reply to {id}"
         );
@@ -327,7 +370,11 @@ async fn what_the_broker_took_before_a_crash_is_not_sent_again() {
         .args(["handed", &recipient.inbox, &recipient.journal, &ids[0]])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     cfg.queue = on_queue;
     let mut node = NodeProcess::with_config(exe(), dir.path(), &cfg).unwrap();
@@ -336,5 +383,194 @@ async fn what_the_broker_took_before_a_crash_is_not_sent_again() {
     let got: Vec<&str> = delivered.iter().filter_map(|g| g.id.as_deref()).collect();
     assert_eq!(got.len(), 2, "each message once: {got:?}");
     assert!(got.contains(&ids[0].as_str()) && got.contains(&ids[1].as_str()));
+    assert!(node.terminate().unwrap().success());
+}
+
+/// A RabbitMQ node of this test's own (its own port, name and folders), so that it can be
+/// killed without touching the machine's broker.
+struct Broker {
+    dir: tempfile::TempDir,
+    port: u16,
+    name: String,
+}
+
+impl Broker {
+    fn new() -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let port = host::process::free_port().unwrap();
+        std::fs::write(
+            dir.path().join("rabbitmq.conf"),
+            format!("listeners.tcp.1 = 127.0.0.1:{port}\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("plugins"), "[].\n").unwrap();
+        // The server drops to the rabbitmq user; its folders must be writable for it.
+        let _ = std::process::Command::new("chmod")
+            .args(["-R", "777"])
+            .arg(dir.path())
+            .status();
+        let name = format!(
+            "ortaqtest{}@localhost",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Broker { dir, port, name }
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// Starts the server and waits until it takes connections.
+    fn start(&self) {
+        let d = self.dir.path();
+        let dist = host::process::free_port().unwrap();
+        std::process::Command::new("rabbitmq-server")
+            .env("RABBITMQ_NODENAME", &self.name)
+            .env("RABBITMQ_DIST_PORT", dist.to_string())
+            .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq.conf"))
+            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d.join("log"))
+            .env("RABBITMQ_FEATURE_FLAGS_FILE", d.join("feature_flags"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("plugins"))
+            .env("RABBITMQ_PID_FILE", d.join("pid"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the test's RabbitMQ did not start"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// SIGKILL to the Erlang VM: the broker dies at whatever it was doing.
+    fn kill9(&self) {
+        let pid = std::fs::read_to_string(self.dir.path().join("pid")).unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_broker_loses_no_confirmed_request_and_doubles_no_message() {
+    let Some(python) = testkit::rabbitmq_and_pika() else {
+        return;
+    };
+    let broker = Broker::new();
+    broker.start();
+    let dir = tempfile::tempdir().unwrap();
+    let (node, prefix) = node_on_the_queue(dir.path());
+    let mut cfg: node::NodeConfig =
+        toml::from_str(&std::fs::read_to_string(&node.config).unwrap()).unwrap();
+    if let Some(q) = cfg.queue.as_mut() {
+        q.url = broker.url();
+    }
+    let mut node = NodeProcess::with_config(exe(), dir.path(), &cfg).unwrap();
+    let (ts, tr) = (node.token(SENDER).unwrap(), node.token(RECIPIENT).unwrap());
+    node.start().await.unwrap();
+    let sender = queue::Names::of(&prefix, SENDER);
+    let recipient = queue::Names::of(&prefix, RECIPIENT);
+
+    const TOTAL: usize = 1500;
+    let ids: Vec<String> = (0..TOTAL)
+        .map(|_| format!("urn:uuid:{}", uuid::Uuid::new_v4()))
+        .collect();
+    let requests: Vec<_> = ids
+        .iter()
+        .map(|id| request(&sender.requests, "application/json", id, &submission(id)))
+        .collect();
+    let file = write_requests(dir.path(), &requests);
+    let publisher = std::process::Command::new(&python)
+        .env("AMQP_URL", broker.url())
+        .arg(client())
+        .arg("publish")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = HttpAdapter::new(&node.base, &ts);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http.status(&ids[0]).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the node took no request from the queue"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(rand::thread_rng().gen_range(50..400))).await;
+    broker.kill9();
+    broker.start();
+    let published = publisher.wait_with_output().unwrap();
+    assert!(
+        published.status.success(),
+        "pika publish: {}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&published.stdout).trim(),
+        format!("confirmed={TOTAL}")
+    );
+
+    let collect_here = |queue: &str, want: usize| {
+        let out = std::process::Command::new(&python)
+            .env("AMQP_URL", broker.url())
+            .args([&client(), "collect", queue, &want.to_string(), "120"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str::<Got>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let want: HashSet<&String> = ids.iter().collect();
+    let replies = collect_here(&sender.replies, TOTAL);
+    assert!(
+        replies.iter().all(|r| r.status == Some(200)),
+        "every answer is 200"
+    );
+    let answered: HashSet<&String> = replies.iter().filter_map(|r| r.id.as_ref()).collect();
+    assert_eq!(answered, want, "every confirmed request is answered");
+    let delivered = collect_here(&recipient.inbox, TOTAL);
+    let mut seen = HashSet::new();
+    for m in &delivered {
+        let id = m.id.clone().unwrap();
+        assert!(
+            seen.insert(id.clone()),
+            "{id} reached the recipient's queue twice"
+        );
+    }
+    assert_eq!(seen.iter().collect::<HashSet<_>>(), want);
+    let inbox = HttpAdapter::new(&node.base, &tr)
+        .inbox(0, 10, 0)
+        .await
+        .unwrap();
+    assert!(inbox.messages.is_empty());
+    eprintln!(
+        "{TOTAL} requests; broker killed and restarted; {} answers ({} again)",
+        replies.len(),
+        replies.len() - TOTAL
+    );
     assert!(node.terminate().unwrap().success());
 }

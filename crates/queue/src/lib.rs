@@ -118,7 +118,9 @@ pub async fn run<A>(
         let started = std::time::Instant::now();
         match session(&cfg, max_bytes, &participants, stop.clone()).await {
             Ok(()) => return,
-            Err(e) => tracing::warn!(error = %e, broker = %redacted(&cfg.url), "queue adapter: the session with the broker ended; connecting again"),
+            Err(e) => {
+                tracing::warn!(error = %e, broker = %redacted(&cfg.url), "queue adapter: the session with the broker ended; connecting again")
+            }
         }
         if started.elapsed() > Duration::from_secs(60) {
             pause = Duration::from_secs(1);

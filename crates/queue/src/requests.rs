@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use adapter::{Adapter, AdapterError, Problem, Submission};
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 use tokio::sync::watch;
@@ -74,7 +72,8 @@ where
             }
             Some(Err(e)) => break Err(e.into()),
             Some(Ok(d)) => {
-                let (ch, replies, user, a) = (ch.clone(), n.replies.clone(), p.user.clone(), a.clone());
+                let (ch, replies, user, a) =
+                    (ch.clone(), n.replies.clone(), p.user.clone(), a.clone());
                 work.spawn(async move { handle(&ch, &replies, &user, &a, max_bytes, d).await });
             }
         }
@@ -130,7 +129,11 @@ async fn handle<A: Adapter>(
                 .with_delivery_mode(2)
                 .with_message_id(format!("urn:uuid:{}", uuid::Uuid::new_v4()).into())
                 .with_headers(headers);
-            if let Some(c) = props.message_id().as_ref().or(props.correlation_id().as_ref()) {
+            if let Some(c) = props
+                .message_id()
+                .as_ref()
+                .or(props.correlation_id().as_ref())
+            {
                 reply = reply.with_correlation_id(c.clone());
             }
             let confirm = ch
