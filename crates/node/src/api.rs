@@ -112,10 +112,12 @@ async fn body_budget(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    // RFC 9112 section 6.3: a request with neither Content-Length nor Transfer-Encoding has no
+    // body (a bodyless POST, such as an acknowledgement, must not cost the largest body).
     let bodiless = matches!(
         *req.method(),
         axum::http::Method::GET | axum::http::Method::HEAD
-    );
+    ) || !req.headers().contains_key(header::TRANSFER_ENCODING);
     let bytes = match stated {
         Some(n) => n,
         None if bodiless => 0,

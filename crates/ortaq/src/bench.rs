@@ -83,6 +83,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: usize,
     },
+    /// The queue adapter (AMQP 0-9-1 through RabbitMQ on 127.0.0.1:5672) beside the HTTP
+    /// adapter: submissions answered/s and messages in the recipient's hands/s, each way.
+    Queue {
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// Concurrent submitting clients on the HTTP side.
+        #[arg(long, default_value_t = 128)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 2048)]
+        size: usize,
+    },
     /// Envelopes/s and latency between two nodes over mutual TLS, against RabbitMQ.
     Exchange {
         /// Envelopes for the full-load run (after a warm-up of 1,000).
@@ -115,6 +126,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         } => submit(messages, concurrency, size).await,
         BenchCommand::Nsi { lookups } => nsi_bench(lookups).await,
         BenchCommand::Sync { rate, seconds } => crate::sync_bench::run(rate, seconds).await,
+        BenchCommand::Queue {
+            messages,
+            concurrency,
+            size,
+        } => crate::queue_bench::run(messages, concurrency, size).await,
         BenchCommand::Abuse {
             parallel,
             rounds,
@@ -141,6 +157,11 @@ fn document(size: usize, i: usize) -> String {
     let tail = "</tr:Text></tr:ConformityDocDetails>";
     let fill = size.saturating_sub(head.len() + tail.len());
     format!("{head}{}{tail}", "Ә".repeat(fill / 2))
+}
+
+/// A 2 KB-ish P.TS.01 submission to the node's RECIPIENT.
+pub(crate) fn outgoing(size: usize, i: usize) -> Submission {
+    outgoing_to(RECIPIENT, size, i)
 }
 
 fn outgoing_to(to: &str, size: usize, i: usize) -> Submission {

@@ -8,6 +8,7 @@ mod demo;
 mod measure;
 mod nsi;
 mod processes;
+mod queue_bench;
 mod sync_bench;
 
 use std::path::PathBuf;
