@@ -90,6 +90,7 @@ def collect(queue, want, secs):
                 "content_type": props.content_type,
                 "sha256": hashlib.sha256(body).hexdigest(),
                 "redelivered": method.redelivered,
+                "possible_repeat": bool((props.headers or {}).get("ortaq-possible-repeat")),
                 "text": body[:400].decode("utf-8", "replace") if os.environ.get("AMQP_CLIENT_TEXT") else None,
             }), flush=True)
             ch.basic_ack(method.delivery_tag)

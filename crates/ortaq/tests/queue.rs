@@ -85,6 +85,8 @@ struct Got {
     kind: Option<String>,
     content_type: Option<String>,
     sha256: String,
+    #[serde(default)]
+    possible_repeat: bool,
 }
 
 fn collect(python: &str, queue: &str, want: usize, secs: u64) -> Vec<Got> {
@@ -109,6 +111,20 @@ fn collect(python: &str, queue: &str, want: usize, secs: u64) -> Vec<Got> {
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// Handed over is acknowledged (a moment after the broker's confirm): the node's own inbox for
+/// the recipient empties.
+async fn inbox_empties(recipient: &HttpAdapter) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = recipient.inbox(0, 10, 0).await.unwrap().messages.len();
+        if left == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{left} left in the node's inbox");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Deletes a test's queues and exchange from the broker when the test ends, passed or not.
@@ -221,8 +237,8 @@ async fn kill_9_of_the_node_loses_no_confirmed_request_and_doubles_no_message() 
             m.kind
         );
         assert!(
-            seen.insert(id.clone()),
-            "{id} reached the recipient's queue twice"
+            seen.insert(id.clone()) && !m.possible_repeat,
+            "{id} reached the recipient's queue twice, or marked as a possible repeat"
         );
     }
     let delivered_ids: HashSet<&String> = seen.iter().collect();
@@ -230,16 +246,7 @@ async fn kill_9_of_the_node_loses_no_confirmed_request_and_doubles_no_message() 
         delivered_ids, want,
         "every message reaches the recipient's queue"
     );
-    // Handed over is acknowledged: the node's own inbox for the recipient is empty.
-    let inbox = HttpAdapter::new(&node.base, &tr)
-        .inbox(0, 10, 0)
-        .await
-        .unwrap();
-    assert!(
-        inbox.messages.is_empty(),
-        "{} left in the inbox",
-        inbox.messages.len()
-    );
+    inbox_empties(&HttpAdapter::new(&node.base, &tr)).await;
     let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
     let settled: usize = log
         .lines()
@@ -392,6 +399,8 @@ struct Broker {
     dir: tempfile::TempDir,
     port: u16,
     name: String,
+    /// The `rabbitmq-server` script of the running server, waited for once it is killed.
+    script: std::sync::Mutex<Option<std::process::Child>>,
 }
 
 impl Broker {
@@ -413,7 +422,12 @@ impl Broker {
             "ortaqtest{}@localhost",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        Broker { dir, port, name }
+        Broker {
+            dir,
+            port,
+            name,
+            script: std::sync::Mutex::new(None),
+        }
     }
 
     fn url(&self) -> String {
@@ -424,7 +438,7 @@ impl Broker {
     fn start(&self) {
         let d = self.dir.path();
         let dist = host::process::free_port().unwrap();
-        std::process::Command::new("rabbitmq-server")
+        let script = std::process::Command::new("rabbitmq-server")
             .env("RABBITMQ_NODENAME", &self.name)
             .env("RABBITMQ_DIST_PORT", dist.to_string())
             .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq.conf"))
@@ -437,6 +451,7 @@ impl Broker {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        *self.script.lock().unwrap() = Some(script);
         let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
@@ -449,12 +464,22 @@ impl Broker {
 
     /// SIGKILL to the Erlang VM: the broker dies at whatever it was doing.
     fn kill9(&self) {
-        let pid = std::fs::read_to_string(self.dir.path().join("pid")).unwrap();
+        let Ok(pid) = std::fs::read_to_string(self.dir.path().join("pid")) else {
+            return;
+        };
         let _ = std::process::Command::new("kill")
             .args(["-9", pid.trim()])
             .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "the test's RabbitMQ outlived SIGKILL"
+            );
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(mut script) = self.script.lock().unwrap().take() {
+            let _ = script.wait();
         }
     }
 }
@@ -553,22 +578,42 @@ async fn kill_9_of_the_broker_loses_no_confirmed_request_and_doubles_no_message(
     let answered: HashSet<&String> = replies.iter().filter_map(|r| r.id.as_ref()).collect();
     assert_eq!(answered, want, "every confirmed request is answered");
     let delivered = collect_here(&recipient.inbox, TOTAL);
+    // A message the broker died while storing may come twice, and then the second copy says
+    // so; every other message comes once.
     let mut seen = HashSet::new();
+    let mut marked = 0;
     for m in &delivered {
         let id = m.id.clone().unwrap();
-        assert!(
-            seen.insert(id.clone()),
-            "{id} reached the recipient's queue twice"
+        if !seen.insert(id.clone()) {
+            assert!(
+                m.possible_repeat,
+                "{id} reached the recipient's queue twice, unmarked"
+            );
+            marked += 1;
+        }
+    }
+    // A possible repeat that was not one: the first copy died with the broker.
+    let flagged = delivered.iter().filter(|m| m.possible_repeat).count();
+    let missing: Vec<&&String> = want.iter().filter(|id| !seen.contains(**id)).collect();
+    if !missing.is_empty() {
+        let left = HttpAdapter::new(&node.base, &tr)
+            .inbox(0, 5000, 0)
+            .await
+            .unwrap();
+        let log = std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
+        panic!(
+            "{} of {TOTAL} never reached the recipient's queue; {} still in the node's inbox; the node's log:\n{}",
+            missing.len(),
+            left.messages.len(),
+            log.lines()
+                .filter(|l| l.contains("queue"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
-    assert_eq!(seen.iter().collect::<HashSet<_>>(), want);
-    let inbox = HttpAdapter::new(&node.base, &tr)
-        .inbox(0, 10, 0)
-        .await
-        .unwrap();
-    assert!(inbox.messages.is_empty());
+    inbox_empties(&HttpAdapter::new(&node.base, &tr)).await;
     eprintln!(
-        "{TOTAL} requests; broker killed and restarted; {} answers ({} again)",
+        "{TOTAL} requests; broker killed and restarted; {} answers ({} again); inbox messages sent again as possible repeats: {flagged}, of which the IS's queue had kept the first copy: {marked}",
         replies.len(),
         replies.len() - TOTAL
     );

@@ -17,6 +17,15 @@ use crate::{Names, QueueError, next};
 /// Messages published and not yet acknowledged in the node's inbox: not published again.
 type InFlight = Arc<Mutex<HashSet<String>>>;
 
+/// Messages published whose confirm had not come when the session with the broker ended. It
+/// outlives the session: if the broker died, RabbitMQ may have stored such a message in one of
+/// the two queues and not the other (it makes one publish atomic only within a queue), so the
+/// journal is no evidence for them; they are published again, marked as possible repeats.
+pub(crate) type Unconfirmed = Arc<Mutex<HashSet<String>>>;
+
+/// The header that marks a message the IS's queue may already hold (`true`).
+pub const POSSIBLE_REPEAT: &str = "ortaq-possible-repeat";
+
 /// Messages read from the inbox at once.
 const PAGE: i64 = 256;
 /// Seconds the inbox read waits for a new message.
@@ -29,6 +38,7 @@ pub(crate) async fn serve<A>(
     jc: Channel,
     n: Names,
     a: A,
+    unconfirmed: Unconfirmed,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), QueueError>
 where
@@ -42,17 +52,34 @@ where
         .basic_get(n.journal.as_str().into(), BasicGetOptions::default())
         .await?
     {
-        settle(&a, &inflight, &m.delivery).await?;
-        before += 1;
+        let id = m
+            .delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|i| i.to_string());
+        if id.is_some_and(|id| lock(&unconfirmed).contains(&id)) {
+            // Unconfirmed when the broker went away: published again below, not settled.
+            m.delivery.acker.ack(BasicAckOptions::default()).await?;
+        } else {
+            settle(&a, &inflight, &m.delivery).await?;
+            before += 1;
+        }
     }
     if before > 0 {
         tracing::info!(queue = %n.inbox, messages = before, "queue adapter: messages the broker took before are acknowledged, not sent again");
     }
-    let mut journal = tokio::spawn(settle_journal(jc, n.clone(), a.clone(), inflight.clone()));
+    let mut journal = tokio::spawn(settle_journal(
+        jc,
+        n.clone(),
+        a.clone(),
+        inflight.clone(),
+        unconfirmed.clone(),
+    ));
     // The journal task ends with this one, however this one ends (stop, failure, abort).
     let _guard = AbortOnDrop(journal.abort_handle());
     tokio::select! {
-        r = publish_inbox(&ch, &n, &a, &inflight) => r,
+        r = publish_inbox(&ch, &n, &a, &inflight, &unconfirmed) => r,
         _ = stop.wait_for(|s| *s) => Ok(()),
         r = &mut journal => r.unwrap_or_else(|e| Err(QueueError::Node(format!("the journal task failed: {e}")))),
     }
@@ -71,6 +98,7 @@ async fn publish_inbox<A: Adapter>(
     n: &Names,
     a: &A,
     inflight: &InFlight,
+    unconfirmed: &Unconfirmed,
 ) -> Result<(), QueueError> {
     let mut cursor = 0;
     loop {
@@ -83,6 +111,7 @@ async fn publish_inbox<A: Adapter>(
             if !lock(inflight).insert(m.message_id.clone()) {
                 continue;
             }
+            let repeat = !lock(unconfirmed).insert(m.message_id.clone());
             let c = ch
                 .basic_publish(
                     n.inbox.as_str().into(),
@@ -92,7 +121,7 @@ async fn publish_inbox<A: Adapter>(
                         ..BasicPublishOptions::default()
                     },
                     m.envelope.as_bytes(),
-                    properties(m),
+                    properties(m, repeat),
                 )
                 .await?;
             confirms.push((m.message_id.clone(), c));
@@ -103,6 +132,7 @@ async fn publish_inbox<A: Adapter>(
                 lock(inflight).remove(&id);
                 return Err(QueueError::Refused(n.inbox.clone()));
             }
+            lock(unconfirmed).remove(&id);
         }
         cursor = page.cursor;
     }
@@ -110,8 +140,11 @@ async fn publish_inbox<A: Adapter>(
 
 /// The AMQP properties of an inbox message: its MessageID and Action, and the inbox entry's
 /// other fields as headers.
-fn properties(m: &InboxMessage) -> BasicProperties {
+fn properties(m: &InboxMessage, possible_repeat: bool) -> BasicProperties {
     let mut h = FieldTable::default();
+    if possible_repeat {
+        h.insert(POSSIBLE_REPEAT.into(), AMQPValue::Boolean(true));
+    }
     let text = |v: &str| AMQPValue::LongString(LongString::from(v.as_bytes()));
     h.insert("from".into(), text(&m.from));
     h.insert("track-id".into(), text(&m.track_id));
@@ -132,6 +165,7 @@ async fn settle_journal<A>(
     n: Names,
     a: A,
     inflight: InFlight,
+    unconfirmed: Unconfirmed,
 ) -> Result<(), QueueError>
 where
     A: Adapter + Clone + 'static,
@@ -165,9 +199,21 @@ where
             }
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(d)) => {
-                let (a, inflight) = (a.clone(), inflight.clone());
+                let (a, inflight, unconfirmed) = (a.clone(), inflight.clone(), unconfirmed.clone());
                 // One task per entry, so the node's writer commits many acknowledgements at once.
-                work.spawn(async move { settle(&a, &inflight, &d).await });
+                work.spawn(async move {
+                    // RabbitMQ hands a persistent message to consumers before it has stored it
+                    // in every queue; only the publisher confirm says it has. Until then the
+                    // entry is no evidence that the IS's queue will keep the message.
+                    let id = d.properties.message_id().as_ref().map(|i| i.to_string());
+                    while id
+                        .as_ref()
+                        .is_some_and(|id| lock(&unconfirmed).contains(id))
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    }
+                    settle(&a, &inflight, &d).await
+                });
             }
         }
     }

@@ -20,10 +20,13 @@
 //! RabbitMQ tells a publisher nothing of consumer acks, so the node hands a message over when
 //! the broker has it durably: it publishes through a fanout exchange (`<base>.inbox`) bound to
 //! the inbox queue and the journal queue, and it acknowledges the message in its own inbox
-//! when it reads the journal entry, never before. One publish is routed to both queues or to
-//! neither, so after a crash of the node the journal says exactly which messages the IS's
-//! queue already has; they are acknowledged, not sent again, and the rest is sent. From the
-//! hand-over on, the broker keeps the message until the IS's consumer acks it.
+//! when it reads the journal entry of a confirmed publish, never before. A running broker
+//! routes one publish to both queues or to neither, so after a crash of the node the journal
+//! says exactly which messages the IS's queue already has; they are acknowledged, not sent
+//! again, and the rest is sent. After a crash of the broker the publishes that were
+//! unconfirmed are sent again, marked [`POSSIBLE_REPEAT`] (the broker makes a publish atomic
+//! only within one queue). From the hand-over on, the broker keeps the message until the IS's
+//! consumer acks it.
 //!
 //! Who published a request is RabbitMQ's `user_id` property, which the broker checks against
 //! the publishing connection's user: a request whose `user_id` is not the participant's
@@ -31,6 +34,8 @@
 
 mod inbox;
 mod requests;
+
+pub use inbox::POSSIBLE_REPEAT;
 
 use std::time::Duration;
 
@@ -110,13 +115,15 @@ pub async fn run<A>(
 ) where
     A: Adapter + Clone + 'static,
 {
+    let unconfirmed: Vec<inbox::Unconfirmed> =
+        participants.iter().map(|_| Default::default()).collect();
     let mut pause = Duration::from_secs(1);
     loop {
         if *stop.borrow() {
             return;
         }
         let started = std::time::Instant::now();
-        match session(&cfg, max_bytes, &participants, stop.clone()).await {
+        match session(&cfg, max_bytes, &participants, &unconfirmed, stop.clone()).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, broker = %redacted(&cfg.url), "queue adapter: the session with the broker ended; connecting again")
@@ -147,6 +154,7 @@ async fn session<A>(
     cfg: &Config,
     max_bytes: usize,
     participants: &[(QueueParticipant, A)],
+    unconfirmed: &[inbox::Unconfirmed],
     stop: watch::Receiver<bool>,
 ) -> Result<(), QueueError>
 where
@@ -158,7 +166,7 @@ where
     )
     .await?;
     let mut tasks = tokio::task::JoinSet::new();
-    for (p, a) in participants {
+    for ((p, a), unconfirmed) in participants.iter().zip(unconfirmed) {
         let names = Names::of(&cfg.prefix, &p.address);
         let ch = declare(&conn, &names, cfg.prefetch).await?;
         tasks.spawn(requests::serve(
@@ -171,7 +179,14 @@ where
         ));
         let ch = declare(&conn, &names, cfg.prefetch).await?;
         let jc = declare(&conn, &names, cfg.prefetch).await?;
-        tasks.spawn(inbox::serve(ch, jc, names, a.clone(), stop.clone()));
+        tasks.spawn(inbox::serve(
+            ch,
+            jc,
+            names,
+            a.clone(),
+            unconfirmed.clone(),
+            stop.clone(),
+        ));
     }
     tracing::info!(broker = %redacted(&cfg.url), participants = participants.len(), "queue adapter connected");
     let mut outcome = Ok(());
