@@ -159,11 +159,6 @@ fn document(size: usize, i: usize) -> String {
     format!("{head}{}{tail}", "Ә".repeat(fill / 2))
 }
 
-/// A 2 KB-ish P.TS.01 submission to the node's RECIPIENT.
-pub(crate) fn outgoing(size: usize, i: usize) -> Submission {
-    outgoing_to(RECIPIENT, size, i)
-}
-
 fn outgoing_to(to: &str, size: usize, i: usize) -> Submission {
     conformity::sample::registration(to, document(size, i))
 }

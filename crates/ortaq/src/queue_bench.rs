@@ -24,8 +24,17 @@ const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// Unconfirmed publishes at a time, as RabbitMQ's PerfTest publishes.
 const WINDOW: usize = 256;
 
+/// A P.TS.01 registration of about `size` bytes for the node's RECIPIENT, with its own
+/// MessageID (the queue adapter takes no submission without one).
 fn submission(size: usize, i: usize) -> adapter::Submission {
-    let mut s = crate::bench::outgoing(size, i);
+    let head =
+        format!("<tr:Doc xmlns:tr=\"urn:EEC:R:TR:TS:01:Doc:v1.0.1\"><tr:Id>{i}</tr:Id><tr:Text>");
+    let tail = "</tr:Text></tr:Doc>";
+    let fill = size.saturating_sub(head.len() + tail.len());
+    let mut s = conformity::sample::registration(
+        RECIPIENT,
+        format!("{head}{}{tail}", "Ә".repeat(fill / 2)),
+    );
     s.message_id = Some(format!("urn:uuid:{}", uuid::Uuid::new_v4()));
     s
 }
