@@ -183,6 +183,39 @@ fn start_services(
             stop.clone(),
         )));
     }
+    if let Some(w) = &cfg.web {
+        let site = web::Site {
+            segment: cfg.segment.clone(),
+            participants: cfg
+                .participants
+                .iter()
+                .map(|p| web::Participant {
+                    address: p.address.clone(),
+                    name: p.name.clone(),
+                })
+                .collect(),
+            api: Some(format!("http://{}/openapi.json", cfg.listen)),
+            holdings: Arc::new(node.reference_holdings()),
+        };
+        let pages = web::router(site).map_err(NodeError::Startup)?;
+        let listener = std::net::TcpListener::bind(w.listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(tokio::net::TcpListener::from_std)
+            .map_err(|e| {
+                NodeError::Startup(format!("cannot listen on {} for [web]: {e}", w.listen))
+            })?;
+        let mut stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, pages)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the pages' listener failed");
+            }
+        }));
+    }
     if let Some(q) = &cfg.queue {
         let mut served = Vec::new();
         for p in &q.participants {

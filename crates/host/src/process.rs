@@ -49,6 +49,7 @@ pub fn config(segment: &str, participant: &str) -> anyhow::Result<node::NodeConf
         signal_namespace: None,
         journal: None,
         queue: None,
+        web: None,
     })
 }
 

@@ -52,6 +52,7 @@ fn config(dir: &std::path::Path, port: u16) -> NodeConfig {
         signal_namespace: None,
         journal: None,
         queue: None,
+        web: None,
     }
 }
 

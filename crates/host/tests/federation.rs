@@ -124,6 +124,7 @@ impl Federation {
             signal_namespace: None,
             journal: None,
             queue: None,
+            web: None,
         };
         cfg.delivery.retry_min_ms = 20;
         cfg.delivery.retry_max_ms = 200;

@@ -109,6 +109,7 @@ async fn start_with(
         signal_namespace: None,
         journal: None,
         queue: None,
+        web: None,
     };
     let running = host::start_on(cfg, node::system_clock(), listener)
         .await

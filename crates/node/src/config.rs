@@ -60,6 +60,17 @@ pub struct NodeConfig {
     /// (RabbitMQ) instead of HTTP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueSection>,
+    /// The pages (the `web` crate) on a listener of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebSection>,
+}
+
+/// `[web]`: where the node serves its pages.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    /// e.g. `127.0.0.1:8101`; plain HTTP (behind a proxy that terminates TLS in production).
+    pub listen: SocketAddr,
 }
 
 /// `[queue]`: the broker, and which participants' ISs use it (see the `queue` crate).

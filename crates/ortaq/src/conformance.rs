@@ -216,6 +216,7 @@ async fn demo(broken: bool, base_port: u16, common: Common) -> anyhow::Result<Ex
             signal_namespace: None,
             journal: None,
             queue: None,
+            web: None,
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)

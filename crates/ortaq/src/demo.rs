@@ -283,6 +283,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 report_secs: 1,
             }),
             queue: None,
+            web: None,
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;

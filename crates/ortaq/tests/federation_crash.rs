@@ -79,6 +79,7 @@ fn configure(root: &Path) -> BTreeMap<&'static str, NodeProcess> {
             signal_namespace: None,
             journal: None,
             queue: None,
+            web: None,
         };
         // Quick retries, so the test spends its time delivering rather than waiting.
         cfg.delivery.retry_min_ms = 50;

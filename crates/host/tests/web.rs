@@ -1,0 +1,204 @@
+//! The pages a node serves on `[web] listen`, read as a browser reads them: the language a
+//! person gets and keeps, the page in it, reference data with names in the member states'
+//! languages, search that works without JavaScript, and a clear page for what is not there.
+
+use std::sync::Arc;
+
+use node::Node;
+
+const A: &str = "EAEU://KZ/CA/conformity-body";
+
+struct Pages {
+    base: String,
+    running: host::Running,
+    _dir: tempfile::TempDir,
+}
+
+/// A KZ node with the shipped countries resource, serving its pages.
+async fn start() -> Pages {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = host::process::config("KZ", A).unwrap();
+    cfg.data_dir = dir.path().to_owned();
+    let web = testkit::free_addr();
+    cfg.web = Some(node::config::WebSection { listen: web });
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
+    let node: Arc<Node> = Node::open(cfg, node::system_clock()).unwrap();
+    let countries = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/nsi/countries.json"),
+    )
+    .unwrap();
+    node::reference::import(
+        node.store(),
+        &node.reference(),
+        &countries,
+        nsi::format::Format::Json,
+        None,
+        false,
+        1_764_547_200_000_000,
+    )
+    .await
+    .unwrap();
+    node.reload_reference().await.unwrap();
+    let running = host::run(node, listener).await.unwrap();
+    Pages {
+        base: format!("http://{web}"),
+        running,
+        _dir: dir,
+    }
+}
+
+/// No redirects followed: where `/` sends a person is what is checked.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Where `/` sends a person with these request headers.
+async fn check_landing(p: &Pages, headers: &[(&str, &str)], expect: &str) {
+    let mut req = client().get(format!("{}/", p.base));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303, "{headers:?}");
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        expect,
+        "{headers:?}"
+    );
+}
+
+async fn get(p: &Pages, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let r = client()
+        .get(format!("{}{path}", p.base))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    // The templates escape '/' in text as `&#x2f;`; a browser shows it as '/'.
+    let html = r.text().await.unwrap().replace("&#x2f;", "/");
+    (status, headers, html)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_gets_their_language_and_keeps_it() {
+    let p = start().await;
+    check_landing(&p, &[], "/ru/").await;
+    check_landing(
+        &p,
+        &[("accept-language", "kk-KZ,kk;q=0.9,ru;q=0.8")],
+        "/kk/",
+    )
+    .await;
+    check_landing(&p, &[("accept-language", "de, en;q=0.5")], "/en/").await;
+    // A choice made on the pages outweighs the browser.
+    check_landing(
+        &p,
+        &[("accept-language", "kk"), ("cookie", "x=1; lang=en")],
+        "/en/",
+    )
+    .await;
+
+    let (status, headers, html) = get(&p, "/kk/").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.starts_with("<!doctype html>\n<html lang=\"kk\">"),
+        "{html}"
+    );
+    assert!(html.contains("KZ торабы"), "{html}");
+    assert!(html.contains(A));
+    assert_eq!(headers["content-language"], "kk");
+    assert!(
+        headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("lang=kk;")
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    // Every page links the same page in the other languages.
+    assert!(html.contains("href=\"/ru/\" hreflang=\"ru\""), "{html}");
+    assert!(html.contains("href=\"/en/\" hreflang=\"en\""), "{html}");
+    // Every page renders in every language (a missing message would be a 500).
+    for lang in ["ru", "kk", "en"] {
+        for path in [
+            "/",
+            "/nsi",
+            "/nsi/P.CLS.019",
+            "/nsi/P.CLS.019?q=zzzz",
+            "/nsi/NONE",
+        ] {
+            let (status, _, html) = get(&p, &format!("/{lang}{path}")).await;
+            assert!(status == 200 || status == 404, "/{lang}{path}: {status}");
+            assert!(
+                html.contains(&format!("<html lang=\"{lang}\">")),
+                "/{lang}{path}"
+            );
+        }
+    }
+    p.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_data_reads_in_each_language_and_searches_without_javascript() {
+    let p = start().await;
+    let (status, _, html) = get(&p, "/ru/nsi").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("/ru/nsi/P.CLS.019"), "{html}");
+    // Published 1 December 2025, as Russian writes a date; 249 countries.
+    assert!(html.contains("1 декабря 2025 г."), "{html}");
+    assert!(html.contains(">249<"), "{html}");
+    let (_, _, en) = get(&p, "/en/nsi").await;
+    assert!(en.contains("1 December 2025"), "{en}");
+
+    // A search is a plain GET form: it works with JavaScript off.
+    let (status, _, html) = get(&p, "/kk/nsi/P.CLS.019?q=%D0%B1%D0%B5%D0%BB%D0%B0%D1%80").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<code>BY</code>"), "{html}");
+    assert!(html.contains("1 жазба табылды"), "{html}");
+    // The page names it in Kazakh, and beside it in the other languages the data has,
+    // Armenian, Belarusian and Kyrgyz among them, each marked with its language.
+    assert!(html.contains("<td>Беларусь</td>"), "{html}");
+    assert!(html.contains("<span lang=\"hy\">"), "{html}");
+    // A name the same as the one shown is not repeated (Belarusian writes it as Kazakh does).
+    assert!(!html.contains("<span lang=\"be\">"), "{html}");
+    assert!(html.contains("<label for=\"q\">"), "{html}");
+
+    // Paging: 249 countries are three pages of 100.
+    let (_, _, html) = get(&p, "/en/nsi/P.CLS.019?page=3").await;
+    assert!(html.contains("Page 3 of 3"), "{html}");
+    assert!(html.contains("rel=\"prev\""), "{html}");
+    p.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_not_there_says_so_in_the_persons_language() {
+    let p = start().await;
+    let (status, _, html) = get(&p, "/en/nsi/NO.SUCH").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("Page not found"), "{html}");
+    let r = client()
+        .get(format!("{}/nowhere", p.base))
+        .header("accept-language", "kk")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r.text().await.unwrap().contains("Бет табылмады"));
+    let (status, headers, js) = get(&p, "/assets/htmx-2.0.11.min.js").await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.len() > 40_000);
+    p.running.stop().await.unwrap();
+}

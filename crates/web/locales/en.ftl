@@ -1,0 +1,48 @@
+# English.
+site-name = ortaq — the EAEU integrated information system
+skip-to-content = Skip to content
+nav-main = Main navigation
+nav-home = Node
+nav-nsi = Reference data
+nav-api = API
+language = Language
+node-title = Node { $segment }
+node-intro = A node of the integrated information system of the Eurasian Economic Union: it takes electronic documents from the information systems of authorities, signs them, and delivers them to other states over protected channels.
+participants-title = Participants of the node
+participants-none = The node has no participants.
+participant-address = Logical address
+participant-name = Name
+nsi-title = Reference data
+nsi-intro = The reference books and classifiers this node holds, in their latest version.
+nsi-none = The node holds no reference data yet.
+nsi-code = Code
+nsi-name = Name
+nsi-version = Version
+nsi-published = Published
+nsi-items = Entries
+nsi-items-count = { $count ->
+    [one] { $n } entry
+   *[other] { $n } entries
+}
+nsi-kind-resource = reference book
+nsi-kind-crosswalk = crosswalk
+item-code = Code
+item-name = Name
+item-other-names = In other languages
+item-valid = Valid
+item-valid-from = from { $from }
+item-valid-to = until { $to }
+search-label = Search by code or name
+search-button = Search
+search-found = { $count ->
+    [one] { $n } entry found
+   *[other] { $n } entries found
+}
+page-prev = Previous
+page-next = Next
+page-of = Page { $page } of { $pages }
+not-found-title = Page not found
+not-found-text = There is no such page here. Check the address, or start from the node's main page.
+unavailable-title = Data unavailable for now
+unavailable-text = The node could not read the data. Try again later.
+api-link = API description (OpenAPI)

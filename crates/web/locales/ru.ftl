@@ -1,0 +1,50 @@
+# Русский: язык портала по умолчанию.
+site-name = ortaq — интегрированная информационная система ЕАЭС
+skip-to-content = Перейти к содержанию
+nav-main = Основная навигация
+nav-home = Узел
+nav-nsi = НСИ
+nav-api = API
+language = Язык
+node-title = Узел { $segment }
+node-intro = Узел интегрированной информационной системы Евразийского экономического союза: принимает электронные документы информационных систем уполномоченных органов, подписывает их и доставляет в другие государства по защищённым каналам.
+participants-title = Участники узла
+participants-none = У узла нет участников.
+participant-address = Логический адрес
+participant-name = Наименование
+nsi-title = Нормативно-справочная информация
+nsi-intro = Справочники и классификаторы, которые хранит этот узел, в последней версии.
+nsi-none = Узел пока не хранит ни одного справочника.
+nsi-code = Код
+nsi-name = Наименование
+nsi-version = Версия
+nsi-published = Опубликована
+nsi-items = Записей
+nsi-items-count = { $count ->
+    [one] { $n } запись
+    [few] { $n } записи
+   *[many] { $n } записей
+}
+nsi-kind-resource = справочник
+nsi-kind-crosswalk = таблица соответствия
+item-code = Код
+item-name = Наименование
+item-other-names = На других языках
+item-valid = Действует
+item-valid-from = с { $from }
+item-valid-to = по { $to }
+search-label = Поиск по коду или наименованию
+search-button = Найти
+search-found = { $count ->
+    [one] Найдена { $n } запись
+    [few] Найдено { $n } записи
+   *[many] Найдено { $n } записей
+}
+page-prev = Предыдущая
+page-next = Следующая
+page-of = Страница { $page } из { $pages }
+not-found-title = Страница не найдена
+not-found-text = Такой страницы здесь нет. Проверьте адрес или начните с главной страницы узла.
+unavailable-title = Данные временно недоступны
+unavailable-text = Узел не смог прочитать данные. Повторите попытку позже.
+api-link = Описание API (OpenAPI)
