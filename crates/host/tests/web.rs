@@ -202,3 +202,80 @@ async fn what_is_not_there_says_so_in_the_persons_language() {
     assert!(js.len() > 40_000);
     p.running.stop().await.unwrap();
 }
+
+/// What the browser saw (`scripts/interop/browser_check.py`).
+#[derive(Debug, serde::Deserialize)]
+struct Seen {
+    landing: String,
+    landing_lang: String,
+    landing_h1: String,
+    switched_lang: String,
+    switched_h1: String,
+    search_found: String,
+    search_codes: Vec<String>,
+    search_url: String,
+    first_tab: serde_json::Value,
+    axe: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_lands_in_its_language_switches_searches_and_finds_no_serious_barrier() {
+    let Some(python) = testkit::browser_python() else {
+        return;
+    };
+    let p = start().await;
+    let shots = std::env::var("ORTAQ_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| p._dir.path().join("screenshots"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/interop/browser_check.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&p.base)
+        .arg(&shots)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Seen = serde_json::from_slice(&out.stdout).unwrap();
+    // The browser asks for Kazakh: it lands on the Kazakh page.
+    assert_eq!(
+        (seen.landing.as_str(), seen.landing_lang.as_str()),
+        ("/kk/", "kk")
+    );
+    assert_eq!(seen.landing_h1, "KZ торабы");
+    // The language menu switches to English.
+    assert_eq!(
+        (seen.switched_lang.as_str(), seen.switched_h1.as_str()),
+        ("en", "Node KZ")
+    );
+    // The search, typed and sent with Enter, finds Belarus, and the address says what was
+    // searched, so it can be shared and works without JavaScript.
+    assert_eq!(seen.search_found, "Найдена 1 запись");
+    assert_eq!(seen.search_codes, ["BY"]);
+    assert!(seen.search_url.contains("q="), "{}", seen.search_url);
+    // The first Tab reaches the link that skips to the content.
+    assert_eq!(seen.first_tab["class"], "skip", "{:?}", seen.first_tab);
+    // axe-core finds nothing serious or critical on the main pages.
+    for (page, found) in &seen.axe {
+        let bad: Vec<_> = found
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect();
+        assert!(bad.is_empty(), "axe on {page}: {bad:?}");
+    }
+    for shot in [
+        "home-kk.png",
+        "home-en.png",
+        "nsi-ru.png",
+        "resource-search-ru.png",
+    ] {
+        let png = std::fs::read(shots.join(shot)).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{shot}");
+    }
+    p.running.stop().await.unwrap();
+}

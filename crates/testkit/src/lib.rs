@@ -20,6 +20,9 @@ pub enum Judge {
     Signxml,
     /// A RabbitMQ broker on 127.0.0.1:5672 and a Python with pika (`ORTAQ_PIKA_PYTHON`).
     Rabbitmq,
+    /// Headless Chromium with chromedriver, and a Python with Selenium and axe-selenium-python
+    /// (`ORTAQ_BROWSER_PYTHON`).
+    Browser,
 }
 
 impl Judge {
@@ -32,6 +35,7 @@ impl Judge {
             Judge::Gost => "ORTAQ_REQUIRE_GOST",
             Judge::Signxml => "ORTAQ_REQUIRE_SIGNXML",
             Judge::Rabbitmq => "ORTAQ_REQUIRE_RABBITMQ",
+            Judge::Browser => "ORTAQ_REQUIRE_BROWSER",
         }
     }
 
@@ -75,25 +79,43 @@ pub fn program(program: &str, probe: &[&str]) -> Result<(), String> {
     }
 }
 
+/// The Python named by `variable` (else `python3`) when it imports `modules` (`pika`, or
+/// `selenium, axe_selenium_python`).
+fn python_with(variable: &str, modules: &str) -> Result<String, String> {
+    let python = std::env::var(variable).unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Ok(python)
+    } else {
+        Err(format!("{python} cannot import {modules}"))
+    }
+}
+
 /// The Python with pika that plays an IS on the queue adapter, when RabbitMQ listens on
 /// 127.0.0.1:5672 and `ORTAQ_PIKA_PYTHON` (else `python3`) imports pika.
 pub fn rabbitmq_and_pika() -> Option<String> {
-    let found = (|| {
-        std::net::TcpStream::connect(("127.0.0.1", 5672))
-            .map_err(|e| format!("RabbitMQ on 127.0.0.1:5672: {e}"))?;
-        let python = std::env::var("ORTAQ_PIKA_PYTHON").unwrap_or_else(|_| "python3".into());
-        let ok = std::process::Command::new(&python)
-            .args(["-c", "import pika"])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            Ok(python)
-        } else {
-            Err(format!("{python} cannot import pika"))
-        }
-    })();
+    let found = std::net::TcpStream::connect(("127.0.0.1", 5672))
+        .map_err(|e| format!("RabbitMQ on 127.0.0.1:5672: {e}"))
+        .and_then(|_| python_with("ORTAQ_PIKA_PYTHON", "pika"));
     need(Judge::Rabbitmq, found)
+}
+
+/// The Python that drives headless Chromium for page tests, when `ORTAQ_BROWSER_PYTHON` (else
+/// `python3`) imports Selenium and axe-selenium-python and chromium and chromedriver are
+/// installed.
+pub fn browser_python() -> Option<String> {
+    let missing = ["/usr/bin/chromium", "/usr/bin/chromedriver"]
+        .into_iter()
+        .find(|exe| !std::path::Path::new(exe).exists());
+    let found = match missing {
+        Some(exe) => Err(format!("{exe} is not installed")),
+        None => python_with("ORTAQ_BROWSER_PYTHON", "selenium, axe_selenium_python"),
+    };
+    need(Judge::Browser, found)
 }
 
 /// The PostgreSQL server tests use: `ORTAQ_PG`, else the local one with trust auth.
