@@ -38,8 +38,8 @@ pub struct DemoArgs {
     /// Exit after the exchange, with status 0 only if every message was delivered exactly once.
     #[arg(long)]
     once: bool,
-    /// Adapter API port of the first node; the others take the next five, and the federation
-    /// listeners the six after those.
+    /// Adapter API port of the first node; the others take the next five, the federation
+    /// listeners the six after those, and the pages the six after those.
     #[arg(long, default_value_t = 7100)]
     base_port: u16,
     /// Folder for the nodes' stores, keys and the federation PKI (a temporary folder if absent).
@@ -174,6 +174,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         time::OffsetDateTime::now_utc(),
     )?;
     let fed_port = |i: usize| args.base_port + 6 + i as u16;
+    let web_port = |i: usize| args.base_port + 12 + i as u16;
     let addrs: BTreeMap<Segment, std::net::SocketAddr> = segs
         .iter()
         .enumerate()
@@ -283,7 +284,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 report_secs: 1,
             }),
             queue: None,
-            web: None,
+            web: Some(node::config::WebSection {
+                listen: ([127, 0, 0, 1], web_port(i)).into(),
+            }),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;
@@ -321,9 +324,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "national segment"
         };
         println!(
-            "  node {seg:<3} adapter API http://127.0.0.1:{port}  federation https://{}:{} ({role})",
+            "  node {seg:<3} adapter API http://127.0.0.1:{port}  federation https://{}:{}  pages http://127.0.0.1:{}/ ({role})",
             transport::node_host(segs[i]),
-            fed_port(i)
+            fed_port(i),
+            web_port(i)
         );
         let base = format!("http://127.0.0.1:{port}");
         members.push(Member {
@@ -490,9 +494,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     if !args.once {
         println!(
-            "\nThe nodes keep serving. API tokens: {}. OpenAPI: http://127.0.0.1:{}/openapi.json. Stop with Ctrl-C.",
+            "\nThe nodes keep serving. API tokens: {}. OpenAPI: http://127.0.0.1:{}/openapi.json. Pages (ru, kk, en): http://127.0.0.1:{}/ at the EEC node, the next five ports at the national nodes. Stop with Ctrl-C.",
             dir.join("tokens.txt").display(),
-            args.base_port
+            args.base_port,
+            web_port(0)
         );
         crate::shutdown_signal().await;
     }
