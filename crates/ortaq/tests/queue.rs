@@ -15,6 +15,9 @@ use adapter::http::HttpAdapter;
 use host::process::{NodeProcess, RECIPIENT, SENDER};
 use rand::Rng;
 
+/// The machine's RabbitMQ.
+const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
 fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ortaq"))
 }
@@ -42,7 +45,7 @@ fn node_on_the_queue(dir: &Path) -> (NodeProcess, String) {
         user: "guest".into(),
     };
     cfg.queue = Some(node::config::QueueSection {
-        url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+        url: BROKER.into(),
         prefix: prefix.clone(),
         prefetch: 64,
         participants: vec![on_queue(SENDER), on_queue(RECIPIENT)],
@@ -65,6 +68,21 @@ fn submission(id: &str) -> String {
     );
     s.message_id = Some(id.to_owned());
     serde_json::to_string(&s).unwrap()
+}
+
+/// Requests in a burst: TOTAL JSON submissions, each with its own MessageID.
+const TOTAL: usize = 1500;
+
+/// The MessageIDs of TOTAL submissions for `queue`, and the file pika publishes them from.
+fn submissions(dir: &Path, queue: &str) -> (Vec<String>, std::path::PathBuf) {
+    let ids: Vec<String> = (0..TOTAL)
+        .map(|_| format!("urn:uuid:{}", uuid::Uuid::new_v4()))
+        .collect();
+    let requests: Vec<_> = ids
+        .iter()
+        .map(|id| request(queue, "application/json", id, &submission(id)))
+        .collect();
+    (ids, write_requests(dir, &requests))
 }
 
 fn write_requests(dir: &Path, requests: &[serde_json::Value]) -> std::path::PathBuf {
@@ -90,7 +108,13 @@ struct Got {
 }
 
 fn collect(python: &str, queue: &str, want: usize, secs: u64) -> Vec<Got> {
+    collect_from(BROKER, python, queue, want, secs)
+}
+
+/// What pika consumed from `queue` on the broker at `url`.
+fn collect_from(url: &str, python: &str, queue: &str, want: usize, secs: u64) -> Vec<Got> {
     let out = std::process::Command::new(python)
+        .env("AMQP_URL", url)
         .args([
             &client(),
             "collect",
@@ -164,15 +188,7 @@ async fn kill_9_of_the_node_loses_no_confirmed_request_and_doubles_no_message() 
     let sender = queue::Names::of(&prefix, SENDER);
     let recipient = queue::Names::of(&prefix, RECIPIENT);
 
-    const TOTAL: usize = 1500;
-    let ids: Vec<String> = (0..TOTAL)
-        .map(|_| format!("urn:uuid:{}", uuid::Uuid::new_v4()))
-        .collect();
-    let requests: Vec<_> = ids
-        .iter()
-        .map(|id| request(&sender.requests, "application/json", id, &submission(id)))
-        .collect();
-    let file = write_requests(dir.path(), &requests);
+    let (ids, file) = submissions(dir.path(), &sender.requests);
     let publisher = std::process::Command::new(&python)
         .arg(client())
         .arg("publish")
@@ -510,15 +526,7 @@ async fn kill_9_of_the_broker_loses_no_confirmed_request_and_doubles_no_message(
     let sender = queue::Names::of(&prefix, SENDER);
     let recipient = queue::Names::of(&prefix, RECIPIENT);
 
-    const TOTAL: usize = 1500;
-    let ids: Vec<String> = (0..TOTAL)
-        .map(|_| format!("urn:uuid:{}", uuid::Uuid::new_v4()))
-        .collect();
-    let requests: Vec<_> = ids
-        .iter()
-        .map(|id| request(&sender.requests, "application/json", id, &submission(id)))
-        .collect();
-    let file = write_requests(dir.path(), &requests);
+    let (ids, file) = submissions(dir.path(), &sender.requests);
     let publisher = std::process::Command::new(&python)
         .env("AMQP_URL", broker.url())
         .arg(client())
@@ -551,24 +559,8 @@ async fn kill_9_of_the_broker_loses_no_confirmed_request_and_doubles_no_message(
         format!("confirmed={TOTAL}")
     );
 
-    let collect_here = |queue: &str, want: usize| {
-        let out = std::process::Command::new(&python)
-            .env("AMQP_URL", broker.url())
-            .args([&client(), "collect", queue, &want.to_string(), "120"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str::<Got>(l).unwrap())
-            .collect::<Vec<_>>()
-    };
+    let collect_here =
+        |queue: &str, want: usize| collect_from(&broker.url(), &python, queue, want, 120);
     let want: HashSet<&String> = ids.iter().collect();
     let replies = collect_here(&sender.replies, TOTAL);
     assert!(

@@ -41,11 +41,6 @@ where
         .with_state(app)
 }
 
-/// The language of a path segment; a wrong one is answered as "not here".
-fn lang_of(code: &str) -> Option<Lang> {
-    Lang::from_code(code)
-}
-
 impl<H: adapter::ReferenceHoldings> App<H> {
     /// Renders `template` in `lang` for the page at `path` (without the language prefix).
     fn render(
@@ -117,7 +112,7 @@ async fn home<H: adapter::ReferenceHoldings>(
     State(app): State<Shared<H>>,
     Path(lang): Path<String>,
 ) -> Response {
-    let Some(lang) = lang_of(&lang) else {
+    let Some(lang) = Lang::from_code(&lang) else {
         return not_found_in(&app, Lang::Ru);
     };
     let s = &app.site;
@@ -145,9 +140,14 @@ fn name_in(names: &std::collections::BTreeMap<String, String>, lang: Lang) -> St
         .unwrap_or_default()
 }
 
+/// `YYYY-MM-DD`, the form the templates' `date` takes.
+fn iso_day(d: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
 fn day_of(micros: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
+        .map(|t| iso_day(t.date()))
         .unwrap_or_default()
 }
 
@@ -155,20 +155,12 @@ async fn nsi_list<H: adapter::ReferenceHoldings>(
     State(app): State<Shared<H>>,
     Path(lang): Path<String>,
 ) -> Response {
-    let Some(lang) = lang_of(&lang) else {
+    let Some(lang) = Lang::from_code(&lang) else {
         return not_found_in(&app, Lang::Ru);
     };
     let latest = match app.site.holdings.latest().await {
         Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, "web: reference data unreadable");
-            return app.message(
-                lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable-title",
-                "unavailable-text",
-            );
-        }
+        Err(e) => return unavailable(&app, lang, &e),
     };
     let mut rows = Vec::new();
     for v in &latest {
@@ -215,21 +207,13 @@ async fn resource<H: adapter::ReferenceHoldings>(
     Path((lang, code)): Path<(String, String)>,
     Query(search): Query<Search>,
 ) -> Response {
-    let Some(lang) = lang_of(&lang) else {
+    let Some(lang) = Lang::from_code(&lang) else {
         return not_found_in(&app, Lang::Ru);
     };
     let v = match app.site.holdings.version(&code, None).await {
         Ok(Some(v)) => v,
         Ok(None) => return not_found_in(&app, lang),
-        Err(e) => {
-            tracing::warn!(error = %e, "web: reference data unreadable");
-            return app.message(
-                lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable-title",
-                "unavailable-text",
-            );
-        }
+        Err(e) => return unavailable(&app, lang, &e),
     };
     let Some(c) = app.content(&v) else {
         return not_found_in(&app, lang);
@@ -265,8 +249,8 @@ async fn resource<H: adapter::ReferenceHoldings>(
                 .collect();
             context! {
                 code => i.code.clone(), name => shown, others => others,
-                valid_from => i.valid_from.map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())),
-                valid_to => i.valid_to.map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())),
+                valid_from => i.valid_from.map(iso_day),
+                valid_to => i.valid_to.map(iso_day),
             }
         })
         .collect();
@@ -281,6 +265,21 @@ async fn resource<H: adapter::ReferenceHoldings>(
             published => day_of(v.published_at), q => q, found => hits.len(),
             items => items, page => page_no, pages => pages,
         },
+    )
+}
+
+/// The node could not read what the page shows: say so, and that it is passing.
+fn unavailable<H: adapter::ReferenceHoldings>(
+    app: &App<H>,
+    lang: Lang,
+    e: &adapter::HoldingsError,
+) -> Response {
+    tracing::warn!(error = %e, "web: reference data unreadable");
+    app.message(
+        lang,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable-title",
+        "unavailable-text",
     )
 }
 
