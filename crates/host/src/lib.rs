@@ -184,6 +184,13 @@ fn start_services(
         )));
     }
     if let Some(w) = &cfg.web {
+        let people = people::People::open(
+            cfg.store_engine().for_app("people"),
+            clock.clone(),
+            people::Policy::default(),
+        )
+        .map(Arc::new)
+        .map_err(|e| NodeError::Startup(format!("cannot open the accounts of [web]: {e}")))?;
         let site = web::Site {
             segment: cfg.segment.clone(),
             participants: cfg
@@ -196,6 +203,8 @@ fn start_services(
                 .collect(),
             api: Some(format!("http://{}/openapi.json", cfg.listen)),
             holdings: Arc::new(node.reference_holdings()),
+            people: people.clone(),
+            secure_cookies: w.secure_cookies,
         };
         let pages = web::router(site).map_err(NodeError::Startup)?;
         let listener = std::net::TcpListener::bind(w.listen)
@@ -213,6 +222,9 @@ fn start_services(
                 .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "the pages' listener failed");
+            }
+            if let Err(e) = people.close().await {
+                tracing::warn!(error = %e, "the accounts did not close cleanly");
             }
         }));
     }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use node::Node;
 
 const A: &str = "EAEU://KZ/CA/conformity-body";
+const OPERATOR: &str = "aigerim";
+const PASSWORD: &str = "correct horse battery";
 
 struct Pages {
     base: String,
@@ -20,7 +22,27 @@ async fn start() -> Pages {
     let mut cfg = host::process::config("KZ", A).unwrap();
     cfg.data_dir = dir.path().to_owned();
     let web = testkit::free_addr();
-    cfg.web = Some(node::config::WebSection { listen: web });
+    cfg.web = Some(node::config::WebSection {
+        listen: web,
+        secure_cookies: true,
+    });
+    // Her node's operator, registered before the node serves.
+    let people = people::People::open(
+        cfg.store_engine().for_app("people"),
+        node::system_clock(),
+        people::Policy::default(),
+    )
+    .unwrap();
+    people
+        .add(
+            OPERATOR,
+            "Айгерим Нурланова",
+            &[people::Role::Operator],
+            PASSWORD,
+        )
+        .await
+        .unwrap();
+    people.close().await.unwrap();
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
     let node: Arc<Node> = Node::open(cfg, node::system_clock()).unwrap();
     let countries = std::fs::read(
@@ -200,6 +222,224 @@ async fn what_is_not_there_says_so_in_the_persons_language() {
             .starts_with("text/javascript")
     );
     assert!(js.len() > 40_000);
+    p.running.stop().await.unwrap();
+}
+
+/// A form post as a browser on this site sends it, with `cookie`.
+async fn post(p: &Pages, path: &str, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    client()
+        .post(format!("{}{path}", p.base))
+        .header("cookie", cookie)
+        .header("origin", &p.base)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The value of the `Set-Cookie` named `name`, with its attributes.
+fn set_cookie(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", r.headers()))
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The sign-in form's token, from the page and its cookie.
+async fn sign_in_form(p: &Pages) -> (String, String) {
+    let r = client()
+        .get(format!("{}/en/signin", p.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let c = set_cookie(&r, "ortaq_form");
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Secure"),
+        "{c}"
+    );
+    let html = r.text().await.unwrap();
+    let token = html
+        .split("name=\"form\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(cookie_value(&c), format!("ortaq_form={token}"));
+    (cookie_value(&c), token)
+}
+
+/// What a person sees when they send the sign-in form: the status and the message on the page.
+async fn check_sign_in(
+    p: &Pages,
+    login: &str,
+    password: &str,
+    expect: (u16, &str),
+) -> reqwest::Response {
+    let (cookie, token) = sign_in_form(p).await;
+    let r = post(
+        p,
+        "/en/signin",
+        &cookie,
+        &[("form", &token), ("login", login), ("password", password)],
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), expect.0, "{login}/{password}");
+    if expect.0 != 303 {
+        let html = r.text().await.unwrap();
+        assert!(html.contains(expect.1), "{login}/{password}: {html}");
+        return client().get(&p.base).send().await.unwrap();
+    }
+    assert_eq!(r.headers()["location"], expect.1);
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_sees_their_account_and_signs_out() {
+    let p = start().await;
+    // A page for people signed in sends the public to the form, and back after.
+    let r = client()
+        .get(format!("{}/en/account", p.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/en/signin?next=/en/account");
+    let (_, _, html) = get(&p, "/ru/").await;
+    assert!(html.contains("href=\"/ru/signin\""), "{html}");
+
+    check_sign_in(
+        &p,
+        OPERATOR,
+        "wrong password",
+        (401, "Wrong login or password."),
+    )
+    .await;
+    check_sign_in(&p, "nobody", PASSWORD, (401, "Wrong login or password.")).await;
+    let r = check_sign_in(&p, OPERATOR, PASSWORD, (303, "/en/account")).await;
+    let session = set_cookie(&r, "ortaq_session");
+    for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(session.contains(attr), "{session}");
+    }
+    let me = cookie_value(&session);
+
+    let r = client()
+        .get(format!("{}/kk/account", p.base))
+        .header("cookie", &me)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Айгерим Нурланова") && html.contains("Торап операторы"),
+        "{html}"
+    );
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    // Signing out needs the session's form token: another site cannot sign a person out.
+    let r = post(&p, "/en/signout", &me, &[("csrf", "forged")]).await;
+    assert_eq!(r.status().as_u16(), 403);
+    let r = post(&p, "/en/signout", &me, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(set_cookie(&r, "ortaq_session").contains("Max-Age=0"));
+    let r = client()
+        .get(format!("{}/en/account", p.base))
+        .header("cookie", &me)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the session ended");
+    p.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_foreign_sign_ins_are_refused_and_five_wrong_passwords_lock() {
+    let p = start().await;
+    let (cookie, token) = sign_in_form(&p).await;
+    let creds = [("login", OPERATOR), ("password", PASSWORD)];
+    // No form token, a token not the browser's, a post from another site: refused, and the
+    // password is never checked.
+    for (cookie, form, origin) in [
+        ("", token.as_str(), p.base.as_str()),
+        (cookie.as_str(), "forged", p.base.as_str()),
+        (cookie.as_str(), token.as_str(), "https://elsewhere.example"),
+    ] {
+        let r = client()
+            .post(format!("{}/en/signin", p.base))
+            .header("cookie", cookie)
+            .header("origin", origin)
+            .form(&[("form", form), creds[0], creds[1]])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{cookie} {form} {origin}");
+        assert!(r.text().await.unwrap().contains("The form has expired"));
+    }
+    // After signing in a person goes to a page of this site, never to another.
+    let r = post(
+        &p,
+        "/en/signin",
+        &cookie,
+        &[
+            ("form", &token),
+            creds[0],
+            creds[1],
+            ("next", "https://elsewhere.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/en/account");
+
+    for _ in 0..4 {
+        check_sign_in(
+            &p,
+            OPERATOR,
+            "wrong password",
+            (401, "Wrong login or password."),
+        )
+        .await;
+    }
+    let (cookie, token) = sign_in_form(&p).await;
+    let r = post(
+        &p,
+        "/kk/signin",
+        &cookie,
+        &[
+            ("form", &token),
+            ("login", OPERATOR),
+            ("password", "wrong again!"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 429);
+    let wait: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((14 * 60..=15 * 60).contains(&wait), "{wait}");
+    assert!(r.text().await.unwrap().contains("есептік жазба"));
+    // Locked: the right password waits too.
+    check_sign_in(
+        &p,
+        OPERATOR,
+        PASSWORD,
+        (429, "this account is locked until"),
+    )
+    .await;
     p.running.stop().await.unwrap();
 }
 

@@ -71,6 +71,15 @@ pub struct NodeConfig {
 pub struct WebSection {
     /// e.g. `127.0.0.1:8101`; plain HTTP (behind a proxy that terminates TLS in production).
     pub listen: SocketAddr,
+    /// Session cookies carry `Secure` (sent over HTTPS only; browsers count loopback HTTP as
+    /// secure too). Turn off only for a node served over plain HTTP beyond loopback, which is
+    /// not a production setting.
+    #[serde(default = "default_true")]
+    pub secure_cookies: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[queue]`: the broker, and which participants' ISs use it (see the `queue` crate).

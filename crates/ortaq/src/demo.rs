@@ -286,6 +286,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             queue: None,
             web: Some(node::config::WebSection {
                 listen: ([127, 0, 0, 1], web_port(i)).into(),
+                secure_cookies: true,
             }),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;

@@ -10,6 +10,7 @@
 
 pub mod i18n;
 mod pages;
+mod signin;
 
 use std::sync::Arc;
 
@@ -35,6 +36,10 @@ pub struct Site<H> {
     /// Where the node's OpenAPI description is, when the pages should link to it.
     pub api: Option<String>,
     pub holdings: Arc<H>,
+    /// The people who sign in here.
+    pub people: Arc<people::People>,
+    /// Cookies only over HTTPS (browsers count loopback HTTP as secure too).
+    pub secure_cookies: bool,
 }
 
 /// The pages of `site`, ready to serve. Fails only if a shipped template or message file is
@@ -103,12 +108,14 @@ fn page_lang(state: &State) -> Lang {
 }
 
 /// The templates, in the binary.
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 7] = [
     ("base.html", include_str!("../templates/base.html")),
     ("home.html", include_str!("../templates/home.html")),
     ("nsi.html", include_str!("../templates/nsi.html")),
     ("resource.html", include_str!("../templates/resource.html")),
     ("message.html", include_str!("../templates/message.html")),
+    ("signin.html", include_str!("../templates/signin.html")),
+    ("account.html", include_str!("../templates/account.html")),
 ];
 
 /// The language a person gets at `/`: their cookie, then their browser, then Russian.

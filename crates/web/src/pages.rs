@@ -8,11 +8,11 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use minijinja::context;
 use minijinja::value::Serde;
 
-use crate::{Lang, Site, chosen_lang, page, root};
+use crate::{Lang, Site, chosen_lang, page, root, signin};
 
 /// Entries of a resource on one page.
 const PER_PAGE: usize = 100;
@@ -25,7 +25,7 @@ pub(crate) struct App<H> {
     pub(crate) cache: Mutex<HashMap<String, Arc<nsi::Content>>>,
 }
 
-type Shared<H> = Arc<App<H>>;
+pub(crate) type Shared<H> = Arc<App<H>>;
 
 pub(crate) fn routes<H>(app: Shared<H>) -> Router
 where
@@ -37,30 +37,65 @@ where
         .route("/{lang}/", get(home::<H>))
         .route("/{lang}/nsi", get(nsi_list::<H>))
         .route("/{lang}/nsi/{code}", get(resource::<H>))
+        .route(
+            "/{lang}/signin",
+            get(signin::form::<H>).post(signin::sign_in::<H>),
+        )
+        .route("/{lang}/signout", post(signin::sign_out::<H>))
+        .route("/{lang}/account", get(signin::account::<H>))
         .fallback(not_found::<H>)
         .with_state(app)
 }
 
 impl<H: adapter::ReferenceHoldings> App<H> {
-    /// Renders `template` in `lang` for the page at `path` (without the language prefix).
-    fn render(
+    /// The person signed in on this request, if any.
+    pub(crate) async fn visitor(&self, headers: &HeaderMap) -> Option<people::Session> {
+        let token = signin::cookie(headers, signin::SESSION_COOKIE)?;
+        match self.site.people.session(token).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "web: sessions unreadable");
+                None
+            }
+        }
+    }
+
+    /// Renders `template` in `lang` for the page at `path` (without the language prefix), for
+    /// `who` (their name and sign-out form in the header; the page is then never cached).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn render(
         &self,
         lang: Lang,
         status: StatusCode,
         template: &str,
         here: &str,
         path: &str,
+        who: Option<&people::Session>,
         ctx: minijinja::Value,
     ) -> Response {
         let languages: Vec<_> = Lang::ALL
             .iter()
             .map(|l| context! { code => l.code(), name => l.native_name() })
             .collect();
-        let base =
-            context! { lang => lang.code(), languages => languages, here => here, path => path };
+        let me = who
+            .map(|s| context! { name => s.account.name.clone(), login => s.account.login.clone() });
+        let csrf = who.map(|s| s.csrf.clone());
+        let base = context! {
+            lang => lang.code(), languages => languages, here => here, path => path,
+            me => me, csrf => csrf,
+        };
         let ctx = context! { ..ctx, ..base };
         match self.env.get_template(template).and_then(|t| t.render(ctx)) {
-            Ok(html) => page(lang, status, html),
+            Ok(html) => {
+                let mut r = page(lang, status, html);
+                if who.is_some() {
+                    r.headers_mut().insert(
+                        header::CACHE_CONTROL,
+                        HeaderValue::from_static("private, no-store"),
+                    );
+                }
+                r
+            }
             Err(e) => {
                 tracing::error!(error = %e, template, "web: a page did not render");
                 (
@@ -72,13 +107,20 @@ impl<H: adapter::ReferenceHoldings> App<H> {
         }
     }
 
-    fn message(&self, lang: Lang, status: StatusCode, title: &str, text: &str) -> Response {
+    pub(crate) fn message(
+        &self,
+        lang: Lang,
+        status: StatusCode,
+        title: &str,
+        text: &str,
+    ) -> Response {
         self.render(
             lang,
             status,
             "message.html",
             "",
             "/",
+            None,
             context! { title => title, text => text },
         )
     }
@@ -111,10 +153,12 @@ impl<H: adapter::ReferenceHoldings> App<H> {
 async fn home<H: adapter::ReferenceHoldings>(
     State(app): State<Shared<H>>,
     Path(lang): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(lang) = Lang::from_code(&lang) else {
         return not_found_in(&app, Lang::Ru);
     };
+    let who = app.visitor(&headers).await;
     let s = &app.site;
     app.render(
         lang,
@@ -122,6 +166,7 @@ async fn home<H: adapter::ReferenceHoldings>(
         "home.html",
         "home",
         "/",
+        who.as_ref(),
         context! {
             segment => s.segment.clone(),
             participants => Serde(&s.participants),
@@ -141,7 +186,7 @@ fn name_in(names: &std::collections::BTreeMap<String, String>, lang: Lang) -> St
 }
 
 /// `YYYY-MM-DD`, the form the templates' `date` takes.
-fn iso_day(d: time::Date) -> String {
+pub(crate) fn iso_day(d: time::Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
@@ -154,10 +199,12 @@ fn day_of(micros: i64) -> String {
 async fn nsi_list<H: adapter::ReferenceHoldings>(
     State(app): State<Shared<H>>,
     Path(lang): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(lang) = Lang::from_code(&lang) else {
         return not_found_in(&app, Lang::Ru);
     };
+    let who = app.visitor(&headers).await;
     let latest = match app.site.holdings.latest().await {
         Ok(l) => l,
         Err(e) => return unavailable(&app, lang, &e),
@@ -186,6 +233,7 @@ async fn nsi_list<H: adapter::ReferenceHoldings>(
         "nsi.html",
         "nsi",
         "/nsi",
+        who.as_ref(),
         context! { resources => rows },
     )
 }
@@ -206,10 +254,12 @@ async fn resource<H: adapter::ReferenceHoldings>(
     State(app): State<Shared<H>>,
     Path((lang, code)): Path<(String, String)>,
     Query(search): Query<Search>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(lang) = Lang::from_code(&lang) else {
         return not_found_in(&app, Lang::Ru);
     };
+    let who = app.visitor(&headers).await;
     let v = match app.site.holdings.version(&code, None).await {
         Ok(Some(v)) => v,
         Ok(None) => return not_found_in(&app, lang),
@@ -260,6 +310,7 @@ async fn resource<H: adapter::ReferenceHoldings>(
         "resource.html",
         "nsi",
         &format!("/nsi/{code}"),
+        who.as_ref(),
         context! {
             code => code.clone(), name => name_in(&r.resource.names, lang), version => v.version,
             published => day_of(v.published_at), q => q, found => hits.len(),
@@ -283,7 +334,7 @@ fn unavailable<H: adapter::ReferenceHoldings>(
     )
 }
 
-fn not_found_in<H: adapter::ReferenceHoldings>(app: &App<H>, lang: Lang) -> Response {
+pub(crate) fn not_found_in<H: adapter::ReferenceHoldings>(app: &App<H>, lang: Lang) -> Response {
     app.message(
         lang,
         StatusCode::NOT_FOUND,
