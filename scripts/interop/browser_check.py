@@ -1,11 +1,12 @@
 """A person with a real browser on a node's pages: headless Chromium driven over WebDriver
 (Selenium), with axe-core (axe-selenium-python) judging accessibility.
 
-    browser_check.py BASE_URL SCREENSHOT_DIR
+    browser_check.py BASE_URL SCREENSHOT_DIR LOGIN PASSWORD
 
 The browser asks for Kazakh first (its Accept-Language), lands, switches to English with the
 language menu, opens the countries resource, searches with the keyboard, and checks what a
-first Tab reaches; axe runs on the main pages. Prints one JSON object of what it saw; the Rust
+first Tab reaches; opens a page for people signed in, is sent to the sign-in form, signs in
+with the keyboard, reads the account page in Kazakh and signs out; axe runs on the main pages. Prints one JSON object of what it saw; the Rust
 test judges it.
 """
 
@@ -17,6 +18,7 @@ from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -36,10 +38,13 @@ def browser():
     return webdriver.Chrome(service=service, options=opts)
 
 
-def main(base, shots):
+def main(base, shots, login, password):
     os.makedirs(shots, exist_ok=True)
     d = browser()
-    wait = WebDriverWait(d, 10)
+    # htmx swaps parts of the page while the script reads them: an element read mid-swap is
+    # read again, not a failure.
+    wait = WebDriverWait(d, 10, ignored_exceptions=(StaleElementReferenceException,
+                                                    NoSuchElementException))
     seen = {"axe": {}}
     lang = lambda: d.find_element(By.TAG_NAME, "html").get_attribute("lang")
     try:
@@ -69,12 +74,40 @@ def main(base, shots):
         seen["search_url"] = d.current_url[len(base):]
         d.save_screenshot(os.path.join(shots, "resource-search-ru.png"))
 
+        d.get(base + "/en/account")
+        wait.until(EC.presence_of_element_located((By.ID, "login")))
+        seen["signin_url"] = d.current_url[len(base):]
+        d.save_screenshot(os.path.join(shots, "signin-en.png"))
+        d.find_element(By.ID, "login").send_keys(login)
+        pw = d.find_element(By.ID, "password")
+        pw.send_keys(password)
+        pw.send_keys(Keys.ENTER)
+        wait.until(lambda _: d.current_url.endswith("/en/account"))
+        d.find_element(By.CSS_SELECTOR, 'a[hreflang="kk"]').click()
+        wait.until(lambda _: lang() == "kk")
+        seen["account_h1"] = d.find_element(By.TAG_NAME, "h1").text
+        seen["account_roles"] = [r.text for r in d.find_elements(By.CSS_SELECTOR, "ul.roles li")]
+        seen["account_cookie"] = [
+            {k: c.get(k) for k in ("name", "httpOnly", "secure", "sameSite")}
+            for c in d.get_cookies() if c["name"] == "ortaq_session"
+        ]
+        d.save_screenshot(os.path.join(shots, "account-kk.png"))
+        axe = Axe(d)
+        axe.inject()
+        seen["axe"]["/kk/account"] = [
+            {"id": v["id"], "impact": v.get("impact"), "nodes": len(v.get("nodes", []))}
+            for v in axe.run()["violations"]
+        ]
+        d.find_element(By.CSS_SELECTOR, "form[action$='/signout'] button").click()
+        wait.until(lambda _: d.current_url.endswith("/kk/"))
+        seen["signed_out_link"] = d.find_element(By.CSS_SELECTOR, ".who a").text
+
         d.get(base + "/kk/")
         d.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
         first = d.switch_to.active_element
         seen["first_tab"] = {"class": first.get_attribute("class"), "text": first.text}
 
-        for path in ("/ru/", "/kk/nsi", "/en/nsi/P.CLS.019", "/kk/nsi/P.CLS.019?q=a"):
+        for path in ("/ru/", "/kk/nsi", "/en/nsi/P.CLS.019", "/kk/nsi/P.CLS.019?q=a", "/ru/signin"):
             d.get(base + path)
             axe = Axe(d)
             axe.inject()
@@ -89,4 +122,4 @@ def main(base, shots):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:5])

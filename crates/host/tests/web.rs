@@ -455,6 +455,11 @@ struct Seen {
     search_codes: Vec<String>,
     search_url: String,
     first_tab: serde_json::Value,
+    signin_url: String,
+    account_h1: String,
+    account_roles: Vec<String>,
+    account_cookie: Vec<serde_json::Value>,
+    signed_out_link: String,
     axe: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
 }
 
@@ -473,6 +478,7 @@ async fn a_real_browser_lands_in_its_language_switches_searches_and_finds_no_ser
         .arg(&script)
         .arg(&p.base)
         .arg(&shots)
+        .args([OPERATOR, PASSWORD])
         .output()
         .await
         .unwrap();
@@ -498,6 +504,18 @@ async fn a_real_browser_lands_in_its_language_switches_searches_and_finds_no_ser
     assert_eq!(seen.search_found, "Найдена 1 запись");
     assert_eq!(seen.search_codes, ["BY"]);
     assert!(seen.search_url.contains("q="), "{}", seen.search_url);
+    // A page for people signed in sends the browser to the form and, signed in, back; the
+    // browser keeps the session cookie as sent (so Chromium counts loopback HTTP as secure).
+    assert_eq!(seen.signin_url, "/en/signin?next=/en/account");
+    assert_eq!(seen.account_h1, "Сіздің есептік жазбаңыз");
+    assert_eq!(seen.account_roles, ["Торап операторы"]);
+    assert_eq!(
+        seen.account_cookie,
+        [
+            serde_json::json!({"name": "ortaq_session", "httpOnly": true, "secure": true, "sameSite": "Lax"})
+        ]
+    );
+    assert_eq!(seen.signed_out_link, "Кіру");
     // The first Tab reaches the link that skips to the content.
     assert_eq!(seen.first_tab["class"], "skip", "{:?}", seen.first_tab);
     // axe-core finds nothing serious or critical on the main pages.
@@ -513,6 +531,8 @@ async fn a_real_browser_lands_in_its_language_switches_searches_and_finds_no_ser
         "home-en.png",
         "nsi-ru.png",
         "resource-search-ru.png",
+        "signin-en.png",
+        "account-kk.png",
     ] {
         let png = std::fs::read(shots.join(shot)).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{shot}");

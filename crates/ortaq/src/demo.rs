@@ -175,6 +175,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     )?;
     let fed_port = |i: usize| args.base_port + 6 + i as u16;
     let web_port = |i: usize| args.base_port + 12 + i as u16;
+    // One password for this run's demo accounts, new each run, printed with them.
+    let demo_password = {
+        use base64::Engine as _;
+        let mut b = [0u8; 12];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    };
     let addrs: BTreeMap<Segment, std::net::SocketAddr> = segs
         .iter()
         .enumerate()
@@ -291,6 +298,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
         write_config(&cfg, &cfg.data_dir.join("node.toml"))?;
+        demo_accounts(&cfg, seg, &demo_password).await?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("port {port} is taken; choose another with --base-port"))?;
@@ -347,6 +355,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         std::fs::remove_file(&tokens_path)?;
     }
     trust::files::write_private(&tokens_path, tokens_file.as_bytes())?;
+    println!(
+        "  people sign in to the pages as operator (every node), analyst (EEC), officer and business (each state), password {demo_password}"
+    );
     // The trust list, through the gateway to every national node.
     let t = Instant::now();
     let deadline = t + Duration::from_secs(30);
@@ -1096,4 +1107,43 @@ async fn reference_data(
         "unexpected answers"
     );
     Ok(())
+}
+
+/// The demo's people at the node of `seg`: its operator; the Commission's analyst at the EEC
+/// node, an authority's officer and a business user at each state's. A re-run in the same
+/// folder gives them this run's password.
+async fn demo_accounts(cfg: &NodeConfig, seg: &str, password: &str) -> anyhow::Result<()> {
+    use people::Role;
+    let p = people::People::open(
+        cfg.store_engine().for_app("people"),
+        node::system_clock(),
+        people::Policy::default(),
+    )?;
+    let mut who = vec![("operator", format!("Оператор узла {seg}"), Role::Operator)];
+    if seg == "EEC" {
+        who.push(("analyst", "Аналитик Комиссии".into(), Role::Analyst));
+    } else {
+        who.push((
+            "officer",
+            format!("Сотрудник органа ({seg})"),
+            Role::Officer,
+        ));
+        who.push((
+            "business",
+            format!("Предприниматель ({seg})"),
+            Role::Business,
+        ));
+    }
+    let result = async {
+        for (login, name, role) in &who {
+            match p.add(login, name, &[*role], password).await {
+                Err(people::PeopleError::Exists(_)) => p.set_password(login, password).await?,
+                r => r?,
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    p.close().await?;
+    result
 }

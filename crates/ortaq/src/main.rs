@@ -2,6 +2,7 @@
 //! demo federation, and benchmark.
 
 mod abuse;
+mod accounts;
 mod bench;
 mod conformance;
 mod demo;
@@ -87,6 +88,11 @@ enum NodeCommand {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Accounts of the people who sign in to the node's pages: add, password, list.
+    People {
+        #[command(subcommand)]
+        command: accounts::PeopleCommand,
     },
 }
 
@@ -233,6 +239,9 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Node {
             command: NodeCommand::Token { command },
         } => token(command).await,
+        Command::Node {
+            command: NodeCommand::People { command },
+        } => accounts::run(command).await,
         Command::Evidence {
             command:
                 EvidenceCommand::Export {
