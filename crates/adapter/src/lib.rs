@@ -187,6 +187,40 @@ pub trait TrustListHoldings: Send + Sync {
     fn install(&self, xml: &str) -> Result<u64, HoldingsError>;
 }
 
+/// A signature made with the node's signing key, for a JWS (RFC 7515).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeJws {
+    /// The JWS `alg`: `EdDSA` (Ed25519, RFC 8037).
+    pub alg: &'static str,
+    pub signature: Vec<u8>,
+    /// The node's signing certificate (DER), for the JWS `x5c` header.
+    pub certificate: Vec<u8>,
+}
+
+/// The node as an identity provider and relying party of cross-border sign-in (in-process
+/// only): it signs with the node's signing key, checks other nodes' signatures against the
+/// federation root and the trust list's revocations, and names the providers the trust list
+/// in use names.
+pub trait Identity: Send + Sync {
+    /// This node's segment.
+    fn segment(&self) -> String;
+    /// Signs `bytes` (a JWS signing input) as this node.
+    fn sign(&self, bytes: &[u8]) -> Result<NodeJws, HoldingsError>;
+    /// The node's Ed25519 public key (32 bytes) and its certificate (DER), for the JWKS.
+    fn public_key(&self) -> Result<(Vec<u8>, Vec<u8>), HoldingsError>;
+    /// Checks that `signature` over `bytes` is by the node of `segment`, with `certificate`
+    /// issued by the federation root, valid now and not revoked.
+    fn verify(
+        &self,
+        segment: &str,
+        bytes: &[u8],
+        signature: &[u8],
+        certificate: &[u8],
+    ) -> Result<(), HoldingsError>;
+    /// The identity providers of the trust list in use: (segment, issuer URL).
+    fn providers(&self) -> Result<Vec<(String, String)>, HoldingsError>;
+}
+
 /// A message that failed or expired, as a gateway's diagnostic journal lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JournalRecord {

@@ -205,6 +205,10 @@ fn start_services(
             holdings: Arc::new(node.reference_holdings()),
             people: people.clone(),
             secure_cookies: w.secure_cookies,
+            identity: node
+                .identity()
+                .map(|i| Arc::new(i) as Arc<dyn adapter::Identity>),
+            issuer: w.issuer(),
         };
         let pages = web::router(site).map_err(NodeError::Startup)?;
         let listener = std::net::TcpListener::bind(w.listen)

@@ -32,6 +32,16 @@ pub fn build(
     segments: &[&str],
     now: time::OffsetDateTime,
 ) -> anyhow::Result<TrustSpace> {
+    build_with(dir, segments, Vec::new(), now)
+}
+
+/// [`build`], with the identity providers of cross-border sign-in the list names.
+pub fn build_with(
+    dir: &Path,
+    segments: &[&str],
+    providers: Vec<ttp::IdentityProvider>,
+    now: time::OffsetDateTime,
+) -> anyhow::Result<TrustSpace> {
     use rcgen::{
         BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
         DnType, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams,
@@ -119,6 +129,7 @@ pub fn build(
         // The EEC's trusted third party: the one whose receipts other nodes accept.
         ttps: vec![ttp_cert.der().to_vec()],
         revoked_nodes: Vec::new(),
+        providers,
     };
     let tl_signer = dsig::KeySigner::from_pkcs8(&tl_key.serialize_der(), tl_cert.der())?;
     std::fs::create_dir_all(dir)?;

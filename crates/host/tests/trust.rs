@@ -63,6 +63,7 @@ fn pki(now: OffsetDateTime) -> Pki {
             next_update: now + Duration::days(30),
             ttps: Vec::new(),
             revoked_nodes: Vec::new(),
+            providers: Vec::new(),
             states: vec![ttp::StateEntry {
                 segment: "KZ".into(),
                 cas: vec![ca_der],

@@ -25,6 +25,7 @@ async fn start() -> Pages {
     cfg.web = Some(node::config::WebSection {
         listen: web,
         secure_cookies: true,
+        public_url: None,
     });
     // Her node's operator, registered before the node serves.
     let people = people::People::open(

@@ -76,6 +76,21 @@ pub struct WebSection {
     /// not a production setting.
     #[serde(default = "default_true")]
     pub secure_cookies: bool,
+    /// The pages' public address, e.g. `https://portal.eaeunion.org`: the node's OpenID issuer
+    /// and client id in cross-border sign-in, as the trust list names it; `http://<listen>`
+    /// when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+}
+
+impl WebSection {
+    /// The pages' public address, without a trailing '/'.
+    pub fn issuer(&self) -> String {
+        self.public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
 }
 
 fn default_true() -> bool {

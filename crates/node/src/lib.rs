@@ -16,6 +16,7 @@ pub mod evidence;
 pub mod federation;
 mod gateway;
 pub mod heavy;
+pub mod identity;
 pub mod journal;
 pub mod keys;
 pub mod legal;

@@ -638,6 +638,7 @@ fn dsig_bench(docs: usize) -> anyhow::Result<ExitCode> {
         next_update: now + time::Duration::days(30),
         ttps: Vec::new(),
         revoked_nodes: Vec::new(),
+        providers: Vec::new(),
         states: vec![ttp::StateEntry {
             segment: "KZ".into(),
             cas: vec![ca_der],

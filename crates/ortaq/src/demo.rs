@@ -168,13 +168,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     // Test keys made for this run, in a folder of their own (keys are never overwritten).
     let run_id = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    let trust_space = host::trustspace::build(
-        &dir.join("trust").join(run_id.to_string()),
-        &SEGMENTS[1..],
-        time::OffsetDateTime::now_utc(),
-    )?;
     let fed_port = |i: usize| args.base_port + 6 + i as u16;
     let web_port = |i: usize| args.base_port + 12 + i as u16;
+    // Every node's pages are an identity provider of cross-border sign-in the list names.
+    let providers = SEGMENTS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ttp::IdentityProvider {
+            segment: s.to_string(),
+            issuer: format!("http://127.0.0.1:{}", web_port(i)),
+        })
+        .collect();
+    let trust_space = host::trustspace::build_with(
+        &dir.join("trust").join(run_id.to_string()),
+        &SEGMENTS[1..],
+        providers,
+        time::OffsetDateTime::now_utc(),
+    )?;
     // One password for this run's demo accounts, new each run, printed with them.
     let demo_password = {
         use base64::Engine as _;
@@ -294,6 +304,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             web: Some(node::config::WebSection {
                 listen: ([127, 0, 0, 1], web_port(i)).into(),
                 secure_cookies: true,
+                public_url: None,
             }),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;

@@ -427,6 +427,60 @@ impl People {
         })
     }
 
+    /// A session for a person whom another node of the federation signed in (cross-border
+    /// sign-in): their account here is `<segment>:<login>` (a form no local login has), made or
+    /// updated with the name and roles their node asserts, and has no password.
+    pub async fn federated_session(
+        &self,
+        segment: &str,
+        login: &str,
+        name: &str,
+        roles: &[Role],
+    ) -> Result<Session, PeopleError> {
+        check_login(login)?;
+        if segment.is_empty()
+            || segment.len() > 3
+            || !segment.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            return Err(PeopleError::Invalid(format!(
+                "{segment:?} is not a segment"
+            )));
+        }
+        let name: String = name.trim().chars().take(200).collect();
+        let login = format!("{}:{login}", segment.to_ascii_lowercase());
+        let now = (self.clock)();
+        let (token, csrf) = (random_token(), random_token());
+        let token_hash = sha256_hex(&token);
+        let roles_kept = roles_text(roles);
+        let expires = micros(now + self.policy.session_for);
+        let (l, n, c) = (login.clone(), name.clone(), csrf.clone());
+        self.db
+            .write(move |tx| {
+                let now_us = micros(now);
+                // '!' is no PHC string: no password ever matches it.
+                tx.conn.execute(
+                    "INSERT INTO people_accounts (login, name, roles, password, failures, created_at) VALUES ($1, $2, $3, '!', 0, $4) \
+                     ON CONFLICT (login) DO UPDATE SET name = excluded.name, roles = excluded.roles",
+                    &[(&l).into(), (&n).into(), (&roles_kept).into(), now_us.into()],
+                )?;
+                tx.conn.execute(
+                    "INSERT INTO people_sessions (token_sha256, login, csrf, created_at, seen_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)",
+                    &[(&token_hash).into(), (&l).into(), (&c).into(), now_us.into(), expires.into()],
+                )?;
+                Ok(())
+            })
+            .await?;
+        let mut roles = roles.to_vec();
+        roles.sort();
+        roles.dedup();
+        Ok(Session {
+            token,
+            csrf,
+            account: Account { login, name, roles },
+            expires_at: from_micros(expires),
+        })
+    }
+
     /// The session a cookie names, while it lasts.
     pub async fn session(&self, token: &str) -> Result<Option<Session>, PeopleError> {
         if token.is_empty() || token.len() > 100 {

@@ -23,6 +23,8 @@ pub enum Judge {
     /// Headless Chromium with chromedriver, and a Python with Selenium and axe-selenium-python
     /// (`ORTAQ_BROWSER_PYTHON`).
     Browser,
+    /// A Python with the Authlib OpenID client (`ORTAQ_OIDC_PYTHON`).
+    Oidc,
 }
 
 impl Judge {
@@ -36,6 +38,7 @@ impl Judge {
             Judge::Signxml => "ORTAQ_REQUIRE_SIGNXML",
             Judge::Rabbitmq => "ORTAQ_REQUIRE_RABBITMQ",
             Judge::Browser => "ORTAQ_REQUIRE_BROWSER",
+            Judge::Oidc => "ORTAQ_REQUIRE_OIDC",
         }
     }
 
@@ -116,6 +119,15 @@ pub fn browser_python() -> Option<String> {
         None => python_with("ORTAQ_BROWSER_PYTHON", "selenium, axe_selenium_python"),
     };
     need(Judge::Browser, found)
+}
+
+/// The Python whose Authlib plays an outside OpenID client, when `ORTAQ_OIDC_PYTHON` (else
+/// `python3`) imports authlib and requests.
+pub fn oidc_python() -> Option<String> {
+    need(
+        Judge::Oidc,
+        python_with("ORTAQ_OIDC_PYTHON", "authlib, requests"),
+    )
 }
 
 /// The PostgreSQL server tests use: `ORTAQ_PG`, else the local one with trust auth.

@@ -156,6 +156,11 @@ impl HopSigner {
         })
     }
 
+    /// The signing certificate (DER).
+    pub fn certificate(&self) -> &[u8] {
+        &self.certificate
+    }
+
     /// The public key, for tests and diagnostics.
     pub fn public_key(&self) -> Vec<u8> {
         match &self.key {

@@ -30,6 +30,15 @@ pub struct StateEntry {
     pub crls: Vec<Vec<u8>>,
 }
 
+/// A node the federation trusts to say who its people are (OpenID Connect): its segment, whose
+/// node signing certificate signs its ID tokens, and its issuer URL. A node is also a relying
+/// party of the others under the same URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityProvider {
+    pub segment: String,
+    pub issuer: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustList {
     pub version: u64,
@@ -43,6 +52,8 @@ pub struct TrustList {
     /// SHA-256 digests of revoked federation certificates (a node's TLS or signing
     /// certificate): refused at the handshake and for hop signatures once this list is in use.
     pub revoked_nodes: Vec<[u8; 32]>,
+    /// The identity providers of cross-border sign-in: a node trusts exactly these.
+    pub providers: Vec<IdentityProvider>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +113,13 @@ impl TrustList {
             s.push_str(&format!(
                 "<tl:RevokedNodeCertificate>{}</tl:RevokedNodeCertificate>",
                 hex::encode(d)
+            ));
+        }
+        for p in &self.providers {
+            s.push_str(&format!(
+                "<tl:IdentityProvider segment=\"{}\" issuer=\"{}\"/>",
+                esc(&p.segment),
+                esc(&p.issuer)
             ));
         }
         s.push_str("</tl:TrustList>");
@@ -169,6 +187,23 @@ impl TrustList {
                     .ok_or_else(|| bad("RevokedNodeCertificate is not a SHA-256 in hex".into()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let providers = root
+            .children()
+            .filter(|n| {
+                n.tag_name().namespace() == Some(TL_NS) && n.tag_name().name() == "IdentityProvider"
+            })
+            .map(|n| match (n.attribute("segment"), n.attribute("issuer")) {
+                (Some(s), Some(i)) if !s.is_empty() && i.starts_with("http") => {
+                    Ok(IdentityProvider {
+                        segment: s.to_owned(),
+                        issuer: i.trim_end_matches('/').to_owned(),
+                    })
+                }
+                _ => Err(bad(
+                    "IdentityProvider needs a segment and an http(s) issuer".into(),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         for st in root
             .children()
             .filter(|n| n.tag_name().namespace() == Some(TL_NS) && n.tag_name().name() == "State")
@@ -200,6 +235,7 @@ impl TrustList {
             states,
             ttps,
             revoked_nodes,
+            providers,
         })
     }
 

@@ -163,6 +163,7 @@ fn gost_signatures_are_judged_against_a_gost_ca_and_crl() {
         next_update: now + Duration::days(30),
         ttps: Vec::new(),
         revoked_nodes: Vec::new(),
+        providers: Vec::new(),
         states: vec![
             StateEntry {
                 segment: "RU".into(),

@@ -108,6 +108,10 @@ fn world() -> World {
         next_update: T0 + Duration::days(90),
         ttps: Vec::new(),
         revoked_nodes: Vec::new(),
+        providers: vec![ttp::IdentityProvider {
+            segment: "KZ".into(),
+            issuer: "https://portal.example.kz".into(),
+        }],
         states: vec![
             StateEntry {
                 segment: "KZ".into(),

@@ -9,6 +9,7 @@
 //! that knows HTML.
 
 pub mod i18n;
+mod oidc;
 mod pages;
 mod signin;
 
@@ -40,6 +41,10 @@ pub struct Site<H> {
     pub people: Arc<people::People>,
     /// Cookies only over HTTPS (browsers count loopback HTTP as secure too).
     pub secure_cookies: bool,
+    /// The node in cross-border sign-in (with a federation and a trust list).
+    pub identity: Option<Arc<dyn adapter::Identity>>,
+    /// The pages' public address (no trailing '/'): the node's OpenID issuer and client id.
+    pub issuer: String,
 }
 
 /// The pages of `site`, ready to serve. Fails only if a shipped template or message file is
@@ -50,10 +55,15 @@ where
 {
     let messages = Messages::load()?;
     let env = environment(messages).map_err(|e| e.to_string())?;
+    let oidc = site
+        .identity
+        .clone()
+        .map(|i| oidc::Oidc::new(site.issuer.clone(), i));
     Ok(pages::routes(Arc::new(pages::App {
         site,
         env,
         cache: Default::default(),
+        oidc,
     })))
 }
 

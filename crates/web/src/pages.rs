@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use minijinja::context;
 use minijinja::value::Serde;
 
-use crate::{Lang, Site, chosen_lang, page, root, signin};
+use crate::{Lang, Site, chosen_lang, oidc, page, root, signin};
 
 /// Entries of a resource on one page.
 const PER_PAGE: usize = 100;
@@ -23,6 +23,8 @@ pub(crate) struct App<H> {
     pub(crate) site: Site<H>,
     pub(crate) env: minijinja::Environment<'static>,
     pub(crate) cache: Mutex<HashMap<String, Arc<nsi::Content>>>,
+    /// Cross-border sign-in, on a node with a federation and a trust list.
+    pub(crate) oidc: Option<crate::oidc::Oidc>,
 }
 
 pub(crate) type Shared<H> = Arc<App<H>>;
@@ -43,6 +45,15 @@ where
         )
         .route("/{lang}/signout", post(signin::sign_out::<H>))
         .route("/{lang}/account", get(signin::account::<H>))
+        .route("/{lang}/signin/via/{segment}", get(oidc::start::<H>))
+        .route(
+            "/.well-known/openid-configuration",
+            get(oidc::discovery::<H>),
+        )
+        .route("/oidc/jwks", get(oidc::jwks::<H>))
+        .route("/oidc/authorize", get(oidc::authorize::<H>))
+        .route("/oidc/token", post(oidc::token::<H>))
+        .route("/oidc/callback", get(oidc::callback::<H>))
         .fallback(not_found::<H>)
         .with_state(app)
 }

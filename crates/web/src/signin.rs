@@ -31,13 +31,13 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, v)| v)
 }
 
-fn random() -> String {
+pub(crate) fn random() -> String {
     let mut b = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut b);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
@@ -59,23 +59,29 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     matches!((origin_host, host), (Some(o), Some(h)) if o == h)
 }
 
-/// Where a person goes after signing in: a path on this site only, never another site.
+/// Whether `next` is a path on this site (never another site's address).
+pub(crate) fn is_local(n: &str) -> bool {
+    n.starts_with('/')
+        && !n.starts_with("//")
+        && !n.contains('\\')
+        && n.len() <= 2000
+        && n.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Where a person goes after signing in: a path on this site only.
 fn local_path(next: Option<&str>, lang: Lang) -> String {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && n.len() <= 300
-                && n.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            n.to_owned()
-        }
+        Some(n) if is_local(n) => n.to_owned(),
         _ => format!("/{}/account", lang.code()),
     }
 }
 
-fn cookie_header(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> HeaderValue {
+pub(crate) fn cookie_header(
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+    secure: bool,
+) -> HeaderValue {
     let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(s) = max_age {
         c.push_str(&format!("; Max-Age={s}"));
@@ -136,6 +142,15 @@ fn show_form<H: adapter::ReferenceHoldings>(
     login: &str,
     problem: Option<minijinja::Value>,
 ) -> Response {
+    // The other nodes a person may sign in through, as the trust list names them.
+    let elsewhere: Vec<_> = app
+        .oidc
+        .as_ref()
+        .map(|o| o.providers())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(segment, _)| segment)
+        .collect();
     let token = cookie(headers, FORM_COOKIE)
         .filter(|t| t.len() == 32)
         .map(str::to_owned)
@@ -147,7 +162,11 @@ fn show_form<H: adapter::ReferenceHoldings>(
         "signin",
         "/signin",
         None,
-        context! { form => token.clone(), next => next.map(|n| local_path(Some(n), lang)), login => login, problem => problem },
+        context! {
+            form => token.clone(), next => next.map(|n| local_path(Some(n), lang)),
+            login => login, problem => problem, elsewhere => elsewhere,
+            next_q => next.filter(|n| is_local(n)).map(url_encode),
+        },
     );
     r.headers_mut().append(
         header::SET_COOKIE,
@@ -326,7 +345,7 @@ pub(crate) fn to_sign_in(lang: Lang, path: &str) -> Response {
     Redirect::to(&format!("/{}/signin?next={q}", lang.code())).into_response()
 }
 
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
