@@ -12,6 +12,7 @@
 //! data and trust list ([`ReferenceHoldings`], [`TrustListHoldings`], in-process only: only the
 //! node's own distribution services change them).
 
+pub mod console;
 pub mod http;
 pub mod wire;
 

@@ -209,6 +209,7 @@ fn start_services(
                 .identity()
                 .map(|i| Arc::new(i) as Arc<dyn adapter::Identity>),
             issuer: w.issuer(),
+            console: Some(Arc::new(node.console()) as Arc<dyn adapter::console::Console>),
         };
         let pages = web::router(site).map_err(NodeError::Startup)?;
         let listener = std::net::TcpListener::bind(w.listen)

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use node::Node;
 
 const A: &str = "EAEU://KZ/CA/conformity-body";
+const B: &str = "EAEU://KZ/CA/customs";
 const OPERATOR: &str = "aigerim";
+const TRADER: &str = "bolat";
 const PASSWORD: &str = "correct horse battery";
 
 struct Pages {
@@ -43,7 +45,15 @@ async fn start() -> Pages {
         )
         .await
         .unwrap();
+    people
+        .add(TRADER, "Болат Сериков", &[people::Role::Business], PASSWORD)
+        .await
+        .unwrap();
     people.close().await.unwrap();
+    cfg.participants.push(node::config::ParticipantConfig {
+        address: B.into(),
+        name: String::new(),
+    });
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
     let node: Arc<Node> = Node::open(cfg, node::system_clock()).unwrap();
     let countries = std::fs::read(
@@ -441,6 +451,185 @@ async fn forged_and_foreign_sign_ins_are_refused_and_five_wrong_passwords_lock()
         (429, "this account is locked until"),
     )
     .await;
+    p.running.stop().await.unwrap();
+}
+
+/// Signs `login` in; the cookie of their session.
+async fn session_of(p: &Pages, login: &str) -> String {
+    let r = check_sign_in(p, login, PASSWORD, (303, "/en/account")).await;
+    cookie_value(&set_cookie(&r, "ortaq_session"))
+}
+
+/// A console page as `cookie` sees it: (status, page).
+async fn console(p: &Pages, cookie: &str, path: &str) -> (u16, String) {
+    let r = client()
+        .get(format!("{}{path}", p.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap().replace("&#x2f;", "/"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_a_message_verifies_the_log_and_revokes_a_token() {
+    let p = start().await;
+    let node = p.running.node.clone();
+    let api = format!("http://{}", node.config().listen);
+    let receipt = node
+        .submit(
+            A,
+            adapter::Submission {
+                to: B.into(),
+                process: "P.TS.01".into(),
+                version: "1.0.1".into(),
+                procedure: "P.TS.01.PRC.001".into(),
+                transaction: "P.TS.01.TRN.001".into(),
+                message: "P.TS.01.MSG.001".into(),
+                body: "<doc>console</doc>".into(),
+                message_id: None,
+                conversation_id: None,
+                procedure_id: None,
+                relates_to: None,
+            },
+        )
+        .await
+        .unwrap();
+    let id = receipt.message_id.to_string();
+
+    // The console is the operator's: the public goes to the sign-in form, a trader is told.
+    let (status, _) = console(&p, "", "/en/console").await;
+    assert_eq!(status, 303);
+    let trader = session_of(&p, TRADER).await;
+    let (status, html) = console(&p, &trader, "/en/console").await;
+    assert_eq!(status, 403);
+    assert!(
+        html.contains("For the node&#x27;s operators") || html.contains("For the node's operators"),
+        "{html}"
+    );
+
+    let op = session_of(&p, OPERATOR).await;
+    let (status, html) = console(&p, &op, "/ru/console").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<svg class=\"chart\""), "{html}");
+    assert!(
+        html.contains("У узла нет действующего доверенного списка"),
+        "{html}"
+    );
+    let (_, html) = console(&p, &op, "/en/console?verify=1").await;
+    assert!(html.contains("The log is intact"), "{html}");
+
+    // Found by participant and by its MessageID; not among the acknowledged.
+    let e = |s: &str| s.replace(':', "%3A").replace('/', "%2F");
+    let (_, html) = console(
+        &p,
+        &op,
+        &format!("/en/console/messages?participant={}", e(B)),
+    )
+    .await;
+    assert!(html.contains(&id), "{html}");
+    let (_, html) = console(
+        &p,
+        &op,
+        &format!("/en/console/messages?message_id={}", e(&id)),
+    )
+    .await;
+    assert!(html.contains(&id), "{html}");
+    let (_, html) = console(&p, &op, "/en/console/messages?state=acknowledged").await;
+    assert!(html.contains("No message matches."), "{html}");
+    let (status, html) = console(&p, &op, &format!("/en/console/messages/{}", e(&id))).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("History") && html.contains("&lt;doc&gt;console&lt;/doc&gt;"),
+        "{html}"
+    );
+    let r = client()
+        .get(format!(
+            "{}/en/console/messages/{}/evidence",
+            p.base,
+            e(&id)
+        ))
+        .header("cookie", &op)
+        .send()
+        .await
+        .unwrap();
+    // This node exchanges with no other, so it has no federation key to sign evidence with;
+    // the page says so (the container itself is tested with a federation, through the API).
+    assert_eq!(r.status().as_u16(), 409);
+    assert!(r.text().await.unwrap().contains("No evidence from this node"));
+
+    // A token issued on the page works at the API, once revoked it does not.
+    let (_, html) = console(&p, &op, "/en/console/tokens").await;
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let r = post(
+        &p,
+        "/en/console/tokens",
+        &op,
+        &[
+            ("csrf", &csrf),
+            ("participant", B),
+            ("label", "customs IS"),
+            ("days", "30"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let html = r.text().await.unwrap();
+    let token = html
+        .split("id=\"issued-token\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap()
+        .to_owned();
+    let inbox = |token: String| {
+        let api = api.clone();
+        async move {
+            client()
+                .get(format!("{api}/v1/inbox"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(inbox(token.clone()).await, 200);
+    let tokens = node.tokens().await.unwrap();
+    let issued = tokens.iter().find(|t| t.label == "customs IS").unwrap();
+    // Without the session's form token nothing is revoked.
+    let r = post(
+        &p,
+        &format!("/en/console/tokens/{}/revoke", issued.id),
+        &op,
+        &[("csrf", "forged")],
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 403);
+    let r = post(
+        &p,
+        &format!("/en/console/tokens/{}/revoke", issued.id),
+        &op,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while inbox(token.clone()).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked token still works"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, html) = console(&p, &op, "/en/console/tokens").await;
+    assert!(html.contains("revoked"), "{html}");
     p.running.stop().await.unwrap();
 }
 

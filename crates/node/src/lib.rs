@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config;
+pub mod console;
 mod conversations;
 mod delivery;
 pub mod evidence;

@@ -10,6 +10,7 @@
 //! The store is sealed: its public API is typed queries; no connection, raw read or
 //! transaction leaves this crate, and no other crate writes to its tables.
 
+pub mod console;
 pub mod log;
 pub mod transactions;
 
@@ -78,6 +79,12 @@ static MIGRATIONS: db::Migrations = db::Migrations {
             name: "transactions",
             sqlite: include_str!("../migrations/sqlite/0009_transactions.sql"),
             postgres: include_str!("../migrations/postgres/0009_transactions.sql"),
+        },
+        db::Migration {
+            version: 10,
+            name: "console",
+            sqlite: include_str!("../migrations/sqlite/0010_console.sql"),
+            postgres: include_str!("../migrations/postgres/0010_console.sql"),
         },
     ],
 };
@@ -1453,7 +1460,7 @@ fn nsi_version(r: &Row) -> Result<NsiVersion, StoreError> {
     })
 }
 
-fn message_record(r: &Row) -> Result<MessageRecord, StoreError> {
+pub(crate) fn message_record(r: &Row) -> Result<MessageRecord, StoreError> {
     Ok(MessageRecord {
         message_id: r.text(0)?,
         track_id: r.text(1)?,

@@ -8,6 +8,8 @@
 //! adapter boundary's ports (today [`adapter::ReferenceHoldings`]); this crate is the only one
 //! that knows HTML.
 
+mod charts;
+mod console;
 pub mod i18n;
 mod oidc;
 mod pages;
@@ -45,6 +47,8 @@ pub struct Site<H> {
     pub identity: Option<Arc<dyn adapter::Identity>>,
     /// The pages' public address (no trailing '/'): the node's OpenID issuer and client id.
     pub issuer: String,
+    /// The node for its operator console.
+    pub console: Option<Arc<dyn adapter::console::Console>>,
 }
 
 /// The pages of `site`, ready to serve. Fails only if a shipped template or message file is
@@ -54,7 +58,7 @@ where
     H: adapter::ReferenceHoldings + 'static,
 {
     let messages = Messages::load()?;
-    let env = environment(messages).map_err(|e| e.to_string())?;
+    let env = environment(messages.clone()).map_err(|e| e.to_string())?;
     let oidc = site
         .identity
         .clone()
@@ -64,6 +68,7 @@ where
         env,
         cache: Default::default(),
         oidc,
+        messages,
     })))
 }
 
@@ -118,7 +123,7 @@ fn page_lang(state: &State) -> Lang {
 }
 
 /// The templates, in the binary.
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("base.html", include_str!("../templates/base.html")),
     ("home.html", include_str!("../templates/home.html")),
     ("nsi.html", include_str!("../templates/nsi.html")),
@@ -126,6 +131,19 @@ const TEMPLATES: [(&str, &str); 7] = [
     ("message.html", include_str!("../templates/message.html")),
     ("signin.html", include_str!("../templates/signin.html")),
     ("account.html", include_str!("../templates/account.html")),
+    ("console.html", include_str!("../templates/console.html")),
+    (
+        "console_messages.html",
+        include_str!("../templates/console_messages.html"),
+    ),
+    (
+        "console_message.html",
+        include_str!("../templates/console_message.html"),
+    ),
+    (
+        "console_tokens.html",
+        include_str!("../templates/console_tokens.html"),
+    ),
 ];
 
 /// The language a person gets at `/`: their cookie, then their browser, then Russian.

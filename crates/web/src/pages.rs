@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use minijinja::context;
 use minijinja::value::Serde;
 
-use crate::{Lang, Site, chosen_lang, oidc, page, root, signin};
+use crate::{Lang, Site, chosen_lang, console, oidc, page, root, signin};
 
 /// Entries of a resource on one page.
 const PER_PAGE: usize = 100;
@@ -25,6 +25,7 @@ pub(crate) struct App<H> {
     pub(crate) cache: Mutex<HashMap<String, Arc<nsi::Content>>>,
     /// Cross-border sign-in, on a node with a federation and a trust list.
     pub(crate) oidc: Option<crate::oidc::Oidc>,
+    pub(crate) messages: crate::Messages,
 }
 
 pub(crate) type Shared<H> = Arc<App<H>>;
@@ -46,6 +47,21 @@ where
         .route("/{lang}/signout", post(signin::sign_out::<H>))
         .route("/{lang}/account", get(signin::account::<H>))
         .route("/{lang}/signin/via/{segment}", get(oidc::start::<H>))
+        .route("/{lang}/console", get(console::overview::<H>))
+        .route("/{lang}/console/messages", get(console::messages::<H>))
+        .route("/{lang}/console/messages/{id}", get(console::message::<H>))
+        .route(
+            "/{lang}/console/messages/{id}/evidence",
+            get(console::evidence::<H>),
+        )
+        .route(
+            "/{lang}/console/tokens",
+            get(console::tokens::<H>).post(console::issue::<H>),
+        )
+        .route(
+            "/{lang}/console/tokens/{id}/revoke",
+            post(console::revoke::<H>),
+        )
         .route(
             "/.well-known/openid-configuration",
             get(oidc::discovery::<H>),
@@ -59,6 +75,13 @@ where
 }
 
 impl<H: adapter::ReferenceHoldings> App<H> {
+    /// A message in `lang` with no arguments (for text that is not in a template: chart titles).
+    pub(crate) fn text(&self, lang: Lang, key: &str) -> String {
+        self.messages
+            .text(lang, key, &[])
+            .unwrap_or_else(|_| key.to_owned())
+    }
+
     /// The person signed in on this request, if any.
     pub(crate) async fn visitor(&self, headers: &HeaderMap) -> Option<people::Session> {
         let token = signin::cookie(headers, signin::SESSION_COOKIE)?;
