@@ -98,6 +98,32 @@ def main(base, shots, login, password):
             {"id": v["id"], "impact": v.get("impact"), "nodes": len(v.get("nodes", []))}
             for v in axe.run()["violations"]
         ]
+        # The operator's console: the overview with its charts, then a token issued and revoked.
+        d.get(base + "/ru/console")
+        seen["console_charts"] = len(d.find_elements(By.CSS_SELECTOR, "svg.chart"))
+        d.save_screenshot(os.path.join(shots, "console-ru.png"))
+        for path in ("/ru/console", "/en/console/tokens", "/kk/console/messages"):
+            d.get(base + path)
+            axe = Axe(d)
+            axe.inject()
+            seen["axe"][path] = [
+                {"id": v["id"], "impact": v.get("impact"), "nodes": len(v.get("nodes", []))}
+                for v in axe.run()["violations"]
+            ]
+        d.get(base + "/en/console/tokens")
+        d.find_element(By.ID, "label").send_keys("browser test")
+        d.find_element(By.ID, "days").send_keys("7")
+        d.find_element(By.CSS_SELECTOR, "form[action$='/console/tokens'] button").click()
+        wait.until(EC.presence_of_element_located((By.ID, "issued-token")))
+        seen["issued_token_length"] = len(d.find_element(By.ID, "issued-token").text)
+        d.save_screenshot(os.path.join(shots, "console-tokens-en.png"))
+        row = [r for r in d.find_elements(By.CSS_SELECTOR, "tbody tr") if "browser test" in r.text][0]
+        row_id = row.get_attribute("id")
+        row.find_element(By.TAG_NAME, "button").click()
+        wait.until(lambda _: "revoked" in d.find_element(By.ID, row_id).text)
+        seen["revoked_row"] = d.find_element(By.ID, row_id).find_elements(By.TAG_NAME, "td")[4].text.split(" ·")[0]
+
+        d.get(base + "/kk/account")
         d.find_element(By.CSS_SELECTOR, "form[action$='/signout'] button").click()
         wait.until(lambda _: d.current_url.endswith("/kk/"))
         seen["signed_out_link"] = d.find_element(By.CSS_SELECTOR, ".who a").text

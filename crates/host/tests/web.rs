@@ -514,8 +514,12 @@ async fn an_operator_finds_a_message_verifies_the_log_and_revokes_a_token() {
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("<svg class=\"chart\""), "{html}");
     assert!(
-        html.contains("У узла нет действующего доверенного списка"),
+        html.contains("Этот узел не хранит доверенный список"),
         "{html}"
+    );
+    assert!(
+        html.contains("href=\"/ru/console\""),
+        "the header links the console: {html}"
     );
     let (_, html) = console(&p, &op, "/en/console?verify=1").await;
     assert!(html.contains("The log is intact"), "{html}");
@@ -557,7 +561,12 @@ async fn an_operator_finds_a_message_verifies_the_log_and_revokes_a_token() {
     // This node exchanges with no other, so it has no federation key to sign evidence with;
     // the page says so (the container itself is tested with a federation, through the API).
     assert_eq!(r.status().as_u16(), 409);
-    assert!(r.text().await.unwrap().contains("No evidence from this node"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("No evidence from this node")
+    );
 
     // A token issued on the page works at the API, once revoked it does not.
     let (_, html) = console(&p, &op, "/en/console/tokens").await;
@@ -650,6 +659,9 @@ struct Seen {
     account_roles: Vec<String>,
     account_cookie: Vec<serde_json::Value>,
     signed_out_link: String,
+    console_charts: usize,
+    issued_token_length: usize,
+    revoked_row: String,
     axe: std::collections::BTreeMap<String, Vec<serde_json::Value>>,
 }
 
@@ -706,6 +718,15 @@ async fn a_real_browser_lands_in_its_language_switches_searches_and_finds_no_ser
         ]
     );
     assert_eq!(seen.signed_out_link, "Кіру");
+    // The operator sees two charts, issues a token (shown once, 43 characters of base64url)
+    // and revokes it with the row's button.
+    assert_eq!(seen.console_charts, 2);
+    assert!(
+        seen.issued_token_length >= 40,
+        "{}",
+        seen.issued_token_length
+    );
+    assert_eq!(seen.revoked_row, "revoked");
     // The first Tab reaches the link that skips to the content.
     assert_eq!(seen.first_tab["class"], "skip", "{:?}", seen.first_tab);
     // axe-core finds nothing serious or critical on the main pages.
@@ -723,6 +744,8 @@ async fn a_real_browser_lands_in_its_language_switches_searches_and_finds_no_ser
         "resource-search-ru.png",
         "signin-en.png",
         "account-kk.png",
+        "console-ru.png",
+        "console-tokens-en.png",
     ] {
         let png = std::fs::read(shots.join(shot)).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{shot}");

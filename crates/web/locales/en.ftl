@@ -147,3 +147,4 @@ state-failed = failed
 state-expired = expired
 console-evidence-none-title = No evidence from this node
 console-evidence-none-text = An evidence container is signed with the node's federation signing key, and this node has none: it exchanges with no other node.
+console-trust-not-kept = This node keeps no trust list (its configuration has no [ttp] section).

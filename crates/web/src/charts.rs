@@ -53,7 +53,8 @@ pub fn chart(
         .iter()
         .flat_map(|s| s.values.iter().copied())
         .fold(0.0, f64::max);
-    let top = nice(max);
+    // At least 2, so the middle line of a quiet chart falls on a whole number.
+    let top = nice(max.max(2.0));
     let plot_w = W - LEFT - 8.0;
     let plot_h = H - TOP - BOTTOM;
     let step = plot_w / n as f64;

@@ -151,7 +151,10 @@ pub(crate) async fn overview<H: adapter::ReferenceHoldings>(
                 warn => days < WARN_DAYS,
             }
         }
-        Err(e) => context! { problem => e.to_string(), warn => true },
+        Err(adapter::HoldingsError::Refused(why)) => {
+            context! { problem => why, warn => true }
+        }
+        Err(adapter::HoldingsError::Unavailable(_)) => context! { none => true, warn => false },
     };
     let queues = match c.queues().await {
         Ok(q) => q,

@@ -111,8 +111,12 @@ impl<H: adapter::ReferenceHoldings> App<H> {
             .iter()
             .map(|l| context! { code => l.code(), name => l.native_name() })
             .collect();
-        let me = who
-            .map(|s| context! { name => s.account.name.clone(), login => s.account.login.clone() });
+        let me = who.map(|s| {
+            context! {
+                name => s.account.name.clone(), login => s.account.login.clone(),
+                operator => s.account.has(people::Role::Operator) && !s.account.login.contains(':'),
+            }
+        });
         let csrf = who.map(|s| s.csrf.clone());
         let base = context! {
             lang => lang.code(), languages => languages, here => here, path => path,
