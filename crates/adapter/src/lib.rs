@@ -14,6 +14,7 @@
 
 pub mod console;
 pub mod http;
+pub mod portal;
 pub mod wire;
 
 use std::future::Future;

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 /// A node serving in this process, and the services running beside it.
 pub struct Running {
     pub node: Arc<Node>,
+    registry: Option<Arc<conformity::Registry>>,
     services: Vec<tokio::task::JoinHandle<()>>,
     stop_services: watch::Sender<bool>,
     stop_server: watch::Sender<bool>,
@@ -29,6 +30,12 @@ impl Running {
     /// The handle of a participant of this node, in-process.
     pub fn adapter(&self, participant: &str) -> Result<LocalAdapter, NodeError> {
         LocalAdapter::new(self.node.clone(), participant)
+    }
+
+    /// The unified registry of conformity documents the node's portal shows (`[web] portal`),
+    /// for the registry keeper to write.
+    pub fn registry(&self) -> Option<Arc<conformity::Registry>> {
+        self.registry.clone()
     }
 
     /// A receiver that turns true when the node begins to stop: for ISs run beside it.
@@ -102,9 +109,11 @@ pub async fn run(node: Arc<Node>, listener: tokio::net::TcpListener) -> Result<R
         }
     }
     let (stop_services, stop_rx) = watch::channel(false);
-    let services = start_services(&node, clock, &stop_rx)?;
+    let mut registry = None;
+    let services = start_services(&node, clock, &stop_rx, &mut registry)?;
     Ok(Running {
         node,
+        registry,
         services,
         stop_services,
         stop_server,
@@ -125,6 +134,7 @@ fn start_services(
     node: &Arc<Node>,
     clock: Clock,
     stop: &watch::Receiver<bool>,
+    portal: &mut Option<Arc<conformity::Registry>>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, NodeError> {
     let cfg = node.config();
     let mut tasks = Vec::new();
@@ -191,6 +201,16 @@ fn start_services(
         )
         .map(Arc::new)
         .map_err(|e| NodeError::Startup(format!("cannot open the accounts of [web]: {e}")))?;
+        // The portal's registry: the one the registry keeper writes, opened here so the pages
+        // and the keeper share it (`Running::registry`).
+        let registry = if w.portal {
+            let r = conformity::Registry::open(cfg.store_engine().for_app("conformity"))
+                .map_err(|e| NodeError::Startup(format!("cannot open the registry: {e}")))?;
+            Some(Arc::new(r))
+        } else {
+            None
+        };
+        *portal = registry.clone();
         let site = web::Site {
             segment: cfg.segment.clone(),
             participants: cfg
@@ -210,6 +230,9 @@ fn start_services(
                 .map(|i| Arc::new(i) as Arc<dyn adapter::Identity>),
             issuer: w.issuer(),
             console: Some(Arc::new(node.console()) as Arc<dyn adapter::console::Console>),
+            registry: registry
+                .clone()
+                .map(|r| r as Arc<dyn adapter::portal::Registry>),
         };
         let pages = web::router(site).map_err(NodeError::Startup)?;
         let listener = std::net::TcpListener::bind(w.listen)
@@ -230,6 +253,11 @@ fn start_services(
             }
             if let Err(e) = people.close().await {
                 tracing::warn!(error = %e, "the accounts did not close cleanly");
+            }
+            if let Some(r) = registry
+                && let Err(e) = r.close().await
+            {
+                tracing::warn!(error = %e, "the registry did not close cleanly");
             }
         }));
     }

@@ -73,6 +73,7 @@ async fn start() -> Two {
             listen: webs[i],
             secure_cookies: true,
             public_url: Some(issuer(i)),
+            portal: false,
         });
         if *seg == "KZ" {
             let p = people::People::open(

@@ -28,6 +28,7 @@ async fn start() -> Pages {
         listen: web,
         secure_cookies: true,
         public_url: None,
+        portal: true,
     });
     // Her node's operator, registered before the node serves.
     let people = people::People::open(
@@ -639,6 +640,150 @@ async fn an_operator_finds_a_message_verifies_the_log_and_revokes_a_token() {
     }
     let (_, html) = console(&p, &op, "/en/console/tokens").await;
     assert!(html.contains("revoked"), "{html}");
+    p.running.stop().await.unwrap();
+}
+
+/// Three certificates (KZ 1, BY 2, RU 3) in the portal's registry; the first suspended.
+async fn registry_with_three(p: &Pages) {
+    let reg = p
+        .running
+        .registry()
+        .expect("the test node serves the portal");
+    let packages = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processes");
+    for (seg, n) in [("KZ", 1), ("BY", 2), ("RU", 3)] {
+        let xml = conformity::sample::certificate(&packages, seg, n).unwrap();
+        let recs: Vec<_> = conformity::records(&xml)
+            .into_iter()
+            .map(|(mut r, x)| {
+                r.updated_at = "2026-11-20T10:00:00Z".into();
+                (r, x)
+            })
+            .collect();
+        assert_eq!(recs.len(), 1);
+        reg.put(&recs, None).await.unwrap();
+    }
+    assert!(
+        reg.set_status(
+            &conformity::sample::doc_id("KZ", 1),
+            "02",
+            "2026-11-25T09:00:00Z"
+        )
+        .await
+        .unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_searches_the_registry_and_downloads_open_data() {
+    let p = start().await;
+    registry_with_three(&p).await;
+    let (status, _, html) = get(&p, "/ru/registry").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Найдено 3 документа"), "{html}");
+    // Any word of the names and codes, in any case, narrowed by state; the form works
+    // without JavaScript (a GET).
+    let (_, _, html) = get(&p, "/en/registry?q=%D0%AD%D0%9B%D0%95%D0%9A%D0%A2%D0%A0%D0%9E%D0%94%D0%92%D0%98%D0%93%D0%90%D0%A2%D0%95%D0%9B%D0%98+850152&country=BY").await;
+    assert!(html.contains("1 document found"), "{html}");
+    assert!(html.contains("ЕАЭС BY.01.АА.0002/2026"), "{html}");
+    let (_, _, html) = get(&p, "/kk/registry?status=02").await;
+    assert!(
+        html.contains("1 құжат табылды") && html.contains("ЕАЭС KZ.01.АА.0001/2026"),
+        "{html}"
+    );
+    // A page per document, with its statuses over time in the person's language.
+    let (status, _, html) = get(
+        &p,
+        "/kk/registry/document?id=%D0%95%D0%90%D0%AD%D0%A1%20KZ.01.%D0%90%D0%90.0001%2F2026",
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Мәртебелер тарихы"), "{html}");
+    assert!(
+        html.contains("қолданыста") && html.contains("тоқтатыла тұрды"),
+        "{html}"
+    );
+    assert!(html.contains("2026 ж. 25 қараша"), "{html}");
+    let (status, _, _) = get(&p, "/en/registry/document?id=nothing").await;
+    assert_eq!(status, 404);
+
+    // Downloads: the whole registry in three formats, and a reference book.
+    let (status, headers, csv) = get(&p, "/open-data/conformity-registry.csv").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(lines[0].starts_with("doc_id,country,kind,status"));
+    let (_, _, json) = get(&p, "/open-data/conformity-registry.json").await;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["country"], "BY");
+    let (_, _, xml) = get(&p, "/open-data/conformity-registry.xml").await;
+    assert_eq!(xml.matches("<document>").count(), 3, "{xml}");
+    let (status, _, countries) = get(&p, "/open-data/nsi/P.CLS.019.csv").await;
+    assert_eq!(status, 200);
+    assert!(countries.lines().count() > 249, "{countries}");
+    let (status, _, _) = get(&p, "/open-data/nsi/NONE.csv").await;
+    assert_eq!(status, 404);
+    let (_, _, html) = get(&p, "/en/open-data").await;
+    assert!(
+        html.contains("id=\"conformity-registry\"") && html.contains("id=\"nsi-p-cls-019\""),
+        "{html}"
+    );
+    p.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ckanapi_and_rdflib_read_the_open_data() {
+    let Some(python) = testkit::opendata_python() else {
+        return;
+    };
+    let p = start().await;
+    registry_with_three(&p).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/interop/opendata_check.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&p.base)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the open-data tools failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        seen["package_list"],
+        serde_json::json!(["conformity-registry", "nsi-p-cls-019"])
+    );
+    assert_eq!(seen["get_only_list"], seen["package_list"]);
+    assert_eq!(seen["organization_list"], serde_json::json!(["ortaq"]));
+    assert_eq!(
+        seen["registry_title"],
+        "Единый реестр документов об оценке соответствия"
+    );
+    assert_eq!(
+        seen["registry_formats"],
+        serde_json::json!(["CSV", "JSON", "XML"])
+    );
+    assert_eq!(seen["search_count"], 1);
+    assert_eq!(seen["missing"], "NotFound");
+    assert!(seen["resource_download_bytes"].as_u64().unwrap() > 100);
+    // rdflib read the catalogue: two datasets with three downloads each, titled in three
+    // languages.
+    assert_eq!(
+        seen["dcat_distributions"],
+        serde_json::json!({"conformity-registry": 3, "nsi-p-cls-019": 3})
+    );
+    assert_eq!(
+        seen["dcat_registry_titles"]["kk"],
+        "Сәйкестікті бағалау туралы құжаттардың бірыңғай тізілімі"
+    );
+    assert_eq!(
+        seen["dcat_registry_titles"]["en"],
+        "Unified registry of conformity documents"
+    );
     p.running.stop().await.unwrap();
 }
 

@@ -81,6 +81,11 @@ pub struct WebSection {
     /// when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Serve the public portal: the unified registry of conformity documents, open data (CSV,
+    /// JSON, XML downloads, a DCAT-AP catalogue, the CKAN Action API) and the showcases. The
+    /// EEC node does; a national node may, for its segment.
+    #[serde(default)]
+    pub portal: bool,
 }
 
 impl WebSection {

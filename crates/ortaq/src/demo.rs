@@ -305,6 +305,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 listen: ([127, 0, 0, 1], web_port(i)).into(),
                 secure_cookies: true,
                 public_url: None,
+                portal: *seg == "EEC",
             }),
         };
         std::fs::create_dir_all(&cfg.data_dir)?;
@@ -405,9 +406,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let (eec, _) = members.split_first().context("no nodes")?;
     // The Commission's registry keeper: a built-in IS on the EEC node's adapter API.
     let package = process::Package::load(&packages.join("P.TS.01"))?;
-    let registry_db = Arc::new(conformity::Registry::open(
-        eec.node.config().store_engine().for_app("conformity"),
-    )?);
+    // The EEC node serves the portal, which opened the registry; the keeper writes that one.
+    let registry_db = running[0]
+        .registry()
+        .context("the EEC node serves no portal")?;
     let eec_node = eec.node.clone();
     let keeper = conformity::RegistryKeeper::new(
         eec.ir.clone(),

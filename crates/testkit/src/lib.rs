@@ -25,6 +25,8 @@ pub enum Judge {
     Browser,
     /// A Python with the Authlib OpenID client (`ORTAQ_OIDC_PYTHON`).
     Oidc,
+    /// A Python with ckanapi and rdflib (`ORTAQ_OPENDATA_PYTHON`).
+    Opendata,
 }
 
 impl Judge {
@@ -39,6 +41,7 @@ impl Judge {
             Judge::Rabbitmq => "ORTAQ_REQUIRE_RABBITMQ",
             Judge::Browser => "ORTAQ_REQUIRE_BROWSER",
             Judge::Oidc => "ORTAQ_REQUIRE_OIDC",
+            Judge::Opendata => "ORTAQ_REQUIRE_OPENDATA",
         }
     }
 
@@ -127,6 +130,15 @@ pub fn oidc_python() -> Option<String> {
     need(
         Judge::Oidc,
         python_with("ORTAQ_OIDC_PYTHON", "authlib, requests"),
+    )
+}
+
+/// The Python whose ckanapi and rdflib read a portal's open data, when
+/// `ORTAQ_OPENDATA_PYTHON` (else `python3`) imports both.
+pub fn opendata_python() -> Option<String> {
+    need(
+        Judge::Opendata,
+        python_with("ORTAQ_OPENDATA_PYTHON", "ckanapi, rdflib"),
     )
 }
 

@@ -12,7 +12,9 @@ mod charts;
 mod console;
 pub mod i18n;
 mod oidc;
+mod opendata;
 mod pages;
+mod portal;
 mod signin;
 
 use std::sync::Arc;
@@ -49,6 +51,8 @@ pub struct Site<H> {
     pub issuer: String,
     /// The node for its operator console.
     pub console: Option<Arc<dyn adapter::console::Console>>,
+    /// The public portal's registry of conformity documents (`[web] portal`).
+    pub registry: Option<Arc<dyn adapter::portal::Registry>>,
 }
 
 /// The pages of `site`, ready to serve. Fails only if a shipped template or message file is
@@ -103,13 +107,11 @@ fn environment(messages: Messages) -> Result<Environment<'static>, minijinja::Er
         "date",
         |state: &State, day: &str| -> Result<String, minijinja::Error> {
             let fmt = time::macros::format_description!("[year]-[month]-[day]");
-            let d = time::Date::parse(day, fmt).map_err(|e| {
-                minijinja::Error::new(
-                    minijinja::ErrorKind::InvalidOperation,
-                    format!("{day:?} is not a date (YYYY-MM-DD): {e}"),
-                )
-            })?;
-            Ok(page_lang(state).date(d))
+            // Dates come from outside data too: one that does not parse is shown as written.
+            Ok(match time::Date::parse(day, fmt) {
+                Ok(d) => page_lang(state).date(d),
+                Err(_) => day.to_owned(),
+            })
         },
     );
     Ok(env)
@@ -123,7 +125,7 @@ fn page_lang(state: &State) -> Lang {
 }
 
 /// The templates, in the binary.
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("base.html", include_str!("../templates/base.html")),
     ("home.html", include_str!("../templates/home.html")),
     ("nsi.html", include_str!("../templates/nsi.html")),
@@ -144,6 +146,12 @@ const TEMPLATES: [(&str, &str); 11] = [
         "console_tokens.html",
         include_str!("../templates/console_tokens.html"),
     ),
+    ("registry.html", include_str!("../templates/registry.html")),
+    (
+        "registry_document.html",
+        include_str!("../templates/registry_document.html"),
+    ),
+    ("opendata.html", include_str!("../templates/opendata.html")),
 ];
 
 /// The language a person gets at `/`: their cookie, then their browser, then Russian.

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use minijinja::context;
 use minijinja::value::Serde;
 
-use crate::{Lang, Site, chosen_lang, console, oidc, page, root, signin};
+use crate::{Lang, Site, chosen_lang, console, oidc, opendata, page, portal, root, signin};
 
 /// Entries of a resource on one page.
 const PER_PAGE: usize = 100;
@@ -47,6 +47,21 @@ where
         .route("/{lang}/signout", post(signin::sign_out::<H>))
         .route("/{lang}/account", get(signin::account::<H>))
         .route("/{lang}/signin/via/{segment}", get(oidc::start::<H>))
+        .route("/{lang}/registry", get(portal::registry::<H>))
+        .route("/{lang}/registry/document", get(portal::document::<H>))
+        .route("/{lang}/open-data", get(opendata::page::<H>))
+        .route("/open-data/catalog.jsonld", get(opendata::dcat::<H>))
+        .route("/open-data/nsi/{file}", get(opendata::nsi_download::<H>))
+        .route("/open-data/{file}", get(opendata::registry_download::<H>))
+        // CKAN answers under both; ckanapi calls the unversioned one.
+        .route(
+            "/api/3/action/{action}",
+            get(opendata::ckan::<H>).post(opendata::ckan::<H>),
+        )
+        .route(
+            "/api/action/{action}",
+            get(opendata::ckan::<H>).post(opendata::ckan::<H>),
+        )
         .route("/{lang}/console", get(console::overview::<H>))
         .route("/{lang}/console/messages", get(console::messages::<H>))
         .route("/{lang}/console/messages/{id}", get(console::message::<H>))
@@ -120,7 +135,7 @@ impl<H: adapter::ReferenceHoldings> App<H> {
         let csrf = who.map(|s| s.csrf.clone());
         let base = context! {
             lang => lang.code(), languages => languages, here => here, path => path,
-            me => me, csrf => csrf,
+            me => me, csrf => csrf, portal => self.site.registry.is_some(),
         };
         let ctx = context! { ..ctx, ..base };
         match self.env.get_template(template).and_then(|t| t.render(ctx)) {
@@ -164,7 +179,7 @@ impl<H: adapter::ReferenceHoldings> App<H> {
     }
 
     /// The content of a stored version, parsed once per hash.
-    fn content(&self, v: &adapter::StoredVersion) -> Option<Arc<nsi::Content>> {
+    pub(crate) fn content(&self, v: &adapter::StoredVersion) -> Option<Arc<nsi::Content>> {
         let mut cache = self
             .cache
             .lock()

@@ -185,14 +185,41 @@ pub fn records(xml: &str) -> Vec<(RegistryRecord, String)> {
                 .find(|c| is(c, NS_TRCDO, "DocStatusDetails"))
                 .map(|s| child(&s, NS_TRSDO, "DocStatusCode"))
                 .unwrap_or_default();
+            // The names and codes people search by, wherever they sit in the record.
+            let texts = |local: &str| -> Vec<String> {
+                r.descendants()
+                    .filter(|n| n.is_element() && n.tag_name().name() == local)
+                    .filter_map(|n| n.text())
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            };
+            let applicant = r
+                .children()
+                .find(|c| is(c, NS_TRCDO, "ApplicantDetails"))
+                .map(|a| child(&a, NS_CSDO, "BusinessEntityName"))
+                .unwrap_or_default();
+            let products = texts("ProductName");
+            let doc_id = child(&r, NS_CSDO, "DocId");
+            let kind = child(&r, NS_TRSDO, "ConformityDocKindName");
+            let mut search = vec![doc_id.clone(), kind.clone()];
+            search.extend(texts("BusinessEntityName"));
+            search.extend(products.iter().cloned());
+            search.extend(texts("CommodityCode"));
+            search.extend(texts("ProductText"));
             (
                 RegistryRecord {
-                    doc_id: child(&r, NS_CSDO, "DocId"),
+                    doc_id,
                     country: child(&r, NS_CSDO, "UnifiedCountryCode"),
-                    kind: child(&r, NS_TRSDO, "ConformityDocKindName"),
+                    kind,
                     status,
                     submitted_by: String::new(),
                     updated_at: String::new(),
+                    applicant,
+                    products: products.join("; "),
+                    start_date: child(&r, NS_CSDO, "DocStartDate"),
+                    valid_until: child(&r, NS_CSDO, "DocValidityDate"),
+                    search_text: search.join(" ").to_lowercase(),
                 },
                 format!("{start}{head}{}{end}", &xml[r.range()]),
             )

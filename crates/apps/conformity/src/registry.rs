@@ -10,12 +10,20 @@ const ENTITY: &str = "P.TS.01.BEN.001";
 
 static MIGRATIONS: db::Migrations = db::Migrations {
     table: "conformity_migrations",
-    list: &[db::Migration {
-        version: 1,
-        name: "registry",
-        sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
-        postgres: include_str!("../migrations/postgres/0001_registry.sql"),
-    }],
+    list: &[
+        db::Migration {
+            version: 1,
+            name: "registry",
+            sqlite: include_str!("../migrations/sqlite/0001_registry.sql"),
+            postgres: include_str!("../migrations/postgres/0001_registry.sql"),
+        },
+        db::Migration {
+            version: 2,
+            name: "portal",
+            sqlite: include_str!("../migrations/sqlite/0002_portal.sql"),
+            postgres: include_str!("../migrations/postgres/0002_portal.sql"),
+        },
+    ],
 };
 
 /// One record of the unified registry.
@@ -27,6 +35,15 @@ pub struct RegistryRecord {
     pub status: String,
     pub submitted_by: String,
     pub updated_at: String,
+    /// The applicant's name.
+    pub applicant: String,
+    /// Product names, `; `-separated.
+    pub products: String,
+    /// `YYYY-MM-DD`, or empty.
+    pub start_date: String,
+    pub valid_until: String,
+    /// Every name and code of the record, lower-cased: what a search looks in.
+    pub search_text: String,
 }
 
 pub struct Registry {
@@ -42,12 +59,41 @@ fn record(r: &db::Row) -> Result<(RegistryRecord, String), DbError> {
             status: r.text(3)?,
             submitted_by: r.text(4)?,
             updated_at: r.text(5)?,
+            applicant: r.text(7)?,
+            products: r.text(8)?,
+            start_date: r.text(9)?,
+            valid_until: r.text(10)?,
+            search_text: String::new(),
         },
         r.text(6)?,
     ))
 }
 
-const SELECT: &str = "SELECT doc_id, country, kind, status, submitted_by, updated_at, xml FROM conformity_documents WHERE doc_id = $1";
+const COLUMNS: &str = "doc_id, country, kind, status, submitted_by, updated_at, xml, applicant, products, start_date, valid_until";
+const SELECT: &str = "SELECT doc_id, country, kind, status, submitted_by, updated_at, xml, applicant, products, start_date, valid_until FROM conformity_documents WHERE doc_id = $1";
+
+fn entry(r: &RegistryRecord) -> adapter::portal::RegistryEntry {
+    adapter::portal::RegistryEntry {
+        doc_id: r.doc_id.clone(),
+        country: r.country.clone(),
+        kind: r.kind.clone(),
+        status: r.status.clone(),
+        applicant: r.applicant.clone(),
+        products: r.products.clone(),
+        start_date: r.start_date.clone(),
+        valid_until: r.valid_until.clone(),
+        updated_at: r.updated_at.clone(),
+    }
+}
+
+/// The LIKE pattern of a word, its wildcards taken literally.
+fn like(word: &str) -> String {
+    let escaped = word
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
 
 impl Registry {
     /// Opens (creating and migrating if needed) the registry. Blocking.
@@ -101,6 +147,11 @@ impl Registry {
                     xml.clone().into(),
                     rec.submitted_by.clone().into(),
                     rec.updated_at.clone().into(),
+                    rec.applicant.clone().into(),
+                    rec.products.clone().into(),
+                    rec.start_date.clone().into(),
+                    rec.valid_until.clone().into(),
+                    rec.search_text.clone().into(),
                 ]
             })
             .collect();
@@ -108,11 +159,17 @@ impl Registry {
             .write(move |tx| {
                 for params in &rows {
                     tx.conn.execute(
-                        "INSERT INTO conformity_documents (doc_id, country, kind, status, edoc_id, xml, submitted_by, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (doc_id) DO UPDATE SET \
+                        "INSERT INTO conformity_documents (doc_id, country, kind, status, edoc_id, xml, submitted_by, updated_at, applicant, products, start_date, valid_until, search_text) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (doc_id) DO UPDATE SET \
                          country = excluded.country, kind = excluded.kind, status = excluded.status, edoc_id = excluded.edoc_id, xml = excluded.xml, \
-                         submitted_by = excluded.submitted_by, updated_at = excluded.updated_at",
+                         submitted_by = excluded.submitted_by, updated_at = excluded.updated_at, applicant = excluded.applicant, \
+                         products = excluded.products, start_date = excluded.start_date, valid_until = excluded.valid_until, \
+                         search_text = excluded.search_text",
                         params,
+                    )?;
+                    tx.conn.execute(
+                        "INSERT INTO conformity_status_history (doc_id, status, at) VALUES ($1, $2, $3)",
+                        &[params[0].clone(), params[3].clone(), params[7].clone()],
                     )?;
                 }
                 Ok(())
@@ -125,10 +182,104 @@ impl Registry {
         let (id, status, at) = (doc_id.to_owned(), status.to_owned(), at.to_owned());
         self.db
             .write(move |tx| {
-                Ok(tx.conn.execute(
+                let changed = tx.conn.execute(
                     "UPDATE conformity_documents SET status = $2, updated_at = $3 WHERE doc_id = $1",
                     &[(&id).into(), (&status).into(), (&at).into()],
-                )? == 1)
+                )? == 1;
+                if changed {
+                    tx.conn.execute(
+                        "INSERT INTO conformity_status_history (doc_id, status, at) VALUES ($1, $2, $3)",
+                        &[(&id).into(), (&status).into(), (&at).into()],
+                    )?;
+                }
+                Ok(changed)
+            })
+            .await
+    }
+
+    /// Documents matching `q`, by number, and how many match in all.
+    pub async fn search(
+        &self,
+        q: adapter::portal::RegistryQuery,
+    ) -> Result<(Vec<RegistryRecord>, i64), DbError> {
+        self.db
+            .read(move |c| {
+                let mut wheres = Vec::new();
+                let mut params: Vec<Value> = Vec::new();
+                let mut add = |clause: &str, v: Value| {
+                    params.push(v);
+                    wheres.push(clause.replace('?', &format!("${}", params.len())));
+                };
+                if let Some(t) = &q.text {
+                    for word in t.to_lowercase().split_whitespace().take(8) {
+                        add("search_text LIKE ? ESCAPE '\\'", like(word).into());
+                    }
+                }
+                if let Some(v) = &q.country {
+                    add("country = ?", v.into());
+                }
+                if let Some(v) = &q.status {
+                    add("status = ?", v.into());
+                }
+                let filter = if wheres.is_empty() {
+                    String::new()
+                } else {
+                    format!("WHERE {}", wheres.join(" AND "))
+                };
+                let total = c
+                    .query_one(
+                        &format!("SELECT count(*) FROM conformity_documents {filter}"),
+                        &params,
+                    )?
+                    .map_or(Ok(0), |r| r.i64(0))?;
+                let rows = c
+                    .query(
+                        &format!(
+                            "SELECT {COLUMNS} FROM conformity_documents {filter} ORDER BY doc_id LIMIT {} OFFSET {}",
+                            q.limit.clamp(1, 500),
+                            q.offset.clamp(0, 1_000_000)
+                        ),
+                        &params,
+                    )?
+                    .iter()
+                    .map(|r| record(r).map(|(rec, _)| rec))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((rows, total))
+            })
+            .await
+    }
+
+    /// The statuses a document has had: (status, when), oldest first.
+    pub async fn history(&self, doc_id: &str) -> Result<Vec<(String, String)>, DbError> {
+        let id = doc_id.to_owned();
+        self.db
+            .read(move |c| {
+                c.query(
+                    "SELECT status, at FROM conformity_status_history WHERE doc_id = $1 ORDER BY at",
+                    &[id.into()],
+                )?
+                .iter()
+                .map(|r| Ok((r.text(0)?, r.text(1)?)))
+                .collect()
+            })
+            .await
+    }
+
+    /// Up to `limit` documents numbered after `after`, in number order.
+    pub async fn after(&self, after: &str, limit: i64) -> Result<Vec<RegistryRecord>, DbError> {
+        let a = after.to_owned();
+        self.db
+            .read(move |c| {
+                c.query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM conformity_documents WHERE doc_id > $1 ORDER BY doc_id LIMIT {}",
+                        limit.clamp(1, 10_000)
+                    ),
+                    &[a.into()],
+                )?
+                .iter()
+                .map(|r| record(r).map(|(rec, _)| rec))
+                .collect()
             })
             .await
     }
@@ -142,6 +293,76 @@ impl Registry {
     pub async fn close(&self) -> Result<(), DbError> {
         self.db.close().await
     }
+}
+
+impl adapter::portal::Registry for Registry {
+    fn search(
+        &self,
+        q: adapter::portal::RegistryQuery,
+    ) -> adapter::console::Answer<'_, adapter::portal::RegistryPage> {
+        Box::pin(async move {
+            let (rows, total) = Registry::search(self, q).await.map_err(unavailable)?;
+            Ok(adapter::portal::RegistryPage {
+                entries: rows.iter().map(entry).collect(),
+                total,
+            })
+        })
+    }
+
+    fn document<'a>(
+        &'a self,
+        doc_id: &'a str,
+    ) -> adapter::console::Answer<'a, Option<adapter::portal::RegistryDocument>> {
+        Box::pin(async move {
+            let Some((rec, xml)) = self.get(doc_id).await.map_err(unavailable)? else {
+                return Ok(None);
+            };
+            let history = self.history(doc_id).await.map_err(unavailable)?;
+            Ok(Some(adapter::portal::RegistryDocument {
+                entry: entry(&rec),
+                xml,
+                history,
+            }))
+        })
+    }
+
+    fn entries_after<'a>(
+        &'a self,
+        after: &'a str,
+        limit: i64,
+    ) -> adapter::console::Answer<'a, Vec<adapter::portal::RegistryEntry>> {
+        Box::pin(async move {
+            Ok(self
+                .after(after, limit)
+                .await
+                .map_err(unavailable)?
+                .iter()
+                .map(entry)
+                .collect())
+        })
+    }
+
+    fn summary(&self) -> adapter::console::Answer<'_, (i64, String)> {
+        Box::pin(async move {
+            self.db
+                .read(|c| {
+                    let r = c.query_one(
+                        "SELECT count(*), max(updated_at) FROM conformity_documents",
+                        &[],
+                    )?;
+                    Ok(match r {
+                        Some(r) => (r.i64(0)?, r.opt_text(1)?.unwrap_or_default()),
+                        None => (0, String::new()),
+                    })
+                })
+                .await
+                .map_err(unavailable)
+        })
+    }
+}
+
+fn unavailable(e: DbError) -> adapter::HoldingsError {
+    adapter::HoldingsError::Unavailable(e.to_string())
 }
 
 impl edoc::CommonResource for Registry {

@@ -14,6 +14,14 @@ fn record(doc_id: &str, status: &str) -> RegistryRecord {
         status: status.into(),
         submitted_by: "EAEU://KZ/CP/P.TS.01/P.TS.01.ACT.002".into(),
         updated_at: "2026-11-20T10:00:00Z".into(),
+        applicant: "ТОО «Пример Электро»".into(),
+        products: "Электродвигатели асинхронные".into(),
+        start_date: "2026-11-23".into(),
+        valid_until: "2031-11-22".into(),
+        search_text: format!(
+            "{} тоо «пример электро» электродвигатели асинхронные 850152",
+            doc_id.to_lowercase()
+        ),
     }
 }
 
@@ -49,6 +57,41 @@ async fn keeps_documents_and_answers_the_rules(engine: Engine) {
         "a document nobody registered has no status to change"
     );
     assert_eq!(r.get("nothing").await.unwrap(), None);
+    // The portal's search: every word must be somewhere in the record's names and codes,
+    // whatever its case; a wildcard is a character like any other.
+    let found = |text: &str, country: Option<&str>, status: Option<&str>| {
+        let q = adapter::portal::RegistryQuery {
+            text: Some(text.to_owned()).filter(|t| !t.is_empty()),
+            country: country.map(str::to_owned),
+            status: status.map(str::to_owned),
+            offset: 0,
+            limit: 10,
+        };
+        let r = &r;
+        async move {
+            let (rows, total) = r.search(q).await.unwrap();
+            assert_eq!(rows.len() as i64, total);
+            rows.into_iter().map(|x| x.doc_id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("ЭЛЕКТРОДВИГАТЕЛИ 850152", None, None).await.len(), 2);
+    assert_eq!(
+        found("", Some("KZ"), Some("02")).await,
+        ["ЕАЭС KZ.01.АА.0001/2026"]
+    );
+    assert!(found("%", None, None).await.is_empty());
+    assert!(found("турбина", None, None).await.is_empty());
+    // Registered twice and suspended once: its history says so, in order.
+    let statuses: Vec<String> = r
+        .history("ЕАЭС KZ.01.АА.0001/2026")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(statuses, ["01", "01", "02"]);
+    let page = r.after("ЕАЭС KZ.01.АА.0001/2026", 10).await.unwrap();
+    assert_eq!(page.len(), 1);
     // The filling rule "registered in the process's common resource" asks from a validator
     // thread, off the async runtime.
     let r = std::sync::Arc::new(r);
