@@ -63,3 +63,25 @@ pub trait Registry: Send + Sync {
 
 /// Keeps `HoldingsError` in this module's vocabulary for implementors.
 pub type PortalError = HoldingsError;
+
+/// The exchange through a node over some months, as the showcases show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExchangeStats {
+    /// Messages per month (`YYYY-MM`), every month of the period, oldest first.
+    pub per_month: Vec<(String, i64)>,
+    /// Messages per common process, most first.
+    pub per_process: Vec<(String, i64)>,
+    /// Messages per (sender's segment, recipient's segment), most first.
+    pub per_pair: Vec<(String, String, i64)>,
+    /// Per process: processing receipts, and the median and 95th percentile of the time from
+    /// the message to its receipt (milliseconds).
+    pub to_prs: Vec<(String, i64, i64, i64)>,
+    /// Why messages were refused or expired, and how often, most first.
+    pub refusals: Vec<(String, i64)>,
+}
+
+/// The statistics of the exchange a node sees.
+pub trait Statistics: Send + Sync {
+    /// The last `months` calendar months, this one included.
+    fn exchange(&self, months: u32) -> Answer<'_, ExchangeStats>;
+}

@@ -233,6 +233,9 @@ fn start_services(
             registry: registry
                 .clone()
                 .map(|r| r as Arc<dyn adapter::portal::Registry>),
+            statistics: w
+                .portal
+                .then(|| Arc::new(node.console()) as Arc<dyn adapter::portal::Statistics>),
         };
         let pages = web::router(site).map_err(NodeError::Startup)?;
         let listener = std::net::TcpListener::bind(w.listen)

@@ -733,6 +733,60 @@ async fn the_public_searches_the_registry_and_downloads_open_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn showcases_count_the_exchange_in_a_chart_a_table_and_a_csv() {
+    let p = start().await;
+    for i in 0..3 {
+        p.running
+            .node
+            .submit(
+                A,
+                adapter::Submission {
+                    to: B.into(),
+                    process: "P.TS.01".into(),
+                    version: "1.0.1".into(),
+                    procedure: "P.TS.01.PRC.001".into(),
+                    transaction: "P.TS.01.TRN.001".into(),
+                    message: "P.TS.01.MSG.001".into(),
+                    body: format!("<doc>{i}</doc>"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let (status, _, html) = get(&p, "/en/showcases").await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 4, "{html}");
+    assert!(
+        html.contains("<td><code>P.TS.01</code></td><td class=\"num\">3</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>KZ</td><td>KZ</td><td class=\"num\">3</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("No message was refused or expired."),
+        "{html}"
+    );
+    let month = {
+        let t = time::OffsetDateTime::now_utc();
+        format!("{:04}-{:02}", t.year(), u8::from(t.month()))
+    };
+    let (status, headers, csv) = get(&p, "/open-data/showcases/messages-per-month.csv").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 13, "twelve months and a header: {csv}");
+    assert_eq!(lines[12], format!("{month},3"));
+    let (_, _, pairs) = get(&p, "/open-data/showcases/messages-per-pair.csv").await;
+    assert_eq!(pairs, "from,to,messages\r\nKZ,KZ,3\r\n");
+    let (status, _, _) = get(&p, "/open-data/showcases/nothing.csv").await;
+    assert_eq!(status, 404);
+    p.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ckanapi_and_rdflib_read_the_open_data() {
     let Some(python) = testkit::opendata_python() else {
         return;

@@ -254,3 +254,98 @@ impl adapter::console::Console for Console {
         self.node.now()
     }
 }
+
+/// The segment of an address (`EAEU://KZ/...` → `KZ`).
+fn segment_of(address: &str) -> String {
+    address.split('/').nth(2).unwrap_or("").to_owned()
+}
+
+/// The process of an Action (`int://CP/P.TS.01/...` → `P.TS.01`).
+fn process_of(action: &str) -> String {
+    action.split('/').nth(3).unwrap_or("").to_owned()
+}
+
+fn month_of(us: i64) -> String {
+    let t = crate::from_micros(us);
+    format!("{:04}-{:02}", t.year(), u8::from(t.month()))
+}
+
+/// Messages read for one showcase at most: the statistics of a busier period are of its
+/// latest messages.
+const STATS_ROWS: i64 = 2_000_000;
+
+impl adapter::portal::Statistics for Console {
+    fn exchange(&self, months: u32) -> Answer<'_, adapter::portal::ExchangeStats> {
+        Box::pin(async move {
+            use std::collections::BTreeMap;
+            let now = self.node.now();
+            // The first day of the month `months - 1` months ago.
+            let mut start = now.date().replace_day(1).unwrap_or(now.date());
+            for _ in 1..months.clamp(1, 120) {
+                start = start
+                    .previous_day()
+                    .and_then(|d| d.replace_day(1).ok())
+                    .unwrap_or(start);
+            }
+            let from = micros(start.midnight().assume_utc());
+            let to = micros(now) + 1;
+            let st = self.node.store();
+            let rows = st
+                .exchanged(from, to, STATS_ROWS)
+                .await
+                .map_err(unavailable)?;
+            let mut per_month: BTreeMap<String, i64> = BTreeMap::new();
+            let mut m = start;
+            loop {
+                per_month.insert(month_of(micros(m.midnight().assume_utc())), 0);
+                match m
+                    .replace_day(28)
+                    .ok()
+                    .and_then(|d| d.checked_add(time::Duration::days(5)))
+                    .and_then(|d| d.replace_day(1).ok())
+                {
+                    Some(next) if next <= now.date() => m = next,
+                    _ => break,
+                }
+            }
+            let mut per_process: BTreeMap<String, i64> = BTreeMap::new();
+            let mut per_pair: BTreeMap<(String, String), i64> = BTreeMap::new();
+            for r in &rows {
+                *per_month.entry(month_of(r.accept_time)).or_default() += 1;
+                *per_process.entry(process_of(&r.action)).or_default() += 1;
+                *per_pair
+                    .entry((segment_of(&r.sender), segment_of(&r.recipient)))
+                    .or_default() += 1;
+            }
+            let mut delays: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+            for (action, d) in st.processing_delays(from, to).await.map_err(unavailable)? {
+                delays.entry(process_of(&action)).or_default().push(d);
+            }
+            let pct = |v: &[i64], p: f64| -> i64 {
+                let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+                v.get(i.min(v.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(0)
+                    / 1000
+            };
+            let to_prs = delays
+                .into_iter()
+                .map(|(p, mut v)| {
+                    v.sort_unstable();
+                    (p, v.len() as i64, pct(&v, 0.5), pct(&v, 0.95))
+                })
+                .collect();
+            let mut per_process: Vec<_> = per_process.into_iter().collect();
+            per_process.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let mut per_pair: Vec<_> = per_pair.into_iter().map(|((a, b), n)| (a, b, n)).collect();
+            per_pair.sort_by(|a, b| b.2.cmp(&a.2).then((&a.0, &a.1).cmp(&(&b.0, &b.1))));
+            Ok(adapter::portal::ExchangeStats {
+                per_month: per_month.into_iter().collect(),
+                per_process,
+                per_pair,
+                to_prs,
+                refusals: st.refusals(from, to).await.map_err(unavailable)?,
+            })
+        })
+    }
+}

@@ -267,8 +267,7 @@ impl People {
         .await??;
         let roles = roles_text(roles);
         let (login, name, now) = (login.to_owned(), name.to_owned(), micros((self.clock)()));
-        let added = self
-            .db
+        self.db
             .write(move |tx| {
                 let taken = tx
                     .conn
@@ -286,8 +285,7 @@ impl People {
                 )?;
                 Ok(Ok(()))
             })
-            .await?;
-        added
+            .await?
     }
 
     /// A new password; every session of the account ends, and a lock-out is lifted.

@@ -203,3 +203,96 @@ impl Store {
         Ok(out)
     }
 }
+
+/// One application message for exchange statistics: its Action, sender, recipient and when it
+/// was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchanged {
+    pub action: String,
+    pub sender: String,
+    pub recipient: String,
+    pub accept_time: i64,
+}
+
+impl Store {
+    /// The application messages accepted in [`from`, `to`), oldest first, at most `limit`.
+    pub async fn exchanged(
+        &self,
+        from: i64,
+        to: i64,
+        limit: i64,
+    ) -> Result<Vec<Exchanged>, StoreError> {
+        self.read(move |c| {
+            c.query(
+                &format!(
+                    "SELECT action, sender, recipient, accept_time FROM messages \
+                     WHERE kind = 'application' AND accept_time >= $1 AND accept_time < $2 \
+                     ORDER BY accept_time LIMIT {}",
+                    limit.clamp(1, 5_000_000)
+                ),
+                &[from.into(), to.into()],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(Exchanged {
+                    action: r.text(0)?,
+                    sender: r.text(1)?,
+                    recipient: r.text(2)?,
+                    accept_time: r.i64(3)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// For each processing receipt (an Action ending in `P.MSG.PRS`) accepted in [`from`,
+    /// `to`): the Action of the message it answers and the microseconds between the two.
+    pub async fn processing_delays(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(move |c| {
+            c.query(
+                "SELECT o.action, p.accept_time - o.accept_time FROM messages p \
+                 JOIN messages o ON o.message_id = p.relates_to \
+                 WHERE p.action LIKE '%P.MSG.PRS' AND p.accept_time >= $1 AND p.accept_time < $2",
+                &[from.into(), to.into()],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.i64(1)?)))
+            .collect()
+        })
+        .await
+    }
+
+    /// Why messages failed or expired in [`from`, `to`): each recorded reason and how often,
+    /// most frequent first; error signals (`P.MSG.ERR`) counted as one cause of their own.
+    pub async fn refusals(&self, from: i64, to: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(move |c| {
+            let mut out: Vec<(String, i64)> = c
+                .query(
+                    "SELECT COALESCE(detail, state), COUNT(*) FROM message_states \
+                     WHERE state IN ('failed', 'expired') AND at >= $1 AND at < $2 \
+                     GROUP BY COALESCE(detail, state) ORDER BY COUNT(*) DESC LIMIT 50",
+                    &[from.into(), to.into()],
+                )?
+                .iter()
+                .map(|r| Ok((r.text(0)?, r.i64(1)?)))
+                .collect::<Result<_, StoreError>>()?;
+            let errs = c
+                .query_one(
+                    "SELECT COUNT(*) FROM messages WHERE action LIKE '%P.MSG.ERR' AND accept_time >= $1 AND accept_time < $2",
+                    &[from.into(), to.into()],
+                )?
+                .map_or(Ok(0), |r| r.i64(0))?;
+            if errs > 0 {
+                out.push(("P.MSG.ERR".into(), errs));
+                out.sort_by(|a, b| b.1.cmp(&a.1));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

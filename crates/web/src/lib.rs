@@ -15,6 +15,7 @@ mod oidc;
 mod opendata;
 mod pages;
 mod portal;
+mod showcase;
 mod signin;
 
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct Site<H> {
     pub console: Option<Arc<dyn adapter::console::Console>>,
     /// The public portal's registry of conformity documents (`[web] portal`).
     pub registry: Option<Arc<dyn adapter::portal::Registry>>,
+    /// The exchange statistics the portal's showcases show (`[web] portal`).
+    pub statistics: Option<Arc<dyn adapter::portal::Statistics>>,
 }
 
 /// The pages of `site`, ready to serve. Fails only if a shipped template or message file is
@@ -73,6 +76,7 @@ where
         cache: Default::default(),
         oidc,
         messages,
+        stats: Default::default(),
     })))
 }
 
@@ -125,7 +129,7 @@ fn page_lang(state: &State) -> Lang {
 }
 
 /// The templates, in the binary.
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("../templates/base.html")),
     ("home.html", include_str!("../templates/home.html")),
     ("nsi.html", include_str!("../templates/nsi.html")),
@@ -152,6 +156,10 @@ const TEMPLATES: [(&str, &str); 14] = [
         include_str!("../templates/registry_document.html"),
     ),
     ("opendata.html", include_str!("../templates/opendata.html")),
+    (
+        "showcases.html",
+        include_str!("../templates/showcases.html"),
+    ),
 ];
 
 /// The language a person gets at `/`: their cookie, then their browser, then Russian.

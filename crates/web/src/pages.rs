@@ -12,7 +12,9 @@ use axum::routing::{get, post};
 use minijinja::context;
 use minijinja::value::Serde;
 
-use crate::{Lang, Site, chosen_lang, console, oidc, opendata, page, portal, root, signin};
+use crate::{
+    Lang, Site, chosen_lang, console, oidc, opendata, page, portal, root, showcase, signin,
+};
 
 /// Entries of a resource on one page.
 const PER_PAGE: usize = 100;
@@ -26,6 +28,7 @@ pub(crate) struct App<H> {
     /// Cross-border sign-in, on a node with a federation and a trust list.
     pub(crate) oidc: Option<crate::oidc::Oidc>,
     pub(crate) messages: crate::Messages,
+    pub(crate) stats: crate::showcase::Cached,
 }
 
 pub(crate) type Shared<H> = Arc<App<H>>;
@@ -50,6 +53,8 @@ where
         .route("/{lang}/registry", get(portal::registry::<H>))
         .route("/{lang}/registry/document", get(portal::document::<H>))
         .route("/{lang}/open-data", get(opendata::page::<H>))
+        .route("/{lang}/showcases", get(showcase::page::<H>))
+        .route("/open-data/showcases/{file}", get(showcase::csv::<H>))
         .route("/open-data/catalog.jsonld", get(opendata::dcat::<H>))
         .route("/open-data/nsi/{file}", get(opendata::nsi_download::<H>))
         .route("/open-data/{file}", get(opendata::registry_download::<H>))
