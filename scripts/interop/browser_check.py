@@ -89,7 +89,7 @@ def main(base, shots, login, password):
         seen["account_roles"] = [r.text for r in d.find_elements(By.CSS_SELECTOR, "ul.roles li")]
         seen["account_cookie"] = [
             {k: c.get(k) for k in ("name", "httpOnly", "secure", "sameSite")}
-            for c in d.get_cookies() if c["name"] == "ortaq_session"
+            for c in d.get_cookies() if c["name"].endswith("_session")
         ]
         d.save_screenshot(os.path.join(shots, "account-kk.png"))
         axe = Axe(d)

@@ -452,3 +452,50 @@ async fn an_outside_openid_client_signs_a_person_in_with_the_kz_node() {
         r.stop().await.unwrap();
     }
 }
+
+/// What the browser saw (`scripts/interop/browser_signin_across.py`).
+#[derive(Debug, serde::Deserialize)]
+struct BrowserSeen {
+    provider_page: String,
+    provider_lang: String,
+    back_at: String,
+    login: String,
+    header_name: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_a_person_of_the_kz_node_signs_in_to_the_eec_portal() {
+    let Some(python) = testkit::browser_python() else {
+        return;
+    };
+    let t = start().await;
+    let shots = std::env::var("ORTAQ_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| t._dir.path().join("screenshots"));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/interop/browser_signin_across.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&t.eec)
+        .arg(&shots)
+        .args([LOGIN, PASSWORD])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: BrowserSeen = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    // The sign-in happens on the KZ node's own page, in the language the EEC page was in.
+    assert_eq!(seen.provider_page, format!("{}/ru/signin", t.kz));
+    assert_eq!(seen.provider_lang, "ru");
+    assert_eq!(seen.back_at, format!("{}/ru/account", t.eec));
+    assert_eq!(seen.login, "kz:aigerim");
+    assert_eq!(seen.header_name, "Айгерим Нурланова");
+    for r in t.running {
+        r.stop().await.unwrap();
+    }
+}

@@ -271,7 +271,7 @@ async fn sign_in_form(p: &Pages) -> (String, String) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let c = set_cookie(&r, "ortaq_form");
+    let c = set_cookie(&r, "ortaq_kz_form");
     assert!(
         c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Secure"),
         "{c}"
@@ -283,7 +283,7 @@ async fn sign_in_form(p: &Pages) -> (String, String) {
         .and_then(|s| s.split('"').next())
         .unwrap()
         .to_owned();
-    assert_eq!(cookie_value(&c), format!("ortaq_form={token}"));
+    assert_eq!(cookie_value(&c), format!("ortaq_kz_form={token}"));
     (cookie_value(&c), token)
 }
 
@@ -335,7 +335,7 @@ async fn a_person_signs_in_sees_their_account_and_signs_out() {
     .await;
     check_sign_in(&p, "nobody", PASSWORD, (401, "Wrong login or password.")).await;
     let r = check_sign_in(&p, OPERATOR, PASSWORD, (303, "/en/account")).await;
-    let session = set_cookie(&r, "ortaq_session");
+    let session = set_cookie(&r, "ortaq_kz_session");
     for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
         assert!(session.contains(attr), "{session}");
     }
@@ -366,7 +366,7 @@ async fn a_person_signs_in_sees_their_account_and_signs_out() {
     assert_eq!(r.status().as_u16(), 403);
     let r = post(&p, "/en/signout", &me, &[("csrf", &csrf)]).await;
     assert_eq!(r.status().as_u16(), 303);
-    assert!(set_cookie(&r, "ortaq_session").contains("Max-Age=0"));
+    assert!(set_cookie(&r, "ortaq_kz_session").contains("Max-Age=0"));
     let r = client()
         .get(format!("{}/en/account", p.base))
         .header("cookie", &me)
@@ -458,7 +458,7 @@ async fn forged_and_foreign_sign_ins_are_refused_and_five_wrong_passwords_lock()
 /// Signs `login` in; the cookie of their session.
 async fn session_of(p: &Pages, login: &str) -> String {
     let r = check_sign_in(p, login, PASSWORD, (303, "/en/account")).await;
-    cookie_value(&set_cookie(&r, "ortaq_session"))
+    cookie_value(&set_cookie(&r, "ortaq_kz_session"))
 }
 
 /// A console page as `cookie` sees it: (status, page).
@@ -913,7 +913,7 @@ async fn a_real_browser_lands_in_its_language_switches_searches_and_finds_no_ser
     assert_eq!(
         seen.account_cookie,
         [
-            serde_json::json!({"name": "ortaq_session", "httpOnly": true, "secure": true, "sameSite": "Lax"})
+            serde_json::json!({"name": "ortaq_kz_session", "httpOnly": true, "secure": true, "sameSite": "Lax"})
         ]
     );
     assert_eq!(seen.signed_out_link, "Кіру");

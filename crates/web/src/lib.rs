@@ -192,6 +192,24 @@ async fn root(headers: HeaderMap) -> Response {
     r
 }
 
+/// Scripts and styles from this node only; forms post here only.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'";
+
+/// [`CSP`], with forms also allowed to end at `origins`: browsers hold a form's whole redirect
+/// chain to `form-action`, and a sign-in that a relying node asked for ends there.
+pub(crate) fn csp_with_form_targets(origins: &[String]) -> Option<HeaderValue> {
+    let extra: Vec<&str> = origins
+        .iter()
+        .map(String::as_str)
+        .filter(|o| {
+            (o.starts_with("https://") || o.starts_with("http://"))
+                && o.bytes()
+                    .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\'' | b'"'))
+        })
+        .collect();
+    HeaderValue::from_str(&format!("{CSP} {}", extra.join(" "))).ok()
+}
+
 /// A page in `lang`: HTML with its language, the cookie that keeps the choice, and headers that
 /// allow scripts and styles from this node only.
 fn page(lang: Lang, status: StatusCode, html: String) -> Response {
@@ -212,9 +230,7 @@ fn page(lang: Lang, status: StatusCode, html: String) -> Response {
     }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
-        ),
+        HeaderValue::from_static(CSP),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

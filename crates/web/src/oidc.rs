@@ -27,7 +27,6 @@ use crate::Lang;
 use crate::pages::{Shared, not_found_in};
 use crate::signin::{self, cookie, cookie_header, random};
 
-const PENDING_COOKIE: &str = "ortaq_oidc";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// A code is good for a minute; an ID token for five; a pending sign-in for ten.
 const CODE_SECS: i64 = 60;
@@ -97,6 +96,15 @@ impl Oidc {
                 Vec::new()
             }
         }
+    }
+
+    /// The origins of the other nodes the trust list names, where a sign-in here may be sent
+    /// back to.
+    pub(crate) fn relying_origins(&self) -> Vec<String> {
+        self.providers()
+            .into_iter()
+            .map(|(_, issuer)| issuer.split('/').take(3).collect::<Vec<_>>().join("/"))
+            .collect()
     }
 
     /// The segment of a node the trust list names by this issuer URL (itself included).
@@ -602,7 +610,7 @@ pub(crate) async fn start<H: adapter::ReferenceHoldings>(
     r.headers_mut().append(
         header::SET_COOKIE,
         cookie_header(
-            PENDING_COOKIE,
+            &app.cookie_name("oidc"),
             &state,
             Some(PENDING_SECS),
             app.site.secure_cookies,
@@ -641,7 +649,7 @@ pub(crate) async fn callback<H: adapter::ReferenceHoldings>(
     };
     // The browser that started this sign-in is the one finishing it.
     let state = c.state.unwrap_or_default();
-    if !cookie(&headers, PENDING_COOKIE).is_some_and(|v| signin::same(v, &state)) {
+    if !cookie(&headers, &app.cookie_name("oidc")).is_some_and(|v| signin::same(v, &state)) {
         return refused("the state is not this browser's");
     }
     let Some(p) = o
@@ -760,7 +768,7 @@ pub(crate) async fn callback<H: adapter::ReferenceHoldings>(
     r.headers_mut().append(
         header::SET_COOKIE,
         cookie_header(
-            signin::SESSION_COOKIE,
+            &app.cookie_name("session"),
             &s.token,
             Some(max_age.max(0)),
             app.site.secure_cookies,
@@ -768,7 +776,12 @@ pub(crate) async fn callback<H: adapter::ReferenceHoldings>(
     );
     r.headers_mut().append(
         header::SET_COOKIE,
-        cookie_header(PENDING_COOKIE, "", Some(0), app.site.secure_cookies),
+        cookie_header(
+            &app.cookie_name("oidc"),
+            "",
+            Some(0),
+            app.site.secure_cookies,
+        ),
     );
     r
 }

@@ -102,9 +102,16 @@ impl<H: adapter::ReferenceHoldings> App<H> {
             .unwrap_or_else(|_| key.to_owned())
     }
 
+    /// The name of this node's cookie `what` (`session`, `form`, `oidc`): it names the
+    /// segment, since browsers share cookies between ports of one host and nodes side by side
+    /// on one (the demo) must not overwrite each other's sessions.
+    pub(crate) fn cookie_name(&self, what: &str) -> String {
+        format!("ortaq_{}_{what}", self.site.segment.to_lowercase())
+    }
+
     /// The person signed in on this request, if any.
     pub(crate) async fn visitor(&self, headers: &HeaderMap) -> Option<people::Session> {
-        let token = signin::cookie(headers, signin::SESSION_COOKIE)?;
+        let token = signin::cookie(headers, &self.cookie_name("session"))?;
         match self.site.people.session(token).await {
             Ok(s) => s,
             Err(e) => {

@@ -16,9 +16,6 @@ use rand::RngCore;
 use crate::Lang;
 use crate::pages::{Shared, not_found_in};
 
-pub(crate) const SESSION_COOKIE: &str = "ortaq_session";
-const FORM_COOKIE: &str = "ortaq_form";
-
 /// The value of cookie `name`, if the request has it.
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -151,7 +148,7 @@ fn show_form<H: adapter::ReferenceHoldings>(
         .into_iter()
         .map(|(segment, _)| segment)
         .collect();
-    let token = cookie(headers, FORM_COOKIE)
+    let token = cookie(headers, &app.cookie_name("form"))
         .filter(|t| t.len() == 32)
         .map(str::to_owned)
         .unwrap_or_else(random);
@@ -170,10 +167,21 @@ fn show_form<H: adapter::ReferenceHoldings>(
     );
     r.headers_mut().append(
         header::SET_COOKIE,
-        cookie_header(FORM_COOKIE, &token, None, app.site.secure_cookies),
+        cookie_header(
+            &app.cookie_name("form"),
+            &token,
+            None,
+            app.site.secure_cookies,
+        ),
     );
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Signing in may end at a relying node of the trust list (cross-border sign-in).
+    if let Some(o) = &app.oidc
+        && let Some(v) = crate::csp_with_form_targets(&o.relying_origins())
+    {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     r
 }
 
@@ -187,7 +195,7 @@ pub(crate) async fn sign_in<H: adapter::ReferenceHoldings>(
     let Some(lang) = Lang::from_code(&lang) else {
         return not_found_in(&app, Lang::Ru);
     };
-    let form_ok = cookie(&headers, FORM_COOKIE).is_some_and(|c| same(c, &f.form));
+    let form_ok = cookie(&headers, &app.cookie_name("form")).is_some_and(|c| same(c, &f.form));
     if !form_ok || !same_origin(&headers) {
         return app.message(
             lang,
@@ -206,7 +214,7 @@ pub(crate) async fn sign_in<H: adapter::ReferenceHoldings>(
             r.headers_mut().append(
                 header::SET_COOKIE,
                 cookie_header(
-                    SESSION_COOKIE,
+                    &app.cookie_name("session"),
                     &s.token,
                     Some(max_age.max(0)),
                     app.site.secure_cookies,
@@ -215,7 +223,12 @@ pub(crate) async fn sign_in<H: adapter::ReferenceHoldings>(
             // A new form token after each sign-in, so one seen before it is worth nothing.
             r.headers_mut().append(
                 header::SET_COOKIE,
-                cookie_header(FORM_COOKIE, "", Some(0), app.site.secure_cookies),
+                cookie_header(
+                    &app.cookie_name("form"),
+                    "",
+                    Some(0),
+                    app.site.secure_cookies,
+                ),
             );
             r
         }
@@ -304,7 +317,12 @@ pub(crate) async fn sign_out<H: adapter::ReferenceHoldings>(
     let mut r = Redirect::to(&format!("/{}/", lang.code())).into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        cookie_header(SESSION_COOKIE, "", Some(0), app.site.secure_cookies),
+        cookie_header(
+            &app.cookie_name("session"),
+            "",
+            Some(0),
+            app.site.secure_cookies,
+        ),
     );
     r
 }
