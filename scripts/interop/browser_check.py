@@ -22,17 +22,20 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
-def browser():
+def browser(downloads=None):
     opts = Options()
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
               "--no-first-run", "--disable-background-networking",
               "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
               "--window-size=1280,900"):
         opts.add_argument(a)
-    opts.add_experimental_option("prefs", {"intl.accept_languages": "kk,ru"})
+    prefs = {"intl.accept_languages": "kk,ru"}
+    if downloads:
+        prefs.update({"download.default_directory": downloads, "download.prompt_for_download": False})
+    opts.add_experimental_option("prefs", prefs)
     opts.binary_location = os.environ.get("ORTAQ_CHROMIUM", "/usr/bin/chromium")
     service = Service(os.environ.get("ORTAQ_CHROMEDRIVER", "/usr/bin/chromedriver"))
     return webdriver.Chrome(service=service, options=opts)
@@ -40,7 +43,10 @@ def browser():
 
 def main(base, shots, login, password):
     os.makedirs(shots, exist_ok=True)
-    d = browser()
+    downloads = os.path.join(shots, "..", "downloads-" + str(os.getpid()))
+    downloads = os.path.abspath(downloads)
+    os.makedirs(downloads, exist_ok=True)
+    d = browser(downloads)
     # htmx swaps parts of the page while the script reads them: an element read mid-swap is
     # read again, not a failure.
     wait = WebDriverWait(d, 10, ignored_exceptions=(StaleElementReferenceException,
@@ -73,6 +79,38 @@ def main(base, shots, login, password):
         seen["search_codes"] = [c.text for c in d.find_elements(By.CSS_SELECTOR, "#items tbody code")]
         seen["search_url"] = d.current_url[len(base):]
         d.save_screenshot(os.path.join(shots, "resource-search-ru.png"))
+
+        # The registry: searched with the keyboard, narrowed by state, a document opened.
+        d.get(base + "/ru/registry")
+        q = d.find_element(By.ID, "q")
+        q.send_keys("электродвигатели")
+        q.send_keys(Keys.ENTER)
+        wait.until(lambda _: "q=" in d.current_url)
+        seen["registry_found"] = d.find_element(By.ID, "found").text
+        Select(d.find_element(By.ID, "country")).select_by_value("BY")
+        d.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
+        wait.until(lambda _: "country=BY" in d.current_url
+                   and len(d.find_elements(By.CSS_SELECTOR, "#documents tbody tr")) == 1)
+        seen["registry_by"] = d.find_element(By.CSS_SELECTOR, "#documents tbody td a").text
+        d.save_screenshot(os.path.join(shots, "registry-ru.png"))
+        d.find_element(By.CSS_SELECTOR, "#documents tbody td a").click()
+        wait.until(EC.presence_of_element_located((By.ID, "history")))
+        d.find_element(By.CSS_SELECTOR, 'a[hreflang="en"]').click()
+        wait.until(lambda _: lang() == "en")
+        seen["document_h1"] = d.find_element(By.TAG_NAME, "h1").text
+        d.save_screenshot(os.path.join(shots, "registry-document-en.png"))
+
+        # A dataset downloaded from the open-data page.
+        d.get(base + "/en/open-data")
+        d.save_screenshot(os.path.join(shots, "opendata-en.png"))
+        d.find_element(By.CSS_SELECTOR, 'a[href="/open-data/conformity-registry.csv"]').click()
+        target = os.path.join(downloads, "conformity-registry.csv")
+        wait.until(lambda _: os.path.exists(target) and os.path.getsize(target) > 0)
+        with open(target, encoding="utf-8") as f:
+            seen["downloaded_lines"] = len(f.read().splitlines())
+        d.get(base + "/kk/showcases")
+        seen["showcase_charts"] = len(d.find_elements(By.CSS_SELECTOR, "svg.chart"))
+        d.save_screenshot(os.path.join(shots, "showcases-kk.png"))
 
         d.get(base + "/en/account")
         wait.until(EC.presence_of_element_located((By.ID, "login")))
@@ -133,7 +171,9 @@ def main(base, shots, login, password):
         first = d.switch_to.active_element
         seen["first_tab"] = {"class": first.get_attribute("class"), "text": first.text}
 
-        for path in ("/ru/", "/kk/nsi", "/en/nsi/P.CLS.019", "/kk/nsi/P.CLS.019?q=a", "/ru/signin"):
+        for path in ("/ru/", "/kk/nsi", "/en/nsi/P.CLS.019", "/kk/nsi/P.CLS.019?q=a", "/ru/signin",
+                     "/ru/registry", "/en/open-data", "/kk/showcases",
+                     "/en/registry/document?id=%D0%95%D0%90%D0%AD%D0%A1%20BY.01.%D0%90%D0%90.0002%2F2026"):
             d.get(base + path)
             axe = Axe(d)
             axe.inject()

@@ -858,6 +858,11 @@ struct Seen {
     account_roles: Vec<String>,
     account_cookie: Vec<serde_json::Value>,
     signed_out_link: String,
+    registry_found: String,
+    registry_by: String,
+    document_h1: String,
+    downloaded_lines: usize,
+    showcase_charts: usize,
     console_charts: usize,
     issued_token_length: usize,
     revoked_row: String,
@@ -870,6 +875,7 @@ async fn a_real_browser_lands_in_its_language_switches_searches_and_finds_no_ser
         return;
     };
     let p = start().await;
+    registry_with_three(&p).await;
     let shots = std::env::var("ORTAQ_SCREENSHOTS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| p._dir.path().join("screenshots"));
@@ -905,6 +911,14 @@ async fn a_real_browser_lands_in_its_language_switches_searches_and_finds_no_ser
     assert_eq!(seen.search_found, "Найдена 1 запись");
     assert_eq!(seen.search_codes, ["BY"]);
     assert!(seen.search_url.contains("q="), "{}", seen.search_url);
+    // The registry searched with the keyboard, then narrowed to Belarus, the document read in
+    // English; the whole registry downloaded as CSV (a header and three rows); the showcases'
+    // four charts.
+    assert_eq!(seen.registry_found, "Найдено 3 документа");
+    assert_eq!(seen.registry_by, "ЕАЭС BY.01.АА.0002/2026");
+    assert_eq!(seen.document_h1, "ЕАЭС BY.01.АА.0002/2026");
+    assert_eq!(seen.downloaded_lines, 4);
+    assert_eq!(seen.showcase_charts, 4);
     // A page for people signed in sends the browser to the form and, signed in, back; the
     // browser keeps the session cookie as sent (so Chromium counts loopback HTTP as secure).
     assert_eq!(seen.signin_url, "/en/signin?next=/en/account");
@@ -945,6 +959,10 @@ async fn a_real_browser_lands_in_its_language_switches_searches_and_finds_no_ser
         "account-kk.png",
         "console-ru.png",
         "console-tokens-en.png",
+        "registry-ru.png",
+        "registry-document-en.png",
+        "opendata-en.png",
+        "showcases-kk.png",
     ] {
         let png = std::fs::read(shots.join(shot)).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{shot}");
