@@ -89,9 +89,19 @@ impl Federation {
     /// of a trust space of test keys (KZ, BY, RU), and that trust space.
     fn with_trust_space() -> (Federation, host::trustspace::TrustSpace) {
         let mut fed = Federation::new();
-        let space = host::trustspace::build(
+        // The list names identity providers too, so its distribution carries every element
+        // the schema (P.XO.03's trust-list.xsd) allows.
+        let providers = ["EEC", "KZ"]
+            .iter()
+            .map(|s| ttp::IdentityProvider {
+                segment: s.to_string(),
+                issuer: format!("https://{}.portal.example", s.to_lowercase()),
+            })
+            .collect();
+        let space = host::trustspace::build_with(
             &fed.dir.path().join("trust"),
             &["KZ", "BY", "RU"],
+            providers,
             time::OffsetDateTime::now_utc(),
         )
         .unwrap();
