@@ -462,6 +462,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = journals(&members).await {
         tally.problems.push(format!("diagnostic journals: {e:#}"));
     }
+    if let Err(e) = portal(web_port(0), web_port(3), &demo_password).await {
+        tally.problems.push(format!("portal: {e:#}"));
+    }
     let elapsed = started.elapsed();
 
     println!("\nmessage logs:");
@@ -519,7 +522,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     if !args.once {
         println!(
-            "\nThe nodes keep serving. API tokens: {}. OpenAPI: http://127.0.0.1:{}/openapi.json. Pages (ru, kk, en): http://127.0.0.1:{}/ at the EEC node, the next five ports at the national nodes. Stop with Ctrl-C.",
+            "\nThe nodes keep serving. API tokens: {}. OpenAPI: http://127.0.0.1:{}/openapi.json. Pages (ru, kk, en): the portal at http://127.0.0.1:{}/ (the EEC node), the national nodes' on the next five ports; each node's console at /ru/console for its operator; people of a state sign in to the portal through their own node. Stop with Ctrl-C.",
             dir.join("tokens.txt").display(),
             args.base_port,
             web_port(0)
@@ -1159,4 +1162,165 @@ async fn demo_accounts(cfg: &NodeConfig, seg: &str, password: &str) -> anyhow::R
     .await;
     p.close().await?;
     result
+}
+
+/// A browser's cookies for one site (host and port), kept by hand: the pages' cookies are
+/// `Secure`, which an HTTP client's jar would not send over loopback HTTP, as browsers do.
+#[derive(Default)]
+struct Jar(std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>);
+
+impl Jar {
+    fn site(url: &str) -> String {
+        url.split('/').take(3).collect::<Vec<_>>().join("/")
+    }
+
+    /// Sends `req` to `url` with this site's cookies, keeps what it sets, and answers the
+    /// status, the Location made absolute, and the body.
+    async fn send(
+        &mut self,
+        url: &str,
+        req: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(u16, String, String)> {
+        let site = Self::site(url);
+        let cookies: Vec<String> = self
+            .0
+            .get(&site)
+            .map(|c| c.iter().map(|(k, v)| format!("{k}={v}")).collect())
+            .unwrap_or_default();
+        let r = req
+            .header("cookie", cookies.join("; "))
+            .header("origin", &site)
+            .send()
+            .await?;
+        let jar = self.0.entry(site.clone()).or_default();
+        for c in r.headers().get_all("set-cookie") {
+            if let Some((k, v)) = c
+                .to_str()?
+                .split(';')
+                .next()
+                .and_then(|kv| kv.split_once('='))
+            {
+                jar.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let status = r.status().as_u16();
+        let location = match r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str())
+            .transpose()?
+        {
+            Some(l) if l.starts_with('/') => format!("{site}{l}"),
+            Some(l) => l.to_owned(),
+            None => String::new(),
+        };
+        Ok((status, location, r.text().await?))
+    }
+}
+
+/// The EEC node's public portal: the registry the keeper filled and the open data around it,
+/// the exchange statistics, and a person of Kazakhstan signing in to it through the KZ node
+/// (OpenID Connect, keys from the trust space).
+async fn portal(eec_port: u16, kz_port: u16, password: &str) -> anyhow::Result<()> {
+    let eec = format!("http://127.0.0.1:{eec_port}");
+    let kz = format!("http://127.0.0.1:{kz_port}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    println!("\n[portal] the EEC node's public pages: {eec}/ru/registry");
+    let docs: Vec<serde_json::Value> = http
+        .get(format!("{eec}/open-data/conformity-registry.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let datasets: serde_json::Value = http
+        .get(format!("{eec}/api/3/action/package_list"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!(
+        "  the unified registry holds {} documents; open data offers {} datasets in CSV, JSON and XML (CKAN API, DCAT-AP at {eec}/open-data/catalog.jsonld)",
+        docs.len(),
+        datasets["result"].as_array().map_or(0, Vec::len)
+    );
+    let pairs = http
+        .get(format!("{eec}/open-data/showcases/messages-per-pair.csv"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let busiest: Vec<String> = pairs
+        .lines()
+        .skip(1)
+        .take(3)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!(
+                "{}→{} {}",
+                f.first().unwrap_or(&""),
+                f.get(1).unwrap_or(&""),
+                f.get(2).unwrap_or(&"")
+            )
+        })
+        .collect();
+    println!(
+        "  statistics ({eec}/ru/showcases): busiest pairs of states {}",
+        busiest.join(", ")
+    );
+
+    // KZ's officer at the EEC portal, through the KZ node.
+    let t = Instant::now();
+    let mut jar = Jar::default();
+    let (_, to, _) = jar
+        .send(&eec, http.get(format!("{eec}/ru/signin/via/KZ")))
+        .await?;
+    anyhow::ensure!(
+        to.starts_with(&kz),
+        "the EEC portal did not send the person to KZ: {to:?}"
+    );
+    let (_, form_url, _) = jar.send(&to, http.get(&to)).await?;
+    let (_, _, html) = jar.send(&form_url, http.get(&form_url)).await?;
+    let field = |name: &str| {
+        html.split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default()
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&")
+    };
+    let (form, next) = (field("form"), field("next"));
+    let action = format!("{kz}/ru/signin");
+    let (status, to, _) = jar
+        .send(
+            &action,
+            http.post(&action).form(&[
+                ("form", form.as_str()),
+                ("next", next.as_str()),
+                ("login", "officer"),
+                ("password", password),
+            ]),
+        )
+        .await?;
+    anyhow::ensure!(
+        status == 303,
+        "the KZ node refused the officer's password: {status}"
+    );
+    let (_, callback, _) = jar.send(&to, http.get(&to)).await?;
+    let (status, account, _) = jar.send(&callback, http.get(&callback)).await?;
+    anyhow::ensure!(
+        status == 303,
+        "the EEC portal refused the KZ node's answer: {status}"
+    );
+    let (_, _, page) = jar.send(&account, http.get(&account)).await?;
+    anyhow::ensure!(
+        page.contains("kz:officer"),
+        "the EEC portal does not know the officer"
+    );
+    println!(
+        "  KZ's officer signed in to it through the KZ node in {} (OpenID Connect; the ID token signed by node KZ's key, checked against the trust list): account kz:officer",
+        ms(t.elapsed())
+    );
+    Ok(())
 }
