@@ -94,6 +94,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2048)]
         size: usize,
     },
+    /// The pages under people's load: signed-in sessions reading the portal and the console
+    /// and searching a registry of generated documents, page and search p99, and the node's
+    /// peak memory while the whole registry downloads as CSV.
+    Web {
+        #[arg(long, default_value_t = 100_000)]
+        documents: usize,
+        #[arg(long, default_value_t = 50)]
+        sessions: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// Envelopes/s and latency between two nodes over mutual TLS, against RabbitMQ.
     Exchange {
         /// Envelopes for the full-load run (after a warm-up of 1,000).
@@ -131,6 +142,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             concurrency,
             size,
         } => crate::queue_bench::run(messages, concurrency, size).await,
+        BenchCommand::Web {
+            documents,
+            sessions,
+            seconds,
+        } => crate::web_bench::run(documents, sessions, seconds).await,
         BenchCommand::Abuse {
             parallel,
             rounds,

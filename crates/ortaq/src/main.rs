@@ -11,6 +11,7 @@ mod nsi;
 mod processes;
 mod queue_bench;
 mod sync_bench;
+mod web_bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
