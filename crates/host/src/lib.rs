@@ -7,6 +7,7 @@
 //! This crate is where the node and the ISs that run beside it meet: the node knows no
 //! service, and each service knows only the adapter boundary.
 
+pub mod catalogue;
 pub mod process;
 pub mod trustspace;
 
@@ -236,6 +237,7 @@ fn start_services(
             statistics: w
                 .portal
                 .then(|| Arc::new(node.console()) as Arc<dyn adapter::portal::Statistics>),
+            catalogue: catalogue::build(cfg, &w.issuer(), node.identity().is_some()),
         };
         let pages = web::router(site).map_err(NodeError::Startup)?;
         let listener = std::net::TcpListener::bind(w.listen)

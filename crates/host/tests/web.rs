@@ -20,6 +20,11 @@ struct Pages {
 
 /// A KZ node with the shipped countries resource, serving its pages.
 async fn start() -> Pages {
+    start_with(|_| {}).await
+}
+
+/// [`start`], with the configuration changed by `change` first.
+async fn start_with(change: impl FnOnce(&mut node::NodeConfig)) -> Pages {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = host::process::config("KZ", A).unwrap();
     cfg.data_dir = dir.path().to_owned();
@@ -55,6 +60,7 @@ async fn start() -> Pages {
         address: B.into(),
         name: String::new(),
     });
+    change(&mut cfg);
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
     let node: Arc<Node> = Node::open(cfg, node::system_clock()).unwrap();
     let countries = std::fs::read(
@@ -782,6 +788,55 @@ async fn showcases_count_the_exchange_in_a_chart_a_table_and_a_csv() {
     let (_, _, pairs) = get(&p, "/open-data/showcases/messages-per-pair.csv").await;
     assert_eq!(pairs, "from,to,messages\r\nKZ,KZ,3\r\n");
     let (status, _, _) = get(&p, "/open-data/showcases/nothing.csv").await;
+    assert_eq!(status, 404);
+    p.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_of_services_describes_each_process_and_door_for_people_and_programs() {
+    let packages = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../processes");
+    let p = start_with(|cfg| {
+        cfg.processes = Some(node::config::ProcessesSection {
+            dir: packages,
+            validators: 1,
+        });
+    })
+    .await;
+    let (status, _, html) = get(&p, "/kk/services").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Цифрлық сервистер тізілімі"), "{html}");
+    assert!(html.contains("<code>process:P.TS.01</code>"), "{html}");
+    assert!(html.contains("/api/schemas/R.TR.TS.01.001.xsd"), "{html}");
+    // Programs discover the same services as JSON, one by one, and fetch a schema.
+    let (status, _, json) = get(&p, "/api/services").await;
+    assert_eq!(status, 200);
+    let all: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let ids: Vec<&str> = all["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "process:P.TS.01",
+        "process:P.CC.10",
+        "api:KZ",
+        "opendata:ckan",
+    ] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    let (status, _, one) = get(&p, "/api/services/process:P.TS.01").await;
+    assert_eq!(status, 200);
+    let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(one["owner"], "EEC");
+    assert_eq!(one["version"], "1.0.1");
+    assert!(one["roles"].as_array().unwrap().len() >= 2, "{one}");
+    let (status, _, xsd) = get(&p, "/api/schemas/R.TR.TS.01.001.xsd").await;
+    assert_eq!(status, 200);
+    assert!(xsd.contains("xs:schema"), "{xsd}");
+    let (status, _, _) = get(&p, "/api/services/process:P.NO.00").await;
+    assert_eq!(status, 404);
+    let (status, _, _) = get(&p, "/api/schemas/..%2F..%2Fetc%2Fpasswd.xsd").await;
     assert_eq!(status, 404);
     p.running.stop().await.unwrap();
 }

@@ -15,6 +15,7 @@ mod oidc;
 mod opendata;
 mod pages;
 mod portal;
+mod services;
 mod showcase;
 mod signin;
 
@@ -27,6 +28,7 @@ use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, State};
 
 pub use i18n::{Lang, Messages};
+pub use services::{Catalogue, Service, ServiceDocument};
 
 /// A participant of the node, as the home page lists it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -56,6 +58,8 @@ pub struct Site<H> {
     pub registry: Option<Arc<dyn adapter::portal::Registry>>,
     /// The exchange statistics the portal's showcases show (`[web] portal`).
     pub statistics: Option<Arc<dyn adapter::portal::Statistics>>,
+    /// The registry of digital services the node offers.
+    pub catalogue: Catalogue,
 }
 
 /// The pages of `site`, ready to serve. Fails only if a shipped template or message file is
@@ -129,7 +133,7 @@ fn page_lang(state: &State) -> Lang {
 }
 
 /// The templates, in the binary.
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 16] = [
     ("base.html", include_str!("../templates/base.html")),
     ("home.html", include_str!("../templates/home.html")),
     ("nsi.html", include_str!("../templates/nsi.html")),
@@ -160,6 +164,7 @@ const TEMPLATES: [(&str, &str); 15] = [
         "showcases.html",
         include_str!("../templates/showcases.html"),
     ),
+    ("services.html", include_str!("../templates/services.html")),
 ];
 
 /// The language a person gets at `/`: their cookie, then their browser, then Russian.

@@ -13,7 +13,8 @@ use minijinja::context;
 use minijinja::value::Serde;
 
 use crate::{
-    Lang, Site, chosen_lang, console, oidc, opendata, page, portal, root, showcase, signin,
+    Lang, Site, chosen_lang, console, oidc, opendata, page, portal, root, services, showcase,
+    signin,
 };
 
 /// Entries of a resource on one page.
@@ -54,6 +55,10 @@ where
         .route("/{lang}/registry/document", get(portal::document::<H>))
         .route("/{lang}/open-data", get(opendata::page::<H>))
         .route("/{lang}/showcases", get(showcase::page::<H>))
+        .route("/{lang}/services", get(services::page::<H>))
+        .route("/api/services", get(services::list::<H>))
+        .route("/api/services/{id}", get(services::one::<H>))
+        .route("/api/schemas/{file}", get(services::schema::<H>))
         .route("/open-data/showcases/{file}", get(showcase::csv::<H>))
         .route("/open-data/catalog.jsonld", get(opendata::dcat::<H>))
         .route("/open-data/nsi/{file}", get(opendata::nsi_download::<H>))

@@ -23,6 +23,12 @@ static MIGRATIONS: db::Migrations = db::Migrations {
             sqlite: include_str!("../migrations/sqlite/0002_portal.sql"),
             postgres: include_str!("../migrations/postgres/0002_portal.sql"),
         },
+        db::Migration {
+            version: 3,
+            name: "search",
+            sqlite: include_str!("../migrations/sqlite/0003_search.sql"),
+            postgres: include_str!("../migrations/postgres/0003_search.sql"),
+        },
     ],
 };
 
@@ -86,13 +92,14 @@ fn entry(r: &RegistryRecord) -> adapter::portal::RegistryEntry {
     }
 }
 
-/// The LIKE pattern of a word, its wildcards taken literally.
-fn like(word: &str) -> String {
-    let escaped = word
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+/// The words of a text as search sees them: runs of letters and digits, lower-cased. Stored
+/// text and queries both go through it, so SQLite's FTS5 and PostgreSQL's 'simple' parser see
+/// the same plain words.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 impl Registry {
@@ -135,6 +142,7 @@ impl Registry {
         records: &[(RegistryRecord, String)],
         edoc_id: Option<&str>,
     ) -> Result<(), DbError> {
+        let sqlite = self.db.dialect() == db::Dialect::Sqlite;
         let rows: Vec<Vec<Value>> = records
             .iter()
             .map(|(rec, xml)| {
@@ -151,7 +159,7 @@ impl Registry {
                     rec.products.clone().into(),
                     rec.start_date.clone().into(),
                     rec.valid_until.clone().into(),
-                    rec.search_text.clone().into(),
+                    words(&rec.search_text).join(" ").into(),
                 ]
             })
             .collect();
@@ -171,6 +179,16 @@ impl Registry {
                         "INSERT INTO conformity_status_history (doc_id, status, at) VALUES ($1, $2, $3)",
                         &[params[0].clone(), params[3].clone(), params[7].clone()],
                     )?;
+                    if sqlite {
+                        tx.conn.execute(
+                            "DELETE FROM search_conformity WHERE doc_id = $1",
+                            &[params[0].clone()],
+                        )?;
+                        tx.conn.execute(
+                            "INSERT INTO search_conformity (doc_id, search_text) VALUES ($1, $2)",
+                            &[params[0].clone(), params[12].clone()],
+                        )?;
+                    }
                 }
                 Ok(())
             })
@@ -202,6 +220,7 @@ impl Registry {
         &self,
         q: adapter::portal::RegistryQuery,
     ) -> Result<(Vec<RegistryRecord>, i64), DbError> {
+        let sqlite = self.db.dialect() == db::Dialect::Sqlite;
         self.db
             .read(move |c| {
                 let mut wheres = Vec::new();
@@ -211,8 +230,24 @@ impl Registry {
                     wheres.push(clause.replace('?', &format!("${}", params.len())));
                 };
                 if let Some(t) = &q.text {
-                    for word in t.to_lowercase().split_whitespace().take(8) {
-                        add("search_text LIKE ? ESCAPE '\\'", like(word).into());
+                    let w = words(t);
+                    // Text with no word in it (punctuation only) matches nothing.
+                    if w.is_empty() {
+                        return Ok((Vec::new(), 0));
+                    }
+                    let w: Vec<String> = w.into_iter().take(8).collect();
+                    if sqlite {
+                        let q: Vec<String> = w.iter().map(|x| format!("\"{x}\"*")).collect();
+                        add(
+                            "doc_id IN (SELECT doc_id FROM search_conformity WHERE search_conformity MATCH ?)",
+                            q.join(" ").into(),
+                        );
+                    } else {
+                        let q: Vec<String> = w.iter().map(|x| format!("{x}:*")).collect();
+                        add(
+                            "to_tsvector('simple', search_text) @@ to_tsquery('simple', ?)",
+                            q.join(" & ").into(),
+                        );
                     }
                 }
                 if let Some(v) = &q.country {
