@@ -180,13 +180,21 @@ impl Registry {
                         &[params[0].clone(), params[3].clone(), params[7].clone()],
                     )?;
                     if sqlite {
+                        // The index row shares the document's rowid: found without a scan.
+                        let rowid = tx
+                            .conn
+                            .query_one(
+                                "SELECT rowid FROM conformity_documents WHERE doc_id = $1",
+                                &[params[0].clone()],
+                            )?
+                            .map_or(Ok(0), |r| r.i64(0))?;
                         tx.conn.execute(
-                            "DELETE FROM search_conformity WHERE doc_id = $1",
-                            &[params[0].clone()],
+                            "DELETE FROM search_conformity WHERE rowid = $1",
+                            &[rowid.into()],
                         )?;
                         tx.conn.execute(
-                            "INSERT INTO search_conformity (doc_id, search_text) VALUES ($1, $2)",
-                            &[params[0].clone(), params[12].clone()],
+                            "INSERT INTO search_conformity (rowid, doc_id, search_text) VALUES ($1, $2, $3)",
+                            &[rowid.into(), params[0].clone(), params[12].clone()],
                         )?;
                     }
                 }
@@ -239,7 +247,7 @@ impl Registry {
                     if sqlite {
                         let q: Vec<String> = w.iter().map(|x| format!("\"{x}\"*")).collect();
                         add(
-                            "doc_id IN (SELECT doc_id FROM search_conformity WHERE search_conformity MATCH ?)",
+                            "rowid IN (SELECT rowid FROM search_conformity WHERE search_conformity MATCH ?)",
                             q.join(" ").into(),
                         );
                     } else {
