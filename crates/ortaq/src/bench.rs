@@ -104,6 +104,9 @@ pub enum BenchCommand {
         sessions: usize,
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// Each session's pause between pages (a person reading), ±50%; 0 saturates the node.
+        #[arg(long, default_value_t = 1000)]
+        think_ms: u64,
     },
     /// Envelopes/s and latency between two nodes over mutual TLS, against RabbitMQ.
     Exchange {
@@ -146,7 +149,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
             documents,
             sessions,
             seconds,
-        } => crate::web_bench::run(documents, sessions, seconds).await,
+            think_ms,
+        } => crate::web_bench::run(documents, sessions, seconds, think_ms).await,
         BenchCommand::Abuse {
             parallel,
             rounds,

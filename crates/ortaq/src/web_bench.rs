@@ -1,7 +1,8 @@
 //! `ortaq bench web`: the portal and the console under people's load. One node process (KZ,
 //! SQLite) serving its pages with a registry of generated conformity documents (100,000 by
 //! default; made here by a deterministic generator and labelled as generated, never real);
-//! signed-in sessions reading pages and searching the registry at once; then the whole registry
+//! signed-in sessions reading pages and searching the registry at once, each pausing between
+//! pages as a person reading does (`--think-ms 0`: none, the node saturated); then the whole registry
 //! downloaded as CSV while the node's peak memory is watched. The baseline in the same run is
 //! the same searches straight on the registry's store, without HTTP or pages.
 
@@ -153,7 +154,12 @@ async fn sign_in(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
         .context("no session cookie")
 }
 
-pub async fn run(documents: usize, sessions: usize, seconds: u64) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    documents: usize,
+    sessions: usize,
+    seconds: u64,
+    think_ms: u64,
+) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let mut cfg = host::process::config("KZ", SENDER)?;
     let web_port = host::process::free_port()?;
@@ -261,6 +267,12 @@ pub async fn run(documents: usize, sessions: usize, seconds: u64) -> anyhow::Res
                     Err(_) => 0,
                 };
                 seen.push((kind, t.elapsed(), status));
+                // A person reads a page before the next: half to one and a half times the
+                // think time (none at all measures the node saturated).
+                if think_ms > 0 {
+                    let ms = rng.gen_range(think_ms / 2..=think_ms * 3 / 2);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
             }
             seen
         }));
@@ -319,7 +331,7 @@ pub async fn run(documents: usize, sessions: usize, seconds: u64) -> anyhow::Res
     let status = node.terminate()?;
 
     println!(
-        "ortaq bench web: one node (KZ, SQLite) serving its pages; a registry of {documents} generated conformity documents (filled in {:.1} s); {sessions} signed-in sessions for {seconds} s",
+        "ortaq bench web: one node (KZ, SQLite) serving its pages; a registry of {documents} generated conformity documents (filled in {:.1} s); {sessions} signed-in sessions for {seconds} s, each thinking {think_ms} ms (±50%) between pages",
         fill.as_secs_f64()
     );
     println!(

@@ -76,6 +76,8 @@ fn record(r: &db::Row) -> Result<(RegistryRecord, String), DbError> {
 }
 
 const COLUMNS: &str = "doc_id, country, kind, status, submitted_by, updated_at, xml, applicant, products, start_date, valid_until";
+/// [`COLUMNS`] without the record's XML, which lists and downloads do not show.
+const LIST_COLUMNS: &str = "doc_id, country, kind, status, submitted_by, updated_at, '', applicant, products, start_date, valid_until";
 const SELECT: &str = "SELECT doc_id, country, kind, status, submitted_by, updated_at, xml, applicant, products, start_date, valid_until FROM conformity_documents WHERE doc_id = $1";
 
 fn entry(r: &RegistryRecord) -> adapter::portal::RegistryEntry {
@@ -269,21 +271,33 @@ impl Registry {
                 } else {
                     format!("WHERE {}", wheres.join(" AND "))
                 };
-                let total = c
-                    .query_one(
-                        &format!("SELECT count(*) FROM conformity_documents {filter}"),
-                        &params,
-                    )?
-                    .map_or(Ok(0), |r| r.i64(0))?;
-                let rows = c
-                    .query(
-                        &format!(
-                            "SELECT {COLUMNS} FROM conformity_documents {filter} ORDER BY doc_id LIMIT {} OFFSET {}",
-                            q.limit.clamp(1, 500),
-                            q.offset.clamp(0, 1_000_000)
-                        ),
-                        &params,
-                    )?
+                // One pass gives the page and the number of matches (a window over the rows
+                // before LIMIT); a page past the end asks for the number on its own.
+                let (limit, offset) = (q.limit.clamp(1, 500), q.offset.clamp(0, 1_000_000));
+                // Unfiltered, the count is the primary key's index alone, and the window would
+                // read every row: count apart.
+                let window = if wheres.is_empty() {
+                    "(SELECT count(*) FROM conformity_documents)"
+                } else {
+                    "count(*) OVER ()"
+                };
+                let found = c.query(
+                    &format!(
+                        "SELECT {LIST_COLUMNS}, {window} FROM conformity_documents {filter} ORDER BY doc_id LIMIT {limit} OFFSET {offset}"
+                    ),
+                    &params,
+                )?;
+                let total = match found.first() {
+                    Some(r) => r.i64(11)?,
+                    None if offset == 0 => 0,
+                    None => c
+                        .query_one(
+                            &format!("SELECT count(*) FROM conformity_documents {filter}"),
+                            &params,
+                        )?
+                        .map_or(Ok(0), |r| r.i64(0))?,
+                };
+                let rows = found
                     .iter()
                     .map(|r| record(r).map(|(rec, _)| rec))
                     .collect::<Result<Vec<_>, _>>()?;
@@ -315,7 +329,7 @@ impl Registry {
             .read(move |c| {
                 c.query(
                     &format!(
-                        "SELECT {COLUMNS} FROM conformity_documents WHERE doc_id > $1 ORDER BY doc_id LIMIT {}",
+                        "SELECT {LIST_COLUMNS} FROM conformity_documents WHERE doc_id > $1 ORDER BY doc_id LIMIT {}",
                         limit.clamp(1, 10_000)
                     ),
                     &[a.into()],
