@@ -231,6 +231,10 @@ pub async fn run(
                 Kind::Search,
             ];
             let mut k = i;
+            // People arrive spread over the first think time, not at one instant.
+            if think_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(0..think_ms))).await;
+            }
             while Instant::now() < deadline {
                 let kind = kinds[k % kinds.len()];
                 k += 1;

@@ -75,8 +75,7 @@ fn record(r: &db::Row) -> Result<(RegistryRecord, String), DbError> {
     ))
 }
 
-const COLUMNS: &str = "doc_id, country, kind, status, submitted_by, updated_at, xml, applicant, products, start_date, valid_until";
-/// [`COLUMNS`] without the record's XML, which lists and downloads do not show.
+/// The columns of [`record`] without the record's XML, which lists and downloads do not show.
 const LIST_COLUMNS: &str = "doc_id, country, kind, status, submitted_by, updated_at, '', applicant, products, start_date, valid_until";
 const SELECT: &str = "SELECT doc_id, country, kind, status, submitted_by, updated_at, xml, applicant, products, start_date, valid_until FROM conformity_documents WHERE doc_id = $1";
 
@@ -246,14 +245,21 @@ impl Registry {
                         return Ok((Vec::new(), 0));
                     }
                     let w: Vec<String> = w.into_iter().take(8).collect();
+                    // A word of three letters or more matches words it begins; a shorter one only
+                    // itself (a prefix of one or two characters matches half the index).
+                    let prefix = |x: &String| if x.chars().count() >= 3 { "*" } else { "" };
                     if sqlite {
-                        let q: Vec<String> = w.iter().map(|x| format!("\"{x}\"*")).collect();
+                        let q: Vec<String> =
+                            w.iter().map(|x| format!("\"{x}\"{}", prefix(x))).collect();
                         add(
                             "rowid IN (SELECT rowid FROM search_conformity WHERE search_conformity MATCH ?)",
                             q.join(" ").into(),
                         );
                     } else {
-                        let q: Vec<String> = w.iter().map(|x| format!("{x}:*")).collect();
+                        let q: Vec<String> = w
+                            .iter()
+                            .map(|x| format!("{x}{}", if prefix(x).is_empty() { "" } else { ":*" }))
+                            .collect();
                         add(
                             "to_tsvector('simple', search_text) @@ to_tsquery('simple', ?)",
                             q.join(" & ").into(),
