@@ -289,7 +289,7 @@ impl Store {
                 .map_or(Ok(0), |r| r.i64(0))?;
             if errs > 0 {
                 out.push(("P.MSG.ERR".into(), errs));
-                out.sort_by(|a, b| b.1.cmp(&a.1));
+                out.sort_by_key(|b| std::cmp::Reverse(b.1));
             }
             Ok(out)
         })

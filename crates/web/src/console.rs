@@ -9,8 +9,8 @@ use minijinja::context;
 use minijinja::value::Serde;
 
 use crate::Lang;
+use crate::app::{Shared, iso_day, not_found_in};
 use crate::charts::{Series, chart};
-use crate::pages::{Shared, iso_day, not_found_in};
 use crate::signin::{same_origin, to_sign_in};
 
 /// Messages per page of a search.

@@ -8,13 +8,16 @@
 //! adapter boundary's ports (today [`adapter::ReferenceHoldings`]); this crate is the only one
 //! that knows HTML.
 
+mod app;
 mod charts;
 mod console;
+mod federated;
 pub mod i18n;
 mod oidc;
 mod opendata;
 mod pages;
 mod portal;
+mod routes;
 mod services;
 mod showcase;
 mod signin;
@@ -73,8 +76,8 @@ where
     let oidc = site
         .identity
         .clone()
-        .map(|i| oidc::Oidc::new(site.issuer.clone(), i));
-    Ok(pages::routes(Arc::new(pages::App {
+        .map(|i| federated::Oidc::new(site.issuer.clone(), i));
+    Ok(routes::routes(Arc::new(app::App {
         site,
         env,
         cache: Default::default(),

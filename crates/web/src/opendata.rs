@@ -18,7 +18,7 @@ use minijinja::context;
 use serde_json::{Value, json};
 
 use crate::Lang;
-use crate::pages::{Shared, not_found_in};
+use crate::app::{Shared, not_found_in};
 
 /// Registry documents read per step of a streamed download.
 const PAGE: i64 = 1000;

@@ -9,7 +9,7 @@ use minijinja::context;
 use minijinja::value::Serde;
 
 use crate::Lang;
-use crate::pages::{Shared, not_found_in};
+use crate::app::{Shared, not_found_in};
 
 /// Documents per page.
 const PER_PAGE: i64 = 50;

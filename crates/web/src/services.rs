@@ -16,7 +16,7 @@ use minijinja::value::Serde;
 use serde_json::json;
 
 use crate::Lang;
-use crate::pages::{Shared, not_found_in};
+use crate::app::{Shared, not_found_in};
 
 /// A document of a service: a technological document (message) or a description.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -12,14 +12,11 @@ use axum::response::{IntoResponse, Response};
 use minijinja::context;
 
 use crate::Lang;
+use crate::app::{Shared, not_found_in};
 use crate::charts::{Series, chart};
-use crate::pages::{Shared, not_found_in};
 
 const MONTHS: u32 = 12;
 const FRESH: Duration = Duration::from_secs(60);
-
-/// The last statistics computed, and when.
-pub(crate) type Cached = std::sync::Mutex<Option<(Instant, Arc<adapter::portal::ExchangeStats>)>>;
 
 async fn stats<H: adapter::ReferenceHoldings>(
     app: &Shared<H>,

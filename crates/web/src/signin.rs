@@ -14,19 +14,7 @@ use minijinja::context;
 use rand::RngCore;
 
 use crate::Lang;
-use crate::pages::{Shared, not_found_in};
-
-/// The value of cookie `name`, if the request has it.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
+use crate::app::{Shared, cookie, not_found_in};
 
 pub(crate) fn random() -> String {
     let mut b = [0u8; 24];
@@ -350,7 +338,7 @@ pub(crate) async fn account<H: adapter::ReferenceHoldings>(
         Some(&s),
         context! {
             roles => roles,
-            until_day => crate::pages::iso_day(until.date()),
+            until_day => crate::app::iso_day(until.date()),
             until_time => format!("{:02}:{:02} UTC", until.hour(), until.minute()),
         },
     )
