@@ -43,6 +43,23 @@ impl<H: adapter::ReferenceHoldings> App<H> {
         format!("ortaq_{}_{what}", self.site.segment.to_lowercase())
     }
 
+    /// The node could not read what the page shows (`what`, for the log): say so, and that it
+    /// is passing.
+    pub(crate) fn unavailable(
+        &self,
+        lang: Lang,
+        what: &str,
+        e: &dyn std::fmt::Display,
+    ) -> Response {
+        tracing::warn!(error = %e, what, "web: unreadable");
+        self.message(
+            lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable-title",
+            "unavailable-text",
+        )
+    }
+
     /// The person signed in on this request, if any.
     pub(crate) async fn visitor(&self, headers: &HeaderMap) -> Option<people::Session> {
         let token = cookie(headers, &self.cookie_name("session"))?;
@@ -161,6 +178,17 @@ pub(crate) fn not_found_in<H: adapter::ReferenceHoldings>(app: &App<H>, lang: La
         "not-found-title",
         "not-found-text",
     )
+}
+
+/// A name in the language of `code`, else Russian, else any: the Union's data is always named
+/// in Russian.
+pub(crate) fn in_lang(names: &std::collections::BTreeMap<String, String>, code: &str) -> String {
+    names
+        .get(code)
+        .or_else(|| names.get("ru"))
+        .or_else(|| names.values().next())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The value of cookie `name`, if the request has it.

@@ -69,20 +69,6 @@ async fn operator<H: adapter::ReferenceHoldings>(
     Ok((s, console))
 }
 
-fn unavailable<H: adapter::ReferenceHoldings>(
-    app: &Shared<H>,
-    lang: Lang,
-    e: &adapter::HoldingsError,
-) -> Response {
-    tracing::warn!(error = %e, "web: the console could not read the node");
-    app.message(
-        lang,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable-title",
-        "unavailable-text",
-    )
-}
-
 fn forged<H: adapter::ReferenceHoldings>(app: &Shared<H>, lang: Lang) -> Response {
     app.message(
         lang,
@@ -158,7 +144,7 @@ pub(crate) async fn overview<H: adapter::ReferenceHoldings>(
     };
     let queues = match c.queues().await {
         Ok(q) => q,
-        Err(e) => return unavailable(&app, lang, &e),
+        Err(e) => return app.unavailable(lang, "the console", &e),
     };
     let now_us = micros(now);
     let queues: Vec<_> = queues
@@ -176,7 +162,7 @@ pub(crate) async fn overview<H: adapter::ReferenceHoldings>(
     let from = to - 24 * HOUR;
     let activity = match c.activity(from, to, HOUR).await {
         Ok(a) => a,
-        Err(e) => return unavailable(&app, lang, &e),
+        Err(e) => return app.unavailable(lang, "the console", &e),
     };
     let labels: Vec<String> = activity
         .iter()
@@ -245,7 +231,7 @@ pub(crate) async fn overview<H: adapter::ReferenceHoldings>(
     let log = if v.verify.is_some() {
         match c.verify_log().await {
             Ok(l) => Some(Serde(l)),
-            Err(e) => return unavailable(&app, lang, &e),
+            Err(e) => return app.unavailable(lang, "the console", &e),
         }
     } else {
         None
@@ -334,7 +320,7 @@ pub(crate) async fn messages<H: adapter::ReferenceHoldings>(
     };
     let mut rows = match c.messages(query).await {
         Ok(r) => r,
-        Err(e) => return unavailable(&app, lang, &e),
+        Err(e) => return app.unavailable(lang, "the console", &e),
     };
     let more = rows.len() as i64 > PER_PAGE;
     rows.truncate(PER_PAGE as usize);
@@ -387,7 +373,7 @@ pub(crate) async fn message<H: adapter::ReferenceHoldings>(
     let m = match c.message(&id).await {
         Ok(Some(m)) => m,
         Ok(None) => return not_found_in(&app, lang),
-        Err(e) => return unavailable(&app, lang, &e),
+        Err(e) => return app.unavailable(lang, "the console", &e),
     };
     let history: Vec<_> = m
         .history
@@ -451,7 +437,7 @@ pub(crate) async fn evidence<H: adapter::ReferenceHoldings>(
             "console-evidence-none-title",
             "console-evidence-none-text",
         ),
-        Err(e) => unavailable(&app, lang, &e),
+        Err(e) => app.unavailable(lang, "the console", &e),
     }
 }
 
@@ -482,7 +468,7 @@ async fn show_tokens<H: adapter::ReferenceHoldings>(
 ) -> Response {
     let list = match c.tokens().await {
         Ok(t) => t,
-        Err(e) => return unavailable(app, lang, &e),
+        Err(e) => return app.unavailable(lang, "the console", &e),
     };
     let now = micros(c.now());
     let list: Vec<_> = list
@@ -594,7 +580,7 @@ pub(crate) async fn issue<H: adapter::ReferenceHoldings>(
             )
             .await
         }
-        Err(e) => unavailable(&app, lang, &e),
+        Err(e) => app.unavailable(lang, "the console", &e),
     }
 }
 
@@ -627,6 +613,6 @@ pub(crate) async fn revoke<H: adapter::ReferenceHoldings>(
             Redirect::to(&format!("/{}/console/tokens", lang.code())).into_response()
         }
         Err(adapter::HoldingsError::Refused(_)) => not_found_in(&app, lang),
-        Err(e) => unavailable(&app, lang, &e),
+        Err(e) => app.unavailable(lang, "the console", &e),
     }
 }

@@ -609,16 +609,7 @@ pub(crate) async fn callback<H: adapter::ReferenceHoldings>(
         .next
         .unwrap_or_else(|| format!("/{}/account", lang.code()));
     let mut r = Redirect::to(&to).into_response();
-    let max_age = (s.expires_at - OffsetDateTime::now_utc()).whole_seconds();
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        cookie_header(
-            &app.cookie_name("session"),
-            &s.token,
-            Some(max_age.max(0)),
-            app.site.secure_cookies,
-        ),
-    );
+    signin::set_session(&app, &mut r, &s);
     r.headers_mut().append(
         header::SET_COOKIE,
         cookie_header(

@@ -18,7 +18,7 @@ use minijinja::context;
 use serde_json::{Value, json};
 
 use crate::Lang;
-use crate::app::{Shared, not_found_in};
+use crate::app::{Shared, in_lang, not_found_in};
 
 /// Registry documents read per step of a streamed download.
 const PAGE: i64 = 1000;
@@ -118,14 +118,6 @@ pub(crate) async fn datasets<H: adapter::ReferenceHoldings>(
     Ok(out)
 }
 
-fn in_lang(m: &BTreeMap<String, String>, lang: &str) -> String {
-    m.get(lang)
-        .or_else(|| m.get("ru"))
-        .or_else(|| m.values().next())
-        .cloned()
-        .unwrap_or_default()
-}
-
 /// The open-data page: each dataset, its downloads, and the machine-readable doors.
 pub(crate) async fn page<H: adapter::ReferenceHoldings>(
     State(app): State<Shared<H>>,
@@ -170,7 +162,8 @@ pub(crate) async fn page<H: adapter::ReferenceHoldings>(
     )
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

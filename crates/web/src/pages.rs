@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use minijinja::context;
 use minijinja::value::Serde;
 
-use crate::app::{App, Shared, iso_day, not_found_in};
+use crate::app::{Shared, in_lang, iso_day, not_found_in};
 use crate::{Lang, chosen_lang};
 
 /// Entries of a resource on one page.
@@ -38,16 +38,6 @@ pub(crate) async fn home<H: adapter::ReferenceHoldings>(
     )
 }
 
-/// A name in `lang`, else Russian, else any: reference data is always named in Russian.
-fn name_in(names: &std::collections::BTreeMap<String, String>, lang: Lang) -> String {
-    names
-        .get(lang.code())
-        .or_else(|| names.get("ru"))
-        .or_else(|| names.values().next())
-        .cloned()
-        .unwrap_or_default()
-}
-
 fn day_of(micros: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
         .map(|t| iso_day(t.date()))
@@ -65,17 +55,19 @@ pub(crate) async fn nsi_list<H: adapter::ReferenceHoldings>(
     let who = app.visitor(&headers).await;
     let latest = match app.site.holdings.latest().await {
         Ok(l) => l,
-        Err(e) => return unavailable(&app, lang, &e),
+        Err(e) => return app.unavailable(lang, "reference data", &e),
     };
     let mut rows = Vec::new();
     for v in &latest {
         let Some(c) = app.content(v) else { continue };
         let (name, items, kind) = match &*c {
-            nsi::Content::Resource(r) => {
-                (name_in(&r.resource.names, lang), r.items.len(), "resource")
-            }
+            nsi::Content::Resource(r) => (
+                in_lang(&r.resource.names, lang.code()),
+                r.items.len(),
+                "resource",
+            ),
             nsi::Content::Crosswalk(x) => (
-                name_in(&x.crosswalk.names, lang),
+                in_lang(&x.crosswalk.names, lang.code()),
                 x.mappings.len(),
                 "crosswalk",
             ),
@@ -121,7 +113,7 @@ pub(crate) async fn resource<H: adapter::ReferenceHoldings>(
     let v = match app.site.holdings.version(&code, None).await {
         Ok(Some(v)) => v,
         Ok(None) => return not_found_in(&app, lang),
-        Err(e) => return unavailable(&app, lang, &e),
+        Err(e) => return app.unavailable(lang, "reference data", &e),
     };
     let Some(c) = app.content(&v) else {
         return not_found_in(&app, lang);
@@ -147,7 +139,7 @@ pub(crate) async fn resource<H: adapter::ReferenceHoldings>(
         .skip((page_no - 1) * PER_PAGE)
         .take(PER_PAGE)
         .map(|i| {
-            let shown = name_in(&i.names, lang);
+            let shown = in_lang(&i.names, lang.code());
             let others: Vec<_> = OTHER_LANGS
                 .iter()
                 .filter(|l| **l != lang.code())
@@ -170,25 +162,10 @@ pub(crate) async fn resource<H: adapter::ReferenceHoldings>(
         &format!("/nsi/{code}"),
         who.as_ref(),
         context! {
-            code => code.clone(), name => name_in(&r.resource.names, lang), version => v.version,
+            code => code.clone(), name => in_lang(&r.resource.names, lang.code()), version => v.version,
             published => day_of(v.published_at), q => q, found => hits.len(),
             items => items, page => page_no, pages => pages,
         },
-    )
-}
-
-/// The node could not read what the page shows: say so, and that it is passing.
-fn unavailable<H: adapter::ReferenceHoldings>(
-    app: &App<H>,
-    lang: Lang,
-    e: &adapter::HoldingsError,
-) -> Response {
-    tracing::warn!(error = %e, "web: reference data unreadable");
-    app.message(
-        lang,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable-title",
-        "unavailable-text",
     )
 }
 

@@ -29,20 +29,6 @@ pub(crate) struct Search {
     page: Option<i64>,
 }
 
-fn unavailable<H: adapter::ReferenceHoldings>(
-    app: &Shared<H>,
-    lang: Lang,
-    e: &adapter::HoldingsError,
-) -> Response {
-    tracing::warn!(error = %e, "web: the registry could not be read");
-    app.message(
-        lang,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable-title",
-        "unavailable-text",
-    )
-}
-
 /// The registry: a search form that works without JavaScript, and a page of documents.
 pub(crate) async fn registry<H: adapter::ReferenceHoldings>(
     State(app): State<Shared<H>>,
@@ -76,7 +62,7 @@ pub(crate) async fn registry<H: adapter::ReferenceHoldings>(
         .await;
     let found = match found {
         Ok(f) => f,
-        Err(e) => return unavailable(&app, lang, &e),
+        Err(e) => return app.unavailable(lang, "the registry", &e),
     };
     let pages = ((found.total + PER_PAGE - 1) / PER_PAGE).max(1);
     let e = crate::signin::url_encode;
@@ -126,7 +112,7 @@ pub(crate) async fn document<H: adapter::ReferenceHoldings>(
     let d = match reg.document(&id).await {
         Ok(Some(d)) => d,
         Ok(None) => return not_found_in(&app, lang),
-        Err(e) => return unavailable(&app, lang, &e),
+        Err(e) => return app.unavailable(lang, "the registry", &e),
     };
     let products: Vec<String> = d
         .entry

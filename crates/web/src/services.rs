@@ -16,7 +16,7 @@ use minijinja::value::Serde;
 use serde_json::json;
 
 use crate::Lang;
-use crate::app::{Shared, not_found_in};
+use crate::app::{Shared, in_lang, not_found_in};
 
 /// A document of a service: a technological document (message) or a description.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -52,14 +52,6 @@ pub struct Service {
 pub struct Catalogue {
     pub services: Vec<Service>,
     pub schemas: BTreeMap<String, PathBuf>,
-}
-
-fn in_lang(m: &BTreeMap<String, String>, lang: &str) -> String {
-    m.get(lang)
-        .or_else(|| m.get("ru"))
-        .or_else(|| m.values().next())
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// The registry's page.

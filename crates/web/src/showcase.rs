@@ -14,6 +14,7 @@ use minijinja::context;
 use crate::Lang;
 use crate::app::{Shared, not_found_in};
 use crate::charts::{Series, chart};
+use crate::opendata::csv_field;
 
 const MONTHS: u32 = 12;
 const FRESH: Duration = Duration::from_secs(60);
@@ -121,14 +122,6 @@ pub(crate) async fn page<H: adapter::ReferenceHoldings>(
             per_pair => s.per_pair.clone(), to_prs => s.to_prs.clone(), refusals => s.refusals.clone(),
         },
     )
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
 }
 
 /// `/open-data/showcases/{name}.csv`: the numbers of one view.

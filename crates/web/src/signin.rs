@@ -44,6 +44,24 @@ pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     matches!((origin_host, host), (Some(o), Some(h)) if o == h)
 }
 
+/// Gives the browser the cookie of session `s`, for as long as the session lasts.
+pub(crate) fn set_session<H: adapter::ReferenceHoldings>(
+    app: &Shared<H>,
+    r: &mut Response,
+    s: &people::Session,
+) {
+    let max_age = (s.expires_at - time::OffsetDateTime::now_utc()).whole_seconds();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(
+            &app.cookie_name("session"),
+            &s.token,
+            Some(max_age.max(0)),
+            app.site.secure_cookies,
+        ),
+    );
+}
+
 /// Whether `next` is a path on this site (never another site's address).
 pub(crate) fn is_local(n: &str) -> bool {
     n.starts_with('/')
@@ -198,16 +216,7 @@ pub(crate) async fn sign_in<H: adapter::ReferenceHoldings>(
         Ok(people::SignIn::Welcome(s)) => {
             tracing::info!(login = %s.account.login, "web: signed in");
             let mut r = Redirect::to(&local_path(next, lang)).into_response();
-            let max_age = (s.expires_at - time::OffsetDateTime::now_utc()).whole_seconds();
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                cookie_header(
-                    &app.cookie_name("session"),
-                    &s.token,
-                    Some(max_age.max(0)),
-                    app.site.secure_cookies,
-                ),
-            );
+            set_session(&app, &mut r, &s);
             // A new form token after each sign-in, so one seen before it is worth nothing.
             r.headers_mut().append(
                 header::SET_COOKIE,
